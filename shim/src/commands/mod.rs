@@ -1,0 +1,3 @@
+//! One file per subcommand that ids-runc handles itself; everything else goes straight to runc.
+
+pub mod profile;

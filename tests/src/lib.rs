@@ -1,0 +1,1 @@
+//! Helpers for the end-to-end tests: bundles, a private dockerd, the ids-runc binary.
