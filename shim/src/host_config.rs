@@ -14,12 +14,24 @@ pub const PATH_ENV: &str = "IDS_RUNC_CONFIG";
 pub struct HostConfig {
     /// The real runc: an absolute path.
     pub runtime: Option<PathBuf>,
+    /// Where per-container state (monitor sockets, pid, log) lives; default `/run/ids-runc`.
+    pub state_dir: Option<PathBuf>,
+    /// If a monitored container's monitor cannot start, run the container unmonitored (and log
+    /// why) instead of failing `create`. Off by default: no container runs unmonitored by surprise.
+    #[serde(default)]
+    pub fail_open: bool,
     /// The file these settings come from, whether or not it exists (not a key of the file).
     #[serde(skip)]
     pub source: Option<PathBuf>,
 }
 
 impl HostConfig {
+    pub fn state_root(&self) -> PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(crate::state_dir::DEFAULT_ROOT))
+    }
+
     /// Reads the config named by `IDS_RUNC_CONFIG`, else the default path. A missing file is an empty
     /// config; a file that cannot be read or parsed is an error naming it.
     pub fn load() -> anyhow::Result<Self> {

@@ -2,11 +2,15 @@
 //! container it launches. Every runc command line is accepted; the few commands that need ids-runc's
 //! work are handled here, and everything goes on to the real runc.
 
+mod bundle;
 mod commands;
 mod host_config;
+mod monitor_process;
 mod runc;
 mod runc_args;
 mod runc_log;
+mod selection;
+mod state_dir;
 
 use std::ffi::OsString;
 
@@ -20,6 +24,7 @@ ids-runc: an OCI runtime that wraps runc and watches each container's system cal
 USAGE:
    ids-runc [runc global options] <runc command> [options] [arguments...]
    ids-runc profile <train|eval|show|diff|merge> ...
+   ids-runc inspect <container-id>
 
 Every runc command and flag is accepted and passed to the real runc, found through
 IDS_RUNC_RUNTIME, the \"runtime\" key of /etc/ids-runc/config.json, or PATH.
@@ -38,10 +43,14 @@ fn main() {
 
 fn dispatch(args: &RuncArgs) -> anyhow::Result<i32> {
     let command = args.command().map(|c| c.to_string_lossy().into_owned());
-    if command.as_deref() == Some("profile") {
-        return commands::profile::main(words_after_command(args));
+    let host = HostConfig::load()?;
+    match command.as_deref() {
+        Some("profile") => return commands::profile::main(words_after_command(args)),
+        Some("inspect") => return commands::inspect::main(words_after_command(args), &host),
+        Some("monitor") => return commands::monitor::main(words_after_command(args)),
+        _ => {}
     }
-    let runc = Runc::locate(&HostConfig::load()?)?;
+    let runc = Runc::locate(&host)?;
     match command.as_deref() {
         None if args.global.version => commands::version::run(&runc),
         None | Some("help") | Some("h") => {
@@ -49,6 +58,8 @@ fn dispatch(args: &RuncArgs) -> anyhow::Result<i32> {
             Err(runc.exec(&args.words))
         }
         Some("features") => commands::features::run(&runc, &args.words),
+        Some("create") | Some("run") => commands::create::run(&runc, args, &host),
+        Some("delete") => commands::delete::run(&runc, args, &host),
         _ => Err(runc.exec(&args.words)),
     }
 }

@@ -20,13 +20,24 @@ struct LogLine<'a> {
 pub fn report_error(global: &GlobalOpts, err: &anyhow::Error) {
     let msg = format!("{err:#}");
     eprintln!("ids-runc: {msg}");
+    append_json(global, "error", &msg);
+}
+
+/// Reports something the user must know that does not stop the call (a container run unmonitored
+/// because the host fails open).
+pub fn report_warning(global: &GlobalOpts, msg: &str) {
+    eprintln!("ids-runc: warning: {msg}");
+    append_json(global, "warning", msg);
+}
+
+fn append_json(global: &GlobalOpts, level: &str, msg: &str) {
     if global.log_format != LogFormat::Json {
         return;
     }
     let Some(path) = &global.log else { return };
     let line = LogLine {
-        level: "error",
-        msg: &msg,
+        level,
+        msg,
         time: humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
     };
     let Ok(mut text) = serde_json::to_string(&line) else {

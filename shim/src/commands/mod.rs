@@ -1,5 +1,9 @@
 //! One file per subcommand that ids-runc handles itself; everything else goes straight to runc.
 
+pub mod create;
+pub mod delete;
 pub mod features;
+pub mod inspect;
+pub mod monitor;
 pub mod profile;
 pub mod version;
