@@ -3,3 +3,5 @@
 //!
 //! Data flows one way: backend → detector → policy. The detector is pure (no I/O, no syscalls), so the
 //! same code serves live containers, offline traces and benchmarks.
+
+pub mod seccomp_merge;
