@@ -4,4 +4,6 @@
 //! Data flows one way: backend → detector → policy. The detector is pure (no I/O, no syscalls), so the
 //! same code serves live containers, offline traces and benchmarks.
 
+pub mod control;
+pub mod notify;
 pub mod seccomp_merge;
