@@ -5,3 +5,6 @@
 //! same code serves live containers, offline traces and benchmarks.
 
 pub mod atomic_file;
+pub mod control;
+pub mod notify;
+pub mod seccomp_merge;
