@@ -3,3 +3,12 @@
 //!
 //! Data flows one way: backend → detector → policy. The detector is pure (no I/O, no syscalls), so the
 //! same code serves live containers, offline traces and benchmarks.
+
+pub mod alphabet;
+pub mod bag;
+pub mod detector;
+pub mod epoch;
+pub mod fast_hash;
+pub mod normal_db;
+pub mod parameters;
+pub mod window;
