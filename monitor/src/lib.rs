@@ -11,4 +11,5 @@ pub mod epoch;
 pub mod fast_hash;
 pub mod normal_db;
 pub mod parameters;
+pub mod profile;
 pub mod window;
