@@ -399,6 +399,11 @@ impl Detector {
         self.training
     }
 
+    /// Number of symbols in the alphabet the detector's tables cover.
+    pub fn known_table_len(&self) -> usize {
+        self.known.len()
+    }
+
     /// Whether a bag is in the database (offline scoring).
     #[inline]
     pub fn knows_bag(&self, id: BagId) -> bool {
