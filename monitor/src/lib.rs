@@ -4,7 +4,20 @@
 //! Data flows one way: backend → detector → policy. The detector is pure (no I/O, no syscalls), so the
 //! same code serves live containers, offline traces and benchmarks.
 
+pub mod alphabet;
 pub mod atomic_file;
+pub mod bag;
 pub mod control;
+pub mod detector;
+pub mod epoch;
+pub mod eval;
+pub mod fast_hash;
+pub mod normal_db;
 pub mod notify;
+pub mod parameters;
+pub mod profile;
+pub mod scorer;
 pub mod seccomp_merge;
+pub mod stide;
+pub mod trace;
+pub mod window;

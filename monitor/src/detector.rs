@@ -1,0 +1,610 @@
+//! The bag-of-system-calls detector (Abed, Clancy & Levy, 2015): where an anomaly is decided.
+//!
+//! Every call enters its stream's window; once the window is full its bag is looked up in the normal
+//! database. In learning mode unknown bags are added; in detection mode they are counted, and at the
+//! end of each epoch of E calls the count is compared with the threshold and a [`Verdict`] returned.
+//! The detector is pure: no I/O, no syscalls, no locks. In detection mode `observe` does not allocate,
+//! except the first time a thread is seen (its window) and when an epoch's new bags are merged
+//! (continuous training).
+
+use std::collections::HashMap;
+
+use crate::alphabet::{Alphabet, Sym};
+use crate::bag::{BagId, SlidingBag, SortedBag};
+use crate::epoch::{Convergence, Epoch, EpochEnd};
+use crate::fast_hash::FastHash;
+use crate::normal_db::{Insertion, NormalDb};
+use crate::parameters::{Parameters, StreamMode};
+use crate::window::{Window, MAX_WINDOW};
+
+/// Unknown windows a verdict carries, at most (the first ones of the epoch).
+pub const MAX_REPORTED_WINDOWS: usize = 4;
+
+/// What the detector does with a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Add every bag to the normal database.
+    Learn,
+    /// Count bags that are not in the database and judge each epoch.
+    Detect,
+}
+
+/// The calls of one window whose bag was not in the database, oldest first.
+#[derive(Debug, Clone, Copy)]
+pub struct UnknownWindow {
+    stream: u32,
+    len: u8,
+    calls: [Sym; MAX_WINDOW],
+}
+
+impl UnknownWindow {
+    fn capture(stream: u32, window: &Window) -> UnknownWindow {
+        let mut w = UnknownWindow {
+            stream,
+            len: 0,
+            calls: [Sym(0); MAX_WINDOW],
+        };
+        for (slot, sym) in w.calls.iter_mut().zip(window.calls()) {
+            *slot = sym;
+            w.len += 1;
+        }
+        w
+    }
+
+    /// The thread (per-thread streams) or 0 (per-container stream) the window belongs to.
+    pub fn stream(&self) -> u32 {
+        self.stream
+    }
+
+    /// The calls, oldest first.
+    pub fn calls(&self) -> &[Sym] {
+        &self.calls[..usize::from(self.len)]
+    }
+
+    /// The window's bag.
+    pub fn bag(&self) -> SortedBag {
+        SortedBag::from_calls(self.calls().iter().copied())
+    }
+}
+
+/// The judgement of one epoch.
+#[derive(Debug, Clone, Copy)]
+pub struct Verdict {
+    /// Epoch number (0 for the first epoch since the detector was built).
+    pub epoch: u64,
+    /// The mismatches passed the threshold.
+    pub anomalous: bool,
+    /// Windows of the epoch whose bag was not in the database.
+    pub mismatches: u32,
+    /// Windows completed in the epoch.
+    pub windows: u32,
+    /// The mismatch count the epoch could reach without being anomalous.
+    pub limit: f64,
+    unknown: [Option<UnknownWindow>; MAX_REPORTED_WINDOWS],
+}
+
+impl Verdict {
+    /// The first few unknown windows of the epoch.
+    pub fn unknown_windows(&self) -> impl Iterator<Item = &UnknownWindow> {
+        self.unknown.iter().flatten()
+    }
+}
+
+/// Counters for inspection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Calls observed, in any mode.
+    pub calls: u64,
+    /// Complete windows.
+    pub windows: u64,
+    /// Windows whose bag was unknown (in detection).
+    pub mismatches: u64,
+    /// Epochs finished.
+    pub epochs: u64,
+    /// Epochs judged anomalous.
+    pub anomalies: u64,
+    /// Bags added by continuous training.
+    pub merged_bags: u64,
+    /// Distinct bags in the normal database.
+    pub db_size: usize,
+    /// Mismatches so far in the current epoch.
+    pub epoch_mismatches: u32,
+    /// Threads with a window (per-thread streams).
+    pub streams: usize,
+}
+
+/// What training saw, kept in the profile.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct TrainingRecord {
+    /// Calls learnt.
+    pub calls: u64,
+    /// Windows learnt.
+    pub windows: u64,
+    /// Training epochs finished.
+    pub epochs: u64,
+    /// The epoch at which the convergence rule was met.
+    pub converged_at: Option<u64>,
+    /// Similarity of the last training epoch.
+    pub last_similarity: Option<f64>,
+}
+
+/// Bags first seen in the current detection epoch, held until the epoch is judged (continuous
+/// training merges them only if it is not anomalous). Preallocated for a full epoch.
+#[derive(Debug, Clone, Default)]
+struct Pending {
+    calls: Vec<Sym>,
+    window: usize,
+}
+
+impl Pending {
+    fn with_capacity(epoch: u32, window: usize) -> Pending {
+        Pending {
+            calls: Vec::with_capacity(epoch as usize * window),
+            window,
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, window: &Window) {
+        if self.calls.len() + self.window <= self.calls.capacity() {
+            self.calls.extend(window.calls());
+        }
+    }
+
+    fn bags(&self) -> impl Iterator<Item = SortedBag> + '_ {
+        self.calls
+            .chunks_exact(self.window)
+            .map(|c| SortedBag::from_calls(c.iter().copied()))
+    }
+}
+
+/// The bag-of-system-calls detector.
+#[derive(Debug, Clone)]
+pub struct Detector {
+    params: Parameters,
+    mode: Mode,
+    alphabet: &'static Alphabet,
+    db: NormalDb,
+    /// Indexed by symbol: the syscall was seen in training.
+    known: Box<[bool]>,
+    container: SlidingBag,
+    threads: HashMap<u32, SlidingBag, FastHash>,
+    epoch: Epoch,
+    convergence: Convergence,
+    pending: Pending,
+    unknown: [Option<UnknownWindow>; MAX_REPORTED_WINDOWS],
+    counters: Counters,
+    training: TrainingRecord,
+}
+
+impl Detector {
+    /// A detector with an empty database, in learning mode. The parameters must pass
+    /// [`Parameters::check`].
+    pub fn new(params: Parameters) -> Detector {
+        Detector::with_database(params, NormalDb::new(), &[], TrainingRecord::default())
+    }
+
+    /// A detector with a database learnt earlier (from a profile), in detection mode.
+    pub fn with_database(
+        params: Parameters,
+        db: NormalDb,
+        known: &[Sym],
+        training: TrainingRecord,
+    ) -> Detector {
+        assert_eq!(params.check(), Ok(()), "detector parameters out of range");
+        let alphabet = Alphabet::system();
+        let mut known_table = vec![false; alphabet.len()].into_boxed_slice();
+        for sym in known {
+            known_table[sym.index()] = true;
+        }
+        let mode = if db.is_empty() {
+            Mode::Learn
+        } else {
+            Mode::Detect
+        };
+        let mut convergence = Convergence::new(
+            params.training.convergence_similarity,
+            params.training.convergence_epochs,
+        );
+        if let Some(at) = training.converged_at {
+            convergence.mark_converged(at);
+        }
+        let pending = if params.training.continuous {
+            Pending::with_capacity(params.epoch, params.window)
+        } else {
+            Pending::default()
+        };
+        Detector {
+            params,
+            mode,
+            alphabet,
+            container: SlidingBag::new(params.window, alphabet.len()),
+            threads: HashMap::default(),
+            db,
+            known: known_table,
+            epoch: Epoch::new(params.epoch),
+            convergence,
+            pending,
+            unknown: [None; MAX_REPORTED_WINDOWS],
+            counters: Counters::default(),
+            training,
+        }
+    }
+
+    /// Feeds one call of `stream` (the tid in per-thread mode; ignored in per-container mode).
+    /// Returns the verdict when this call ends a detection epoch.
+    #[inline]
+    pub fn observe(&mut self, stream: u32, sym: Sym) -> Option<Verdict> {
+        self.counters.calls += 1;
+        let live = match self.params.stream {
+            StreamMode::PerContainer => &mut self.container,
+            StreamMode::PerThread => {
+                let (window, symbols) = (self.params.window, self.alphabet.len());
+                self.threads
+                    .entry(stream)
+                    .or_insert_with(|| SlidingBag::new(window, symbols))
+            }
+        };
+        let id = live.push(sym);
+        match self.mode {
+            Mode::Learn => {
+                self.known[sym.index()] = true;
+                self.training.calls += 1;
+                if id.is_some() {
+                    self.training.windows += 1;
+                    self.counters.windows += 1;
+                    let new = self.db.learn(live) == Insertion::New;
+                    self.epoch.window(new);
+                }
+                let end = self.epoch.call()?;
+                self.end_training_epoch(end);
+                None
+            }
+            Mode::Detect => {
+                if let Some(id) = id {
+                    self.counters.windows += 1;
+                    let mismatch = !self.db.contains(id);
+                    self.epoch.window(mismatch);
+                    if mismatch {
+                        self.counters.mismatches += 1;
+                        let nth = self.epoch.mismatches() as usize - 1;
+                        if let Some(slot) = self.unknown.get_mut(nth) {
+                            *slot = Some(UnknownWindow::capture(stream, live.window()));
+                        }
+                        if self.params.training.continuous {
+                            self.pending.push(live.window());
+                        }
+                    }
+                }
+                let end = self.epoch.call()?;
+                Some(self.judge(end))
+            }
+        }
+    }
+
+    fn end_training_epoch(&mut self, end: EpochEnd) {
+        self.counters.epochs += 1;
+        self.training.epochs += 1;
+        self.convergence.epoch_end(end);
+        self.training.converged_at = self.convergence.converged_at();
+        self.training.last_similarity = self.convergence.last_similarity();
+    }
+
+    fn judge(&mut self, end: EpochEnd) -> Verdict {
+        self.counters.epochs += 1;
+        let anomalous = self
+            .params
+            .threshold
+            .is_exceeded(end.mismatches, end.windows);
+        self.counters.anomalies += u64::from(anomalous);
+        if self.params.training.continuous {
+            if !anomalous {
+                for bag in self.pending.bags() {
+                    if self.db.insert(bag, 1) == Insertion::New {
+                        self.counters.merged_bags += 1;
+                    }
+                }
+            }
+            self.pending.calls.clear();
+        }
+        Verdict {
+            epoch: end.index,
+            anomalous,
+            mismatches: end.mismatches,
+            windows: end.windows,
+            limit: self.params.threshold.limit(end.windows),
+            unknown: std::mem::take(&mut self.unknown),
+        }
+    }
+
+    /// Whether a syscall was ever seen in training; a backend may act on an unseen one before
+    /// letting it run.
+    #[inline]
+    pub fn is_known(&self, sym: Sym) -> bool {
+        self.known[sym.index()]
+    }
+
+    /// Drops the window of a thread that exited.
+    pub fn forget_stream(&mut self, stream: u32) {
+        self.threads.remove(&stream);
+    }
+
+    /// Drops every window (between offline traces): the next call starts a fresh stream.
+    pub fn reset_streams(&mut self) {
+        self.threads.clear();
+        self.container.reset();
+    }
+
+    /// Switches between learning and detection. The epoch in progress starts over, so a verdict
+    /// never mixes calls judged under two modes.
+    pub fn set_mode(&mut self, mode: Mode) {
+        if mode != self.mode {
+            self.mode = mode;
+            self.epoch.restart();
+            self.unknown = [None; MAX_REPORTED_WINDOWS];
+            self.pending.calls.clear();
+        }
+    }
+
+    /// Turns continuous training (merging the new bags of non-anomalous epochs) on or off.
+    pub fn set_continuous_training(&mut self, on: bool) {
+        self.params.training.continuous = on;
+        if on && self.pending.calls.capacity() == 0 {
+            self.pending = Pending::with_capacity(self.params.epoch, self.params.window);
+        }
+        self.pending.calls.clear();
+    }
+
+    /// The current mode.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Whether training met the convergence rule.
+    pub fn converged(&self) -> bool {
+        self.convergence.converged()
+    }
+
+    /// Counters for inspection.
+    pub fn counters(&self) -> Counters {
+        Counters {
+            db_size: self.db.len(),
+            epoch_mismatches: self.epoch.mismatches(),
+            streams: self.threads.len(),
+            ..self.counters
+        }
+    }
+
+    /// The parameters in force.
+    pub fn parameters(&self) -> &Parameters {
+        &self.params
+    }
+
+    /// The normal database.
+    pub fn database(&self) -> &NormalDb {
+        &self.db
+    }
+
+    /// The syscalls seen in training.
+    pub fn known_syscalls(&self) -> impl Iterator<Item = Sym> + '_ {
+        self.known
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| **k)
+            .map(|(i, _)| Sym(u16::try_from(i).expect("symbols fit u16")))
+    }
+
+    /// What training saw.
+    pub fn training_record(&self) -> TrainingRecord {
+        self.training
+    }
+
+    /// Number of symbols in the alphabet the detector's tables cover.
+    pub fn known_table_len(&self) -> usize {
+        self.known.len()
+    }
+
+    /// Whether a bag is in the database (offline scoring).
+    #[inline]
+    pub fn knows_bag(&self, id: BagId) -> bool {
+        self.db.contains(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parameters::{Threshold, Training};
+
+    fn params(window: usize, epoch: u32, threshold: Threshold, stream: StreamMode) -> Parameters {
+        Parameters {
+            window,
+            epoch,
+            threshold,
+            stream,
+            training: Training {
+                convergence_similarity: 0.99,
+                convergence_epochs: 2,
+                continuous: false,
+            },
+        }
+    }
+
+    fn feed(d: &mut Detector, stream: u32, calls: &[u16]) -> Vec<Verdict> {
+        calls
+            .iter()
+            .filter_map(|&s| d.observe(stream, Sym(s)))
+            .collect()
+    }
+
+    #[test]
+    fn learns_bags_then_flags_an_epoch_with_unknown_bags() {
+        let mut d = Detector::new(params(
+            3,
+            6,
+            Threshold::Absolute(1),
+            StreamMode::PerContainer,
+        ));
+        assert_eq!(d.mode(), Mode::Learn);
+        let normal = [1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3];
+        assert!(
+            feed(&mut d, 0, &normal).is_empty(),
+            "no verdict while learning"
+        );
+        // Bags {1,2,3} only (every window of a 3-cycle holds each call once).
+        assert_eq!(d.counters().db_size, 1);
+        assert!(d.is_known(Sym(2)));
+        assert!(!d.is_known(Sym(4)));
+
+        d.set_mode(Mode::Detect);
+        d.reset_streams();
+        let v = feed(&mut d, 0, &[1, 2, 3, 1, 2, 3]);
+        assert_eq!(v.len(), 1);
+        assert!(!v[0].anomalous);
+        assert_eq!((v[0].windows, v[0].mismatches), (4, 0));
+
+        // 4 and 5 make three unknown windows ({2,3,4}, {3,4,5}, {4,5,1}); the limit is 1.
+        let v = feed(&mut d, 0, &[4, 5, 1, 2, 3, 1]);
+        assert_eq!(v.len(), 1);
+        assert!(v[0].anomalous);
+        assert_eq!(v[0].mismatches, 4, "{{5,1,2}} is unknown too");
+        assert_eq!(v[0].limit, 1.0);
+        let first: Vec<u16> = v[0]
+            .unknown_windows()
+            .next()
+            .unwrap()
+            .calls()
+            .iter()
+            .map(|s| s.0)
+            .collect();
+        assert_eq!(first, [2, 3, 4]);
+        assert_eq!(v[0].unknown_windows().count(), 4);
+        let c = d.counters();
+        assert_eq!((c.anomalies, c.mismatches, c.epoch_mismatches), (1, 4, 0));
+    }
+
+    #[test]
+    fn ratio_threshold_scales_with_the_windows_of_the_epoch() {
+        let mut d = Detector::new(params(
+            2,
+            10,
+            Threshold::Ratio(0.2),
+            StreamMode::PerContainer,
+        ));
+        feed(&mut d, 0, &[1, 2, 1, 2, 1, 2, 1, 2, 1, 2]);
+        d.set_mode(Mode::Detect);
+        // Windows 9 (the stream carries on); one unknown bag {2,3} and {3,1}: 2 ≤ 0.2 × 10? limit 2.
+        let v = feed(&mut d, 0, &[1, 2, 3, 1, 2, 1, 2, 1, 2, 1]);
+        assert_eq!(v[0].windows, 10);
+        assert_eq!(v[0].mismatches, 2);
+        assert!(!v[0].anomalous);
+        assert!((v[0].limit - 2.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn per_thread_streams_keep_separate_windows() {
+        let p = params(2, 100, Threshold::Absolute(0), StreamMode::PerThread);
+        let mut d = Detector::new(p);
+        // Each thread alternates its own pair; interleaved they would form mixed bags.
+        for _ in 0..5 {
+            d.observe(1, Sym(1));
+            d.observe(2, Sym(3));
+            d.observe(1, Sym(2));
+            d.observe(2, Sym(4));
+        }
+        assert_eq!(d.counters().db_size, 2, "{{1,2}} and {{3,4}} only");
+        assert_eq!(d.counters().streams, 2);
+        d.forget_stream(1);
+        assert_eq!(d.counters().streams, 1);
+
+        let mut c = Detector::new(Parameters {
+            stream: StreamMode::PerContainer,
+            ..p
+        });
+        for _ in 0..5 {
+            c.observe(1, Sym(1));
+            c.observe(2, Sym(3));
+            c.observe(1, Sym(2));
+            c.observe(2, Sym(4));
+        }
+        assert_eq!(
+            c.counters().db_size,
+            4,
+            "interleaving mixes the threads' calls"
+        );
+    }
+
+    #[test]
+    fn training_converges_when_epochs_stop_adding_bags() {
+        let mut d = Detector::new(params(
+            2,
+            4,
+            Threshold::Absolute(0),
+            StreamMode::PerContainer,
+        ));
+        feed(&mut d, 0, &[1, 2, 3, 4]);
+        assert!(!d.converged());
+        feed(&mut d, 0, &[5, 6, 7, 8]);
+        assert!(!d.converged());
+        // Repeating what was seen adds nothing: two stable epochs in a row converge.
+        feed(&mut d, 0, &[1, 2, 3, 4, 5, 6, 7, 8]);
+        assert!(!d.converged(), "{{8,1}} was new");
+        feed(&mut d, 0, &[1, 2, 3, 4, 5, 6, 7, 8]);
+        assert!(d.converged());
+        let t = d.training_record();
+        assert_eq!(t.epochs, 6);
+        assert_eq!(t.converged_at, Some(4), "epochs 3 and 4 added nothing");
+        assert_eq!(t.last_similarity, Some(1.0));
+    }
+
+    #[test]
+    fn continuous_training_merges_only_normal_epochs() {
+        let mut d = Detector::new(params(
+            2,
+            4,
+            Threshold::Absolute(1),
+            StreamMode::PerContainer,
+        ));
+        feed(&mut d, 0, &[1, 2, 1, 2, 1, 2, 1, 2]);
+        d.set_mode(Mode::Detect);
+        d.set_continuous_training(true);
+        d.reset_streams();
+        // One unknown bag {2,3}: at the limit, not anomalous → merged.
+        let v = feed(&mut d, 0, &[1, 2, 3, 3]);
+        assert_eq!(v[0].mismatches, 2, "{{2,3}} and {{3,3}}");
+        assert!(v[0].anomalous);
+        assert!(!d.knows_bag(SortedBag::from_calls([Sym(2), Sym(3)]).id()));
+        d.reset_streams();
+        let v = feed(&mut d, 0, &[1, 2, 3, 1]);
+        assert_eq!(v[0].mismatches, 2, "{{2,3}} and {{3,1}}");
+        assert!(v[0].anomalous);
+        d.reset_streams();
+        let v = feed(&mut d, 0, &[1, 2, 1, 4]);
+        assert_eq!(v[0].mismatches, 1);
+        assert!(!v[0].anomalous);
+        assert!(d.knows_bag(SortedBag::from_calls([Sym(1), Sym(4)]).id()));
+        assert_eq!(d.counters().merged_bags, 1);
+
+        d.set_continuous_training(false);
+        d.reset_streams();
+        let v = feed(&mut d, 0, &[1, 2, 1, 5]);
+        assert!(!v[0].anomalous);
+        assert!(!d.knows_bag(SortedBag::from_calls([Sym(1), Sym(5)]).id()));
+    }
+
+    #[test]
+    fn unknown_windows_are_bounded() {
+        let mut d = Detector::new(params(
+            1,
+            20,
+            Threshold::Absolute(0),
+            StreamMode::PerContainer,
+        ));
+        feed(&mut d, 0, &[1; 20]);
+        d.set_mode(Mode::Detect);
+        let calls: Vec<u16> = (2..22).collect();
+        let v = feed(&mut d, 0, &calls);
+        assert_eq!(v[0].mismatches, 20);
+        assert_eq!(v[0].unknown_windows().count(), MAX_REPORTED_WINDOWS);
+    }
+}

@@ -1,0 +1,193 @@
+//! The detector's parameters, as a profile stores them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::window::MAX_WINDOW;
+
+/// The paper's window: 10 calls.
+pub const DEFAULT_WINDOW: usize = 10;
+/// Calls per epoch by default.
+pub const DEFAULT_EPOCH: u32 = 1000;
+/// Longest epoch a profile may ask for (keeps the continuous-training buffers bounded).
+pub const MAX_EPOCH: u32 = 1_000_000;
+
+/// When an epoch is anomalous: its count of windows whose bag is not in the normal database
+/// exceeds this threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Threshold {
+    /// More than this many mismatched windows in an epoch.
+    Absolute(u32),
+    /// More than this fraction (0..=1) of the epoch's windows mismatched.
+    Ratio(f64),
+}
+
+impl Threshold {
+    /// The mismatch count an epoch of `windows` windows may reach without being anomalous.
+    #[inline]
+    pub fn limit(&self, windows: u32) -> f64 {
+        match *self {
+            Threshold::Absolute(n) => f64::from(n),
+            Threshold::Ratio(r) => r * f64::from(windows),
+        }
+    }
+
+    /// Whether `mismatches` out of `windows` passes the threshold.
+    #[inline]
+    pub fn is_exceeded(&self, mismatches: u32, windows: u32) -> bool {
+        f64::from(mismatches) > self.limit(windows)
+    }
+}
+
+/// Which calls share a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StreamMode {
+    /// One window per thread: a thread's bags are not mixed with its siblings' scheduling order.
+    PerThread,
+    /// One interleaved window for the whole container, as in the paper.
+    PerContainer,
+}
+
+/// When training is finished, and whether detection keeps learning.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Training {
+    /// An epoch is stable when the fraction of its windows whose bag was already known is at least
+    /// this (0..=1); the paper uses 0.99.
+    pub convergence_similarity: f64,
+    /// Training has converged after this many stable epochs in a row.
+    pub convergence_epochs: u32,
+    /// In detection, merge the new bags of every non-anomalous epoch into the database.
+    pub continuous: bool,
+}
+
+impl Default for Training {
+    fn default() -> Training {
+        Training {
+            convergence_similarity: 0.99,
+            convergence_epochs: 5,
+            continuous: false,
+        }
+    }
+}
+
+/// Everything that shapes the detector's decisions.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Parameters {
+    /// W: calls per window (1..=64).
+    pub window: usize,
+    /// E: calls per epoch (W..=1,000,000).
+    pub epoch: u32,
+    /// Mismatches per epoch that make it anomalous.
+    pub threshold: Threshold,
+    /// Windows per thread or per container.
+    pub stream: StreamMode,
+    /// Convergence and continuous-training settings.
+    pub training: Training,
+}
+
+impl Default for Parameters {
+    fn default() -> Parameters {
+        Parameters {
+            window: DEFAULT_WINDOW,
+            epoch: DEFAULT_EPOCH,
+            threshold: Threshold::Ratio(0.01),
+            stream: StreamMode::PerThread,
+            training: Training::default(),
+        }
+    }
+}
+
+/// A parameter outside its range: the field (relative to `parameters`) and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BadParameter {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+impl Parameters {
+    /// Checks every range and the relations between fields.
+    pub fn check(&self) -> Result<(), BadParameter> {
+        let bad = |field, reason: String| Err(BadParameter { field, reason });
+        if !(1..=MAX_WINDOW).contains(&self.window) {
+            return bad(
+                "window",
+                format!("must be between 1 and {MAX_WINDOW}, got {}", self.window),
+            );
+        }
+        let w = u32::try_from(self.window).unwrap_or(u32::MAX);
+        if !(w..=MAX_EPOCH).contains(&self.epoch) {
+            return bad(
+                "epoch",
+                format!(
+                    "must be between the window ({w}) and {MAX_EPOCH}, got {}",
+                    self.epoch
+                ),
+            );
+        }
+        match self.threshold {
+            Threshold::Absolute(n) if n >= self.epoch => {
+                return bad(
+                    "threshold.absolute",
+                    format!("must be below the epoch length ({}), got {n}", self.epoch),
+                );
+            }
+            Threshold::Ratio(r) if !(0.0..1.0).contains(&r) => {
+                return bad("threshold.ratio", format!("must be in [0, 1), got {r}"));
+            }
+            _ => {}
+        }
+        let s = self.training.convergence_similarity;
+        if !(0.0..=1.0).contains(&s) {
+            return bad(
+                "training.convergence_similarity",
+                format!("must be in [0, 1], got {s}"),
+            );
+        }
+        if self.training.convergence_epochs == 0 {
+            return bad(
+                "training.convergence_epochs",
+                "must be at least 1, got 0".to_string(),
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_are_exceeded_strictly() {
+        assert!(!Threshold::Absolute(3).is_exceeded(3, 100));
+        assert!(Threshold::Absolute(3).is_exceeded(4, 100));
+        assert!(!Threshold::Ratio(0.05).is_exceeded(5, 100));
+        assert!(Threshold::Ratio(0.05).is_exceeded(6, 100));
+    }
+
+    #[test]
+    fn check_names_the_bad_field() {
+        assert_eq!(Parameters::default().check(), Ok(()));
+        let p = Parameters {
+            window: 0,
+            ..Parameters::default()
+        };
+        assert_eq!(p.check().unwrap_err().field, "window");
+        let p = Parameters {
+            epoch: 5,
+            ..Parameters::default()
+        };
+        assert_eq!(p.check().unwrap_err().field, "epoch");
+        let p = Parameters {
+            threshold: Threshold::Ratio(1.5),
+            ..Parameters::default()
+        };
+        assert_eq!(p.check().unwrap_err().field, "threshold.ratio");
+        let mut p = Parameters::default();
+        p.training.convergence_epochs = 0;
+        assert_eq!(p.check().unwrap_err().field, "training.convergence_epochs");
+    }
+}
