@@ -43,7 +43,10 @@ impl BundleConfig {
         let existing: Option<LinuxSeccomp> = match &self.spec["linux"]["seccomp"] {
             serde_json::Value::Null => None,
             v => Some(serde_json::from_value(v.clone()).with_context(|| {
-                format!("{}: linux.seccomp is not a valid seccomp profile", self.path.display())
+                format!(
+                    "{}: linux.seccomp is not a valid seccomp profile",
+                    self.path.display()
+                )
             })?),
         };
         let merged = add_notify(existing.as_ref(), listener)
@@ -65,8 +68,9 @@ impl BundleConfig {
     pub fn rewrite(&self, spec: &serde_json::Value) -> anyhow::Result<()> {
         let original = self.original_path();
         if !original.exists() {
-            write_atomically(&original, &serde_json::to_vec_pretty(&self.spec)?)
-                .with_context(|| format!("cannot keep the original config as {}", original.display()))?;
+            write_atomically(&original, &serde_json::to_vec_pretty(&self.spec)?).with_context(
+                || format!("cannot keep the original config as {}", original.display()),
+            )?;
         }
         write_atomically(&self.path, &serde_json::to_vec(spec)?)
             .with_context(|| format!("cannot rewrite {}", self.path.display()))
@@ -84,8 +88,7 @@ impl BundleConfig {
 }
 
 fn read_json(path: &Path) -> anyhow::Result<serde_json::Value> {
-    let bytes =
-        std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     serde_json::from_slice(&bytes).with_context(|| format!("{} is not valid JSON", path.display()))
 }
 
@@ -102,7 +105,8 @@ mod tests {
 
     #[test]
     fn rewrite_keeps_unknown_fields_and_the_original() {
-        let spec = json!({ "ociVersion": "1.0.2", "x-unknown": {"a": 1}, "process": {"args": ["sh"]} });
+        let spec =
+            json!({ "ociVersion": "1.0.2", "x-unknown": {"a": 1}, "process": {"args": ["sh"]} });
         let dir = bundle_with(spec.clone());
         let root = Path::new("/run/ids-runc");
         let config = BundleConfig::load(dir.path(), root).unwrap();
@@ -110,11 +114,16 @@ mod tests {
         let new = config.with_notify(&listener).unwrap();
         config.rewrite(&new).unwrap();
         let written: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).unwrap()).unwrap();
+            serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).unwrap())
+                .unwrap();
         assert_eq!(written["x-unknown"], json!({"a": 1}));
-        assert_eq!(written["linux"]["seccomp"]["listenerPath"], listener.to_str().unwrap());
+        assert_eq!(
+            written["linux"]["seccomp"]["listenerPath"],
+            listener.to_str().unwrap()
+        );
         let kept: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(dir.path().join(ORIGINAL_NAME)).unwrap()).unwrap();
+            serde_json::from_slice(&std::fs::read(dir.path().join(ORIGINAL_NAME)).unwrap())
+                .unwrap();
         assert_eq!(kept, spec);
         let again = BundleConfig::load(dir.path(), root).unwrap();
         assert_eq!(again.spec, spec, "a second create starts from the original");
@@ -124,7 +133,12 @@ mod tests {
     fn broken_json_names_the_file() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("config.json"), "{ broken").unwrap();
-        let err = format!("{:#}", BundleConfig::load(dir.path(), Path::new("/run/x")).err().unwrap());
+        let err = format!(
+            "{:#}",
+            BundleConfig::load(dir.path(), Path::new("/run/x"))
+                .err()
+                .unwrap()
+        );
         assert!(err.contains("config.json"), "{err}");
     }
 
@@ -132,7 +146,15 @@ mod tests {
     fn bad_seccomp_section_names_the_file_and_field() {
         let dir = bundle_with(json!({ "linux": { "seccomp": { "defaultAction": 7 } } }));
         let config = BundleConfig::load(dir.path(), Path::new("/run/x")).unwrap();
-        let err = format!("{:#}", config.with_notify(Path::new("/run/x/c/s.sock")).unwrap_err());
-        assert!(err.contains("config.json") && err.contains("linux.seccomp"), "{err}");
+        let err = format!(
+            "{:#}",
+            config
+                .with_notify(Path::new("/run/x/c/s.sock"))
+                .unwrap_err()
+        );
+        assert!(
+            err.contains("config.json") && err.contains("linux.seccomp"),
+            "{err}"
+        );
     }
 }

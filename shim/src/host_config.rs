@@ -20,12 +20,48 @@ pub struct HostConfig {
     /// why) instead of failing `create`. Off by default: no container runs unmonitored by surprise.
     #[serde(default)]
     pub fail_open: bool,
+    /// The host store of profiles; default `/var/lib/ids-runc/profiles`.
+    pub profile_dir: Option<PathBuf>,
+    /// The events file; default `/var/log/ids-runc/events.jsonl`.
+    pub events_path: Option<PathBuf>,
+    /// Where monitors keep per-epoch records of each container, for reports; default
+    /// `/var/lib/ids-runc/runs`.
+    pub runs_dir: Option<PathBuf>,
+    /// Mode of a container that names none and has no profile; default off.
+    pub default_mode: Option<crate::selection::Mode>,
+    /// Monitor when nothing names one; default seccomp-notify.
+    pub default_monitor: Option<String>,
+    /// Action when neither the container nor its profile sets one (`log`, `kill`, `deny`, or
+    /// `anomaly=…,unseen=…`); default log.
+    pub default_action: Option<String>,
+    /// Detector parameters for learning (window, epoch, threshold, streams, training).
+    pub parameters: Option<ids_monitor::parameters::Parameters>,
+    /// Seconds between two saves of a profile being learnt; default 30.
+    pub save_interval_secs: Option<u64>,
     /// The file these settings come from, whether or not it exists (not a key of the file).
     #[serde(skip)]
     pub source: Option<PathBuf>,
 }
 
 impl HostConfig {
+    pub fn profile_dir(&self) -> PathBuf {
+        self.profile_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/var/lib/ids-runc/profiles"))
+    }
+
+    pub fn events_path(&self) -> PathBuf {
+        self.events_path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(ids_monitor::events::DEFAULT_PATH))
+    }
+
+    pub fn runs_dir(&self) -> PathBuf {
+        self.runs_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("/var/lib/ids-runc/runs"))
+    }
+
     pub fn state_root(&self) -> PathBuf {
         self.state_dir
             .clone()

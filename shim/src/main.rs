@@ -5,6 +5,8 @@
 mod bundle;
 mod commands;
 mod host_config;
+mod image_profile;
+mod launch;
 mod monitor_process;
 mod runc;
 mod runc_args;

@@ -9,7 +9,6 @@
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -22,19 +21,12 @@ use crate::state_dir::StateDir;
 pub const READY_FD: i32 = 3;
 pub const READY: &str = "ready";
 
-/// What the monitor is started with (its command line).
-pub struct MonitorLaunch<'a> {
-    pub id: &'a str,
-    pub state: &'a StateDir,
-    pub mode: &'a str,
-    pub runc: &'a std::path::Path,
-    pub runc_root: Option<PathBuf>,
-}
-
-/// Starts the monitor and waits up to `timeout` for it to listen. Returns its pid.
-pub fn start(launch: &MonitorLaunch<'_>, timeout: Duration) -> anyhow::Result<u32> {
-    let exe = std::env::current_exe().context("cannot find the ids-runc binary to start the monitor")?;
-    let log_path = launch.state.monitor_log();
+/// Starts the monitor of the container whose state dir (with its `launch.json`) is `state`, and
+/// waits up to `timeout` for it to listen. Returns its pid.
+pub fn start(state: &StateDir, timeout: Duration) -> anyhow::Result<u32> {
+    let exe =
+        std::env::current_exe().context("cannot find the ids-runc binary to start the monitor")?;
+    let log_path = state.monitor_log();
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -45,19 +37,10 @@ pub fn start(launch: &MonitorLaunch<'_>, timeout: Duration) -> anyhow::Result<u3
 
     let mut cmd = Command::new(exe);
     cmd.arg("monitor")
-        .arg("--id")
-        .arg(launch.id)
         .arg("--state-dir")
-        .arg(launch.state.path())
-        .arg("--mode")
-        .arg(launch.mode)
-        .arg("--runc")
-        .arg(launch.runc)
+        .arg(state.path())
         .arg("--ready-fd")
         .arg(READY_FD.to_string());
-    if let Some(root) = &launch.runc_root {
-        cmd.arg("--runc-root").arg(root);
-    }
     cmd.stdin(Stdio::null())
         .stdout(log.try_clone().context("cannot dup monitor log")?)
         .stderr(log);

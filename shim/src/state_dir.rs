@@ -108,7 +108,10 @@ mod tests {
             assert!(StateDir::new(root, bad).is_err(), "{bad:?} accepted");
         }
         let ok = StateDir::new(root, "3f2a_b-c.d").unwrap();
-        assert_eq!(ok.seccomp_socket(), Path::new("/run/ids-runc/3f2a_b-c.d/seccomp.sock"));
+        assert_eq!(
+            ok.seccomp_socket(),
+            Path::new("/run/ids-runc/3f2a_b-c.d/seccomp.sock")
+        );
     }
 
     #[test]

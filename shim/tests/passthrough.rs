@@ -49,6 +49,14 @@ impl FakeRunc {
             .collect()
     }
 
+    /// A bundle whose config.json asks for no monitoring, so create/run go straight to runc.
+    fn bundle(&self) -> String {
+        let dir = self.dir.path().join("bundle");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config.json"), r#"{"ociVersion":"1.0.2"}"#).unwrap();
+        dir.display().to_string()
+    }
+
     fn ids_runc(&self) -> Command {
         let mut cmd = Command::new(IDS_RUNC);
         cmd.env("IDS_RUNC_RUNTIME", self.path())
@@ -81,6 +89,7 @@ fn passes_every_word_in_order_including_unknown_flags() {
 #[test]
 fn every_runc_command_reaches_runc() {
     let fake = FakeRunc::new();
+    let bundle = fake.bundle();
     for command in [
         "create",
         "run",
@@ -99,14 +108,23 @@ fn every_runc_command_reaches_runc() {
         "checkpoint",
         "restore",
     ] {
+        let words = [
+            "--root",
+            "/r",
+            command,
+            "--some-flag",
+            "--bundle",
+            &bundle,
+            "id",
+        ];
         let status = fake
             .ids_runc()
-            .args(["--root", "/r", command, "--some-flag", "id"])
+            .args(words)
             .stdin(Stdio::null())
             .status()
             .unwrap();
         assert!(status.success(), "{command}");
-        assert_eq!(fake.argv(), ["--root", "/r", command, "--some-flag", "id"]);
+        assert_eq!(fake.argv(), words);
     }
 }
 
@@ -149,9 +167,10 @@ fn preserved_fds_reach_runc() {
     std::fs::write(&data, "from fd 3\n").unwrap();
     let file = std::fs::File::open(&data).unwrap();
     let raw = file.as_raw_fd();
+    let bundle = fake.bundle();
     let mut cmd = fake.ids_runc();
     cmd.env("FAKE_READ_FD3", "1")
-        .args(["run", "--preserve-fds", "1", "x"])
+        .args(["run", "--preserve-fds", "1", "--bundle", &bundle, "x"])
         .stdout(Stdio::piped());
     // SAFETY: dup2 is async-signal-safe; the closure touches no memory shared with the parent.
     unsafe {

@@ -38,7 +38,9 @@ fn exists_in_runc(runc: &Runc, args: &RuncArgs, id: &str) -> bool {
     words.push("state".into());
     words.push(id.into());
     let words: Vec<&str> = words.iter().map(String::as_str).collect();
-    runc.output(&words).map(|o| o.status.success()).unwrap_or(true)
+    runc.output(&words)
+        .map(|o| o.status.success())
+        .unwrap_or(true)
 }
 
 /// Asks the monitor to finish (SIGTERM), and kills it if it has not within the grace period.

@@ -9,7 +9,10 @@ use crate::host_config::HostConfig;
 use crate::state_dir::StateDir;
 
 #[derive(Debug, Parser)]
-#[command(name = "ids-runc inspect", about = "Print a monitored container's live counters as JSON")]
+#[command(
+    name = "ids-runc inspect",
+    about = "Print a monitored container's live counters as JSON"
+)]
 pub struct InspectArgs {
     /// The container id.
     id: String,

@@ -1,10 +1,11 @@
 //! `ids-runc monitor` (started by `create`, not by people): one container's monitor process.
 //!
-//! It binds the seccomp listener and the control socket, says `ready` on its readiness fd, then
-//! serves every notify fd runc hands over (init, then one per `exec`) until no task of the
-//! container is left. It never exits early on its own: a monitor that dies breaks its container.
+//! It reads `launch.json` from the state dir, binds the seccomp listener and the control socket,
+//! says `ready` on its readiness fd, then serves every notify fd runc hands over (init, then one
+//! per `exec`) until no task of the container is left. It never ends on its own before that: a
+//! monitor that dies breaks its container. At the end it saves what it learnt.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,10 +13,14 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use ids_monitor::control::ControlServer;
-use ids_monitor::notify::{
-    HandoverListener, NotifySupervisor, NullSink, RunEnd, SupervisorConfig,
-};
+use ids_monitor::detector::Detector;
+use ids_monitor::epoch_log::EpochLog;
+use ids_monitor::events::EventLog;
+use ids_monitor::guard::{Guard, GuardMode, GuardSettings};
+use ids_monitor::notify::{HandoverListener, NotifySupervisor, NullSink, RunEnd, SupervisorConfig};
+use ids_monitor::profile::Profile;
 
+use crate::launch::Launch;
 use crate::monitor_process::READY;
 use crate::selection::Mode;
 use crate::state_dir::StateDir;
@@ -24,29 +29,17 @@ use crate::state_dir::StateDir;
 const HANDOVER_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Parser)]
-#[command(name = "ids-runc monitor", about = "Run one container's monitor (started by create)")]
+#[command(
+    name = "ids-runc monitor",
+    about = "Run one container's monitor (started by create)"
+)]
 pub struct MonitorArgs {
-    /// The container id.
-    #[arg(long)]
-    id: String,
-    /// The container's state directory.
+    /// The container's state directory, with its launch.json.
     #[arg(long)]
     state_dir: PathBuf,
-    /// What to do with the container's system calls.
-    #[arg(long)]
-    mode: Mode,
-    /// The real runc, to tell whether the container still exists.
-    #[arg(long)]
-    runc: PathBuf,
-    /// runc's --root for this container.
-    #[arg(long)]
-    runc_root: Option<PathBuf>,
     /// Write `ready` (or why not) to this fd once listening, then close it.
     #[arg(long)]
     ready_fd: Option<i32>,
-    /// Do not ask the kernel for synchronous wake-ups on notify fds (for measurements).
-    #[arg(long)]
-    no_sync_wake_up: bool,
 }
 
 pub fn main(words: Vec<std::ffi::OsString>) -> anyhow::Result<i32> {
@@ -62,12 +55,12 @@ pub fn main(words: Vec<std::ffi::OsString>) -> anyhow::Result<i32> {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
     let ready = args.ready_fd.map(ReadyPipe::take);
-    match prepare(&args) {
-        Ok((listener, control)) => {
+    match prepare(&args.state_dir) {
+        Ok(prepared) => {
             if let Some(ready) = ready {
                 ready.send(READY);
             }
-            serve(&args, listener, control)
+            serve(prepared)
         }
         Err(err) => {
             log::error!("{err:#}");
@@ -79,74 +72,143 @@ pub fn main(words: Vec<std::ffi::OsString>) -> anyhow::Result<i32> {
     }
 }
 
-fn prepare(args: &MonitorArgs) -> anyhow::Result<(HandoverListener, ControlServer)> {
-    let state = state_dir(args);
+struct Prepared {
+    launch: Launch,
+    state: StateDir,
+    listener: HandoverListener,
+    control: ControlServer,
+    guard: Option<Guard>,
+}
+
+fn prepare(state_dir: &Path) -> anyhow::Result<Prepared> {
+    let launch = Launch::read(state_dir)?;
+    let state = StateDir::new(state_dir.parent().unwrap_or(state_dir), &launch.id)?;
+    let guard = match launch.mode {
+        Mode::Null | Mode::Off => None,
+        _ => Some(guard(&launch)?),
+    };
     let listener = HandoverListener::bind(&state.seccomp_socket(), 0)?;
     let control = ControlServer::bind(&state.control_socket())?;
     std::fs::write(state.monitor_pid(), format!("{}\n", std::process::id()))
         .with_context(|| format!("cannot write {}", state.monitor_pid().display()))?;
-    Ok((listener, control))
+    Ok(Prepared {
+        launch,
+        state,
+        listener,
+        control,
+        guard,
+    })
 }
 
-fn state_dir(args: &MonitorArgs) -> StateDir {
-    StateDir::new(
-        args.state_dir.parent().unwrap_or(&args.state_dir),
-        &args.id,
-    )
-    .expect("create checked the id")
+fn guard(launch: &Launch) -> anyhow::Result<Guard> {
+    let detector = match &launch.profile {
+        Some(path) => Profile::load(path)?
+            .detector()
+            .with_context(|| format!("profile {}", path.display()))?,
+        None => {
+            anyhow::ensure!(launch.mode != Mode::Detect, "detect mode without a profile");
+            Detector::new(launch.parameters)
+        }
+    };
+    let mode = match launch.mode {
+        Mode::Detect => GuardMode::Detect,
+        Mode::Learn => GuardMode::Learn,
+        _ => GuardMode::LearnDetect,
+    };
+    let settings = GuardSettings {
+        container: launch.id.clone(),
+        profile_name: launch.profile_name.clone(),
+        mode,
+        monitor: launch.monitor,
+        policy: launch.policy,
+        save_to: launch.save_to.clone(),
+        save_every: Duration::from_secs(launch.save_interval_secs.max(1)),
+    };
+    let epochs_path = launch.runs_dir.join(format!("{}.epochs.jsonl", launch.id));
+    let epochs = EpochLog::create(&epochs_path)
+        .with_context(|| format!("cannot create {}", epochs_path.display()))?;
+    Ok(Guard::new(settings, detector, EventLog::new(&launch.events_path)).with_epoch_log(epochs))
 }
 
-fn serve(
-    args: &MonitorArgs,
-    listener: HandoverListener,
-    control: ControlServer,
-) -> anyhow::Result<i32> {
+fn serve(prepared: Prepared) -> anyhow::Result<i32> {
+    let Prepared {
+        launch,
+        state,
+        listener,
+        control,
+        guard,
+    } = prepared;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
         signal_hook::flag::register(signal, Arc::clone(&stop))
             .context("cannot install signal handlers")?;
     }
     let config = SupervisorConfig {
-        sync_wake_up: !args.no_sync_wake_up,
+        sync_wake_up: launch.sync_wake_up,
         handover_timeout: Some(HANDOVER_TIMEOUT),
         ..SupervisorConfig::default()
     };
-    log::info!("monitoring container {} in mode {}", args.id, args.mode);
-    let sink = NullSink::default();
-    let mut supervisor = NotifySupervisor::new(listener, sink, config).with_control(control);
-    let end = supervisor.run(|| stop.load(Ordering::Relaxed))?;
+    log::info!(
+        "monitoring container {} in mode {} (profile {})",
+        launch.id,
+        launch.mode,
+        launch.profile_name
+    );
+    let should_stop = || stop.load(Ordering::Relaxed);
+    let end = match guard {
+        Some(guard) => {
+            let mut supervisor =
+                NotifySupervisor::new(listener, guard, config).with_control(control);
+            let end = supervisor.run(should_stop)?;
+            log_end(end, &supervisor.inspect());
+            let mut guard = supervisor.into_sink();
+            guard.save_learned();
+            guard.flush();
+            end
+        }
+        None => {
+            let mut supervisor =
+                NotifySupervisor::new(listener, NullSink::default(), config).with_control(control);
+            let end = supervisor.run(should_stop)?;
+            log_end(end, &supervisor.inspect());
+            end
+        }
+    };
+    finish(&launch, &state, end);
+    Ok(0)
+}
+
+fn log_end(end: RunEnd, doc: &serde_json::Value) {
     log::info!(
         "monitor ends ({end:?}): {}",
-        serde_json::to_string(&supervisor.inspect()).unwrap_or_default()
+        serde_json::to_string(doc).unwrap_or_default()
     );
-    finish(args, end);
-    Ok(0)
 }
 
 /// After the loop: a container that no longer exists (run without --keep, or a create that failed)
 /// has nobody left to call delete, so the monitor removes its state itself.
-fn finish(args: &MonitorArgs, end: RunEnd) {
+fn finish(launch: &Launch, state: &StateDir, end: RunEnd) {
     if end == RunEnd::Stopped {
         return;
     }
     let gone = (0..20).any(|_| {
-        let gone = !container_exists(args);
+        let gone = !container_exists(launch);
         if !gone {
             std::thread::sleep(Duration::from_millis(100));
         }
         gone
     });
     if gone {
-        let _ = state_dir(args).remove();
+        let _ = state.remove();
     }
 }
 
-fn container_exists(args: &MonitorArgs) -> bool {
-    let mut cmd = std::process::Command::new(&args.runc);
-    if let Some(root) = &args.runc_root {
+fn container_exists(launch: &Launch) -> bool {
+    let mut cmd = std::process::Command::new(&launch.runc);
+    if let Some(root) = &launch.runc_root {
         cmd.arg("--root").arg(root);
     }
-    cmd.args(["state", &args.id])
+    cmd.args(["state", &launch.id])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -171,4 +233,3 @@ impl ReadyPipe {
         let _ = writeln!(self.0, "{message}");
     }
 }
-
