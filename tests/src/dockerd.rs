@@ -1,7 +1,9 @@
 //! A private dockerd for one test: its own data-root, exec-root, socket and containerd, with
-//! ids-runc registered as the runtime `ids-runc`, and a local `busybox` image. Dropping it removes
-//! every container it made, stops the daemon (and so its containerd), unmounts what it left and
-//! deletes its directory, also when the test panics.
+//! ids-runc registered as the runtime `ids-runc`, and a local `busybox` image. ids-runc runs with
+//! its own host config (`IDS_RUNC_CONFIG`): state, profile store and events of this daemon live in
+//! its own directories, never the host's. Dropping it removes every container it made, stops the
+//! daemon (and so its containerd), unmounts what it left and deletes its directories, also when
+//! the test panics.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -16,6 +18,8 @@ pub struct Dockerd {
     child: Child,
     dir: PathBuf,
     calls: PathBuf,
+    /// Short, because socket paths below it must stay under 108 bytes.
+    state_root: PathBuf,
 }
 
 /// The docker client; Debian's matches the daemon's API, a newer one negotiates down.
@@ -54,6 +58,11 @@ impl Dockerd {
             std::os::unix::fs::PermissionsExt::from_mode(0o755),
         )
         .expect("chmod recorder");
+        let state_root = tempfile::Builder::new()
+            .prefix("ids-t-")
+            .tempdir_in("/run")
+            .expect("state root in /run")
+            .keep();
         let config = serde_json::json!({
             "runtimes": { "ids-runc": { "path": ids_runc } },
         });
@@ -78,12 +87,19 @@ impl Dockerd {
                 "--log-level=warn",
             ])
             .env("IDS_RUNC_RUNTIME", &recorder)
+            .env("IDS_RUNC_CONFIG", dir.join("ids-runc.json"))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log"))
             .stderr(log)
             .spawn()
             .expect("start dockerd (hack/setup.sh installs docker.io)");
-        let daemon = Dockerd { child, dir, calls };
+        let daemon = Dockerd {
+            child,
+            dir,
+            calls,
+            state_root,
+        };
+        daemon.set_host_config(serde_json::json!({}));
         let ready = wait_until(Duration::from_secs(60), || {
             daemon.docker(&["version"]).status.success()
         });
@@ -98,13 +114,89 @@ impl Dockerd {
 
     fn import_busybox(&self) {
         let bundle = Bundle::new(&["sh"]);
+        self.import("busybox:latest", &bundle.rootfs());
+    }
+
+    /// Writes ids-runc's host config for this daemon: `extra` keys over the test defaults
+    /// (this daemon's state root, profile store, events file and runs dir).
+    pub fn set_host_config(&self, extra: serde_json::Value) {
+        let mut config = serde_json::json!({
+            "state_dir": self.state_root,
+            "profile_dir": self.profile_dir(),
+            "events_path": self.events_path(),
+            "runs_dir": self.dir.join("runs"),
+        });
+        if let (Some(base), Some(extra)) = (config.as_object_mut(), extra.as_object()) {
+            base.extend(extra.clone());
+        }
+        std::fs::write(self.dir.join("ids-runc.json"), config.to_string())
+            .expect("write ids-runc host config");
+    }
+
+    pub fn host_config_path(&self) -> PathBuf {
+        self.dir.join("ids-runc.json")
+    }
+
+    pub fn state_root(&self) -> &Path {
+        &self.state_root
+    }
+
+    pub fn profile_dir(&self) -> PathBuf {
+        self.dir.join("profiles")
+    }
+
+    pub fn events_path(&self) -> PathBuf {
+        self.dir.join("events.jsonl")
+    }
+
+    /// Every event ids-runc wrote for this daemon's containers.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.events_path())
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("event line is JSON"))
+            .collect()
+    }
+
+    /// The events of one container (by full id).
+    pub fn events_of(&self, id: &str) -> Vec<serde_json::Value> {
+        self.events()
+            .into_iter()
+            .filter(|e| e["container"] == id)
+            .collect()
+    }
+
+    /// An ids-runc command that uses this daemon's host config.
+    pub fn ids_runc(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(crate::ids_runc());
+        cmd.env("IDS_RUNC_CONFIG", self.host_config_path())
+            .args(args)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// `ids-runc inspect` of a container, parsed; `None` if it fails.
+    pub fn inspect(&self, id: &str) -> Option<serde_json::Value> {
+        let out = run(&mut self.ids_runc(&["inspect", id]));
+        out.status
+            .success()
+            .then(|| serde_json::from_slice(&out.stdout).expect("inspect prints JSON"))
+    }
+
+    /// The full id of a container.
+    pub fn id_of(&self, name: &str) -> String {
+        self.docker_ok(&["inspect", "-f", "{{.Id}}", name])
+    }
+
+    /// Imports `rootfs` as image `name` (with `sh` as its command).
+    pub fn import(&self, name: &str, rootfs: &Path) {
         let out = run(Command::new("sh").arg("-c").arg(format!(
-            "tar -C '{}' -c . | {} -H unix://{} import -c 'CMD [\"sh\"]' - busybox:latest",
-            bundle.rootfs().display(),
+            "tar -C '{}' -c . | {} -H unix://{} import -c 'CMD [\"sh\"]' - '{name}'",
+            rootfs.display(),
             docker_client(),
             self.socket().display()
         )));
-        assert_ok(&out, "docker import busybox");
+        assert_ok(&out, &format!("docker import {name}"));
     }
 
     pub fn socket(&self) -> PathBuf {
@@ -171,6 +263,7 @@ impl Dockerd {
         }
         unmount_below(&self.dir);
         let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_dir_all(&self.state_root);
     }
 }
 
