@@ -20,6 +20,7 @@ pub mod notify;
 pub mod parameters;
 pub mod policy;
 pub mod profile;
+pub mod report;
 pub mod scorer;
 pub mod seccomp_merge;
 pub mod stide;

@@ -4,6 +4,7 @@
 
 mod bundle;
 mod commands;
+mod container_ref;
 mod host_config;
 mod image_profile;
 mod launch;
@@ -27,6 +28,8 @@ USAGE:
    ids-runc [runc global options] <runc command> [options] [arguments...]
    ids-runc profile <train|eval|show|diff|merge> ...
    ids-runc inspect <container-id>
+   ids-runc events [--follow] [container-id]
+   ids-runc report <container-id> [-o report.svg]
 
 Every runc command and flag is accepted and passed to the real runc, found through
 IDS_RUNC_RUNTIME, the \"runtime\" key of /etc/ids-runc/config.json, or PATH.
@@ -50,6 +53,10 @@ fn dispatch(args: &RuncArgs) -> anyhow::Result<i32> {
         Some("profile") => return commands::profile::main(words_after_command(args)),
         Some("inspect") => return commands::inspect::main(words_after_command(args), &host),
         Some("monitor") => return commands::monitor::main(words_after_command(args)),
+        Some("report") => return commands::report::main(words_after_command(args), &host),
+        Some("events") if !commands::events::is_runc_events(args) => {
+            return commands::events::main(words_after_command(args), &host)
+        }
         _ => {}
     }
     let runc = Runc::locate(&host)?;

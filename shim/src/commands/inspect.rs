@@ -14,7 +14,7 @@ use crate::state_dir::StateDir;
     about = "Print a monitored container's live counters as JSON"
 )]
 pub struct InspectArgs {
-    /// The container id.
+    /// The container (full id or a unique prefix).
     id: String,
 }
 
@@ -22,13 +22,13 @@ pub fn main(words: Vec<std::ffi::OsString>, host: &HostConfig) -> anyhow::Result
     let args = InspectArgs::try_parse_from(
         std::iter::once(std::ffi::OsString::from("ids-runc inspect")).chain(words),
     )?;
-    let state = StateDir::new(&host.state_root(), &args.id)?;
-    anyhow::ensure!(
-        state.exists(),
-        "container {} is not monitored: no state in {}",
-        args.id,
-        state.path().display()
-    );
+    let root = host.state_root();
+    let id = crate::container_ref::resolve(
+        &args.id,
+        crate::container_ref::names_in(&root, ""),
+        &format!("monitor state in {}", root.display()),
+    )?;
+    let state = StateDir::new(&root, &id)?;
     let doc = ids_monitor::control::request(
         &state.control_socket(),
         ids_monitor::control::INSPECT,

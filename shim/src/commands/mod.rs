@@ -2,8 +2,10 @@
 
 pub mod create;
 pub mod delete;
+pub mod events;
 pub mod features;
 pub mod inspect;
 pub mod monitor;
 pub mod profile;
+pub mod report;
 pub mod version;
