@@ -16,4 +16,5 @@ pub mod profile;
 pub mod scorer;
 pub mod stide;
 pub mod trace;
+pub mod weighted_bosc;
 pub mod window;
