@@ -77,6 +77,17 @@ impl Bag {
         BagId(self.id)
     }
 
+    /// The id this bag would have with one call to `sym` fewer (`sym` must be in the bag).
+    #[inline]
+    pub fn id_without(&self, sym: Sym) -> BagId {
+        let c = self.counts[sym.index()];
+        BagId(
+            self.id
+                .wrapping_sub(term(sym, c))
+                .wrapping_add(term(sym, c - 1)),
+        )
+    }
+
     /// How many times `sym` is in the bag.
     pub fn count(&self, sym: Sym) -> u8 {
         self.counts[sym.index()]

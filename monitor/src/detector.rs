@@ -329,10 +329,14 @@ impl Detector {
         self.threads.remove(&stream);
     }
 
-    /// Drops every window (between offline traces): the next call starts a fresh stream.
-    pub fn reset_streams(&mut self) {
+    /// Drops every window and the epoch in progress (between offline traces): the next call starts
+    /// a fresh stream and a fresh epoch.
+    pub fn restart(&mut self) {
         self.threads.clear();
         self.container.reset();
+        self.epoch.restart();
+        self.unknown = [None; MAX_REPORTED_WINDOWS];
+        self.pending.calls.clear();
     }
 
     /// Switches between learning and detection. The epoch in progress starts over, so a verdict
@@ -457,7 +461,7 @@ mod tests {
         assert!(!d.is_known(Sym(4)));
 
         d.set_mode(Mode::Detect);
-        d.reset_streams();
+        d.restart();
         let v = feed(&mut d, 0, &[1, 2, 3, 1, 2, 3]);
         assert_eq!(v.len(), 1);
         assert!(!v[0].anomalous);
@@ -568,17 +572,17 @@ mod tests {
         feed(&mut d, 0, &[1, 2, 1, 2, 1, 2, 1, 2]);
         d.set_mode(Mode::Detect);
         d.set_continuous_training(true);
-        d.reset_streams();
+        d.restart();
         // One unknown bag {2,3}: at the limit, not anomalous → merged.
         let v = feed(&mut d, 0, &[1, 2, 3, 3]);
         assert_eq!(v[0].mismatches, 2, "{{2,3}} and {{3,3}}");
         assert!(v[0].anomalous);
         assert!(!d.knows_bag(SortedBag::from_calls([Sym(2), Sym(3)]).id()));
-        d.reset_streams();
+        d.restart();
         let v = feed(&mut d, 0, &[1, 2, 3, 1]);
         assert_eq!(v[0].mismatches, 2, "{{2,3}} and {{3,1}}");
         assert!(v[0].anomalous);
-        d.reset_streams();
+        d.restart();
         let v = feed(&mut d, 0, &[1, 2, 1, 4]);
         assert_eq!(v[0].mismatches, 1);
         assert!(!v[0].anomalous);
@@ -586,7 +590,7 @@ mod tests {
         assert_eq!(d.counters().merged_bags, 1);
 
         d.set_continuous_training(false);
-        d.reset_streams();
+        d.restart();
         let v = feed(&mut d, 0, &[1, 2, 1, 5]);
         assert!(!v[0].anomalous);
         assert!(!d.knows_bag(SortedBag::from_calls([Sym(1), Sym(5)]).id()));

@@ -25,4 +25,5 @@ pub mod scorer;
 pub mod seccomp_merge;
 pub mod stide;
 pub mod trace;
+pub mod weighted_bosc;
 pub mod window;

@@ -31,11 +31,11 @@ impl TraceScorer for Detector {
 
     fn train(&mut self, trace: &[Sym]) {
         self.set_mode(Mode::Learn);
-        self.reset_streams();
+        self.restart();
         for &sym in trace {
             self.observe(0, sym);
         }
-        self.reset_streams();
+        self.restart();
     }
 
     fn score(&self, trace: &[Sym]) -> f64 {
