@@ -18,7 +18,7 @@ profile=demo-service
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 # The service: a loop that lists a directory, reads a config file and writes a status line.
-service='for n in $(seq "$ROUNDS"); do ls /bin >/dev/null; cat /etc/passwd >/dev/null; echo "round $n" >/tmp/status; sleep 0.2; done; echo finished'
+service='n=0; while [ $n -lt "$ROUNDS" ]; do ls /bin >/dev/null; cat /etc/passwd >/dev/null; echo "round $n" >/tmp/status; sleep 0.2; n=$((n+1)); done; echo finished'
 
 step "docker run --rm --runtime=ids-runc busybox echo hi   (ids-runc as a drop-in runtime)"
 $docker run --rm --runtime=ids-runc busybox echo hi

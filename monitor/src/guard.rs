@@ -23,6 +23,7 @@ use crate::events::{ActionTaken, Event, EventKind, EventLog};
 use crate::notify::{Admission, ContainerProcessState, Syscall, SyscallSink};
 use crate::policy::Action;
 use crate::profile::{MonitorKind, Policy, Profile};
+use crate::startup::Startup;
 
 /// Epochs kept for `inspect` and reports; older ones are dropped (a day of a busy container).
 pub const MAX_HISTORY: usize = 100_000;
@@ -72,6 +73,8 @@ pub struct EpochRecord {
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct GuardCounters {
     pub unmapped_calls: u64,
+    /// Calls runc made in the container before the container's program started (not judged).
+    pub runc_calls: u64,
     pub unseen_calls: u64,
     pub denied: u64,
     pub kills: u64,
@@ -89,6 +92,8 @@ pub struct Guard {
     events: EventLog,
     epochs: Option<EpochLog>,
     counts: Box<[u64]>,
+    startup: Startup,
+    execve: [Option<Sym>; 2],
     reported_unseen: Box<[bool]>,
     init_pid: Option<u32>,
     history: VecDeque<EpochRecord>,
@@ -114,6 +119,11 @@ impl Guard {
             events,
             epochs: None,
             counts: vec![0; alphabet.len()].into_boxed_slice(),
+            startup: Startup::default(),
+            execve: [
+                alphabet.sym_by_name("execve"),
+                alphabet.sym_by_name("execveat"),
+            ],
             reported_unseen: vec![false; alphabet.len()].into_boxed_slice(),
             init_pid: None,
             history: VecDeque::new(),
@@ -208,6 +218,12 @@ impl Guard {
 
     fn sym(&self, call: &Syscall) -> Option<Sym> {
         self.alphabet.sym_from_audit(call.arch, call.nr as u32)
+    }
+
+    /// Whether the call is runc's own, made before the container's program started.
+    fn is_runc(&mut self, call: &Syscall, sym: Sym) -> bool {
+        let is_execve = self.execve.contains(&Some(sym));
+        self.startup.is_runc(call.pid, is_execve)
     }
 
     fn event(&self, kind: EventKind) -> Event {
@@ -360,6 +376,9 @@ impl SyscallSink for Guard {
         if state.state.status == "creating" || self.init_pid.is_none() {
             self.init_pid = u32::try_from(state.pid).ok();
         }
+        if let Ok(pid) = u32::try_from(state.pid) {
+            self.startup.handed_over(pid);
+        }
         log::info!(
             "handover: pid {} ({}), {} fds",
             state.pid,
@@ -375,7 +394,7 @@ impl SyscallSink for Guard {
         let Some(sym) = self.sym(call) else {
             return Admission::Continue;
         };
-        if self.detector.is_known(sym) {
+        if self.detector.is_known(sym) || self.is_runc(call, sym) {
             return Admission::Continue;
         }
         self.counters.unseen_calls += 1;
@@ -402,6 +421,10 @@ impl SyscallSink for Guard {
             return;
         };
         self.counts[sym.index()] += 1;
+        if self.is_runc(call, sym) {
+            self.counters.runc_calls += 1;
+            return;
+        }
         if let Some(verdict) = self.detector.observe(call.pid, sym) {
             self.on_verdict(&verdict);
         }

@@ -23,6 +23,7 @@ pub mod profile;
 pub mod report;
 pub mod scorer;
 pub mod seccomp_merge;
+pub mod startup;
 pub mod stide;
 pub mod trace;
 pub mod weighted_bosc;

@@ -121,7 +121,10 @@ pub fn svg(title: &str, epochs: &[EpochRecord], events: &[Event]) -> String {
         );
     }
     if !line.is_empty() {
-        let _ = writeln!(s, r##"<path d="{line}" fill="none" stroke="#2c7fb8" stroke-width="1.5"/>"##);
+        let _ = writeln!(
+            s,
+            r##"<path d="{line}" fill="none" stroke="#2c7fb8" stroke-width="1.5"/>"##
+        );
     }
     for (i, e) in epochs.iter().enumerate().filter(|(_, e)| e.anomalous) {
         let _ = writeln!(
@@ -187,8 +190,18 @@ mod tests {
 
     #[test]
     fn marks_anomalies_threshold_and_events() {
-        let epochs = [record(0, 1, false), record(1, 2, false), record(2, 30, true)];
-        let mut event = Event::now("c<1>", "p", "detect", MonitorKind::SeccompNotify, EventKind::Anomaly);
+        let epochs = [
+            record(0, 1, false),
+            record(1, 2, false),
+            record(2, 30, true),
+        ];
+        let mut event = Event::now(
+            "c<1>",
+            "p",
+            "detect",
+            MonitorKind::SeccompNotify,
+            EventKind::Anomaly,
+        );
         event.time = "1970-01-01T00:00:01.500Z".into();
         let svg = svg("c<1>", &epochs, &[event]);
         assert!(svg.starts_with("<svg"));

@@ -4,7 +4,11 @@
 use std::path::Path;
 
 /// The one id among `ids` that `given` names (equal, or the only one it prefixes).
-pub fn resolve<I: IntoIterator<Item = String>>(given: &str, ids: I, what: &str) -> anyhow::Result<String> {
+pub fn resolve<I: IntoIterator<Item = String>>(
+    given: &str,
+    ids: I,
+    what: &str,
+) -> anyhow::Result<String> {
     let mut matches: Vec<String> = ids.into_iter().filter(|id| id.starts_with(given)).collect();
     if let Some(exact) = matches.iter().find(|id| *id == given) {
         return Ok(exact.clone());

@@ -49,7 +49,10 @@ pub fn main(words: Vec<std::ffi::OsString>, host: &HostConfig) -> anyhow::Result
         Ok(f) => Some(f),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && args.follow => None,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!("ids-runc: no events yet ({} does not exist)", path.display());
+            eprintln!(
+                "ids-runc: no events yet ({} does not exist)",
+                path.display()
+            );
             return Ok(0);
         }
         Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
@@ -91,11 +94,18 @@ fn print_from(
         let event: Event = match serde_json::from_str(line.trim_end()) {
             Ok(e) => e,
             Err(e) => {
-                eprintln!("ids-runc: {}: skipping a line that is not an event: {e}", path.display());
+                eprintln!(
+                    "ids-runc: {}: skipping a line that is not an event: {e}",
+                    path.display()
+                );
                 continue;
             }
         };
-        if args.id.as_ref().is_some_and(|id| !event.container.starts_with(id.as_str())) {
+        if args
+            .id
+            .as_ref()
+            .is_some_and(|id| !event.container.starts_with(id.as_str()))
+        {
             continue;
         }
         if args.json {
@@ -111,8 +121,14 @@ fn readable(e: &Event) -> String {
     let mut text = format!(
         "{}  {short}  {:<14} {:<8} profile={} mode={}",
         e.time,
-        serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
-        serde_json::to_value(e.action).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+        serde_json::to_value(e.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        serde_json::to_value(e.action)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
         e.profile,
         e.mode
     );

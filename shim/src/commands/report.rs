@@ -13,7 +13,10 @@ use crate::host_config::HostConfig;
 const EPOCHS_SUFFIX: &str = ".epochs.jsonl";
 
 #[derive(Debug, Parser)]
-#[command(name = "ids-runc report", about = "Render a container's anomaly score per epoch as SVG")]
+#[command(
+    name = "ids-runc report",
+    about = "Render a container's anomaly score per epoch as SVG"
+)]
 pub struct ReportArgs {
     /// The container (full id or a unique prefix).
     id: String,
