@@ -18,8 +18,10 @@ pub struct BundleConfig {
 }
 
 impl BundleConfig {
-    /// Reads `<bundle>/config.json`. If an earlier create on this bundle already rewrote it, the
-    /// original kept beside it is read instead, so the rewrite is never applied on top of itself.
+    /// Reads `<bundle>/config.json`. If an earlier create on this bundle already rewrote it, our
+    /// change (the seccomp section) is undone from the original kept beside it, and everything
+    /// else is taken as it is now, so edits made since are kept and the rewrite is never applied
+    /// on top of itself.
     pub fn load(bundle: &Path, state_root: &Path) -> anyhow::Result<Self> {
         let path = bundle.join("config.json");
         let mut spec = read_json(&path)?;
@@ -28,7 +30,24 @@ impl BundleConfig {
             .as_str()
             .is_some_and(|p| Path::new(p).starts_with(state_root));
         if ours && original.exists() {
-            spec = read_json(&original)?;
+            let original = read_json(&original)?;
+            let seccomp = original
+                .pointer("/linux/seccomp")
+                .cloned()
+                .unwrap_or_default();
+            if let Some(linux) = spec["linux"].as_object_mut() {
+                if seccomp.is_null() {
+                    linux.remove("seccomp");
+                } else {
+                    linux.insert("seccomp".into(), seccomp);
+                }
+            }
+            // A `linux` section we created only to hold the seccomp profile goes too.
+            let created = original.get("linux").is_none()
+                && spec["linux"].as_object().is_some_and(|l| l.is_empty());
+            if let (true, Some(doc)) = (created, spec.as_object_mut()) {
+                doc.remove("linux");
+            }
         }
         Ok(BundleConfig { path, spec })
     }
@@ -127,6 +146,14 @@ mod tests {
         assert_eq!(kept, spec);
         let again = BundleConfig::load(dir.path(), root).unwrap();
         assert_eq!(again.spec, spec, "a second create starts from the original");
+
+        // An edit made after the rewrite is kept; only the seccomp section is undone.
+        let mut edited = written.clone();
+        edited["process"]["args"] = json!(["true"]);
+        std::fs::write(dir.path().join("config.json"), edited.to_string()).unwrap();
+        let again = BundleConfig::load(dir.path(), root).unwrap();
+        assert_eq!(again.spec["process"]["args"], json!(["true"]));
+        assert!(again.spec.get("linux").is_none(), "{}", again.spec);
     }
 
     #[test]

@@ -36,6 +36,9 @@ pub struct HostConfig {
     pub default_action: Option<String>,
     /// Detector parameters for learning (window, epoch, threshold, streams, training).
     pub parameters: Option<ids_monitor::parameters::Parameters>,
+    /// Ask the kernel to wake the monitor synchronously (SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP,
+    /// Linux ≥ 6.6); default true. Off only to measure what it brings.
+    pub sync_wake_up: Option<bool>,
     /// Seconds between two saves of a profile being learnt; default 30.
     pub save_interval_secs: Option<u64>,
     /// The file these settings come from, whether or not it exists (not a key of the file).

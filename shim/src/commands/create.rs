@@ -103,7 +103,7 @@ fn start_monitor(
         runs_dir: host.runs_dir(),
         runc: runc.path.clone(),
         runc_root: args.global.root.clone(),
-        sync_wake_up: true,
+        sync_wake_up: host.sync_wake_up.unwrap_or(true),
     }
     .write(state.path())?;
     let pid = monitor_process::start(state, READY_TIMEOUT)?;

@@ -186,11 +186,17 @@ fn log_end(end: RunEnd, doc: &serde_json::Value) {
 }
 
 /// After the loop: a container that no longer exists (run without --keep, or a create that failed)
-/// has nobody left to call delete, so the monitor removes its state itself.
+/// has nobody left to call delete, so the monitor removes its state itself — but only while the
+/// directory is still its own: a new container with the same id (`docker restart`, a rerun of
+/// `runc run`) may already have replaced it.
 fn finish(launch: &Launch, state: &StateDir, end: RunEnd) {
     if end == RunEnd::Stopped {
         return;
     }
+    let own = || {
+        std::fs::read_to_string(state.monitor_pid())
+            .is_ok_and(|pid| pid.trim() == std::process::id().to_string())
+    };
     let gone = (0..20).any(|_| {
         let gone = !container_exists(launch);
         if !gone {
@@ -198,7 +204,7 @@ fn finish(launch: &Launch, state: &StateDir, end: RunEnd) {
         }
         gone
     });
-    if gone {
+    if gone && own() {
         let _ = state.remove();
     }
 }
