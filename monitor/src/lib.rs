@@ -5,6 +5,7 @@
 //! same code serves live containers, offline traces and benchmarks.
 
 pub mod alphabet;
+pub mod backoff_bosc;
 pub mod bag;
 pub mod detector;
 pub mod epoch;

@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use ids_monitor::alphabet::{Alphabet, Arch, Sym};
+use ids_monitor::backoff_bosc::BackoffBosc;
 use ids_monitor::detector::{Detector, Mode, Verdict};
 use ids_monitor::eval::{rates_at, rates_at_fpr, roc_auc};
 use ids_monitor::parameters::{Parameters, StreamMode, Threshold, Training};
 use ids_monitor::profile::{AnomalyAction, MonitorKind, Policy, Profile, UnseenSyscallAction};
-use ids_monitor::scorer::TraceScorer;
+use ids_monitor::scorer::{ScorerMix, TraceScorer};
 use ids_monitor::stide::Stide;
 use ids_monitor::trace::{read_trace, trace_files, Trace, TraceFormat};
 use ids_monitor::weighted_bosc::{Grading, WeightedBosc};
@@ -172,8 +173,11 @@ struct CompareArgs {
     attack: Vec<PathBuf>,
     #[command(flatten)]
     input: TraceInput,
-    /// Detectors as METHOD:W, METHOD one of bosc (the paper's exact match), bosc-rarity,
-    /// bosc-near, bosc-rarity-near, stide.
+    /// Detectors as METHOD:SIZES. bosc:W (the paper's exact bag match), bosc-mix:W+W+... (sum of
+    /// the paper's score at several windows), bosc-rarity:W (surprisal of the bag), bosc-near:W
+    /// (distance to the nearest known bag), bosc-backoff:K/K/.../0 and bosc-backoff-last:K/.../0
+    /// (surprisal of each call given the bags of the previous K calls, backing off to smaller K),
+    /// stide:K (exact sequences).
     #[arg(long = "detector", required = true)]
     detectors: Vec<String>,
 }
@@ -593,27 +597,44 @@ fn merge(a: MergeArgs) -> Result<i32> {
 }
 
 fn scorer(spec: &str) -> Result<Box<dyn TraceScorer>> {
-    let (method, w) = spec
+    let (method, sizes) = spec
         .split_once(':')
         .with_context(|| format!("detector {spec:?}: expected METHOD:W"))?;
-    let w: usize = w
-        .parse()
-        .with_context(|| format!("detector {spec:?}: bad window {w:?}"))?;
-    if !(1..=64).contains(&w) {
-        bail!("detector {spec:?}: window must be between 1 and 64");
-    }
-    Ok(match method {
-        "bosc" => Box::new(Detector::new(Parameters {
+    let sizes = sizes
+        .split(['+', '/'])
+        .map(|w| {
+            let w: usize = w
+                .parse()
+                .with_context(|| format!("detector {spec:?}: bad window {w:?}"))?;
+            if w > 64 {
+                bail!("detector {spec:?}: windows are at most 64");
+            }
+            Ok(w)
+        })
+        .collect::<Result<Vec<usize>>>()?;
+    let single = || match sizes[..] {
+        [w] if w >= 1 => Ok(w),
+        _ => bail!("detector {spec:?}: {method} takes one window of at least 1"),
+    };
+    let paper = |w: usize| -> Box<dyn TraceScorer> {
+        Box::new(Detector::new(Parameters {
             window: w,
             epoch: 1000.max(w as u32),
             stream: StreamMode::PerContainer,
             ..Parameters::default()
-        })),
-        "bosc-rarity" => Box::new(WeightedBosc::new(w, Grading::Rarity)),
-        "bosc-near" => Box::new(WeightedBosc::new(w, Grading::Neighbourhood)),
-        "bosc-rarity-near" => Box::new(WeightedBosc::new(w, Grading::RarityAndNeighbourhood)),
-        "stide" => Box::new(Stide::new(w)),
-        _ => bail!("detector {spec:?}: unknown method {method:?}"),
+        }))
+    };
+    Ok(match method {
+        "bosc" => paper(single()?),
+        "bosc-mix" if sizes.iter().all(|&w| w >= 1) => {
+            Box::new(ScorerMix(sizes.iter().map(|&w| paper(w)).collect()))
+        }
+        "bosc-rarity" => Box::new(WeightedBosc::new(single()?, Grading::Rarity)),
+        "bosc-near" => Box::new(WeightedBosc::new(single()?, Grading::Neighbourhood)),
+        "bosc-backoff" => Box::new(BackoffBosc::new(&sizes, false)),
+        "bosc-backoff-last" => Box::new(BackoffBosc::new(&sizes, true)),
+        "stide" => Box::new(Stide::new(single()?)),
+        _ => bail!("detector {spec:?}: unknown method {method:?} or bad windows"),
     })
 }
 
