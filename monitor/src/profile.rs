@@ -775,6 +775,16 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_is_a_valid_profile() {
+        let readme = include_str!("../../profiles/README.md");
+        let start = readme.find("```json\n").expect("README has a JSON example") + 8;
+        let end = start + readme[start..].find("```").unwrap();
+        let p = Profile::parse(&readme[start..end], Path::new("profiles/README.md")).unwrap();
+        assert_eq!(p.normal_db.len(), 2);
+        assert_eq!(p.policy.on_unseen_syscall, UnseenSyscallAction::Deny);
+    }
+
+    #[test]
     fn merge_adds_frequencies_and_unions_syscalls() {
         let a = profile();
         let mut d = Detector::new(a.parameters);
