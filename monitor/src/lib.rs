@@ -5,16 +5,26 @@
 //! same code serves live containers, offline traces and benchmarks.
 
 pub mod alphabet;
+pub mod atomic_file;
 pub mod backoff_bosc;
 pub mod bag;
+pub mod control;
 pub mod detector;
 pub mod epoch;
+pub mod epoch_log;
 pub mod eval;
+pub mod events;
 pub mod fast_hash;
+pub mod guard;
 pub mod normal_db;
+pub mod notify;
 pub mod parameters;
+pub mod policy;
 pub mod profile;
+pub mod report;
 pub mod scorer;
+pub mod seccomp_merge;
+pub mod startup;
 pub mod stide;
 pub mod trace;
 pub mod weighted_bosc;

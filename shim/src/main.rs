@@ -1,18 +1,90 @@
 //! ids-runc: an OCI runtime that wraps runc and puts a system-call intrusion detector on every
-//! container it launches.
+//! container it launches. Every runc command line is accepted; the few commands that need ids-runc's
+//! work are handled here, and everything goes on to the real runc.
 
+mod bundle;
 mod commands;
+mod container_ref;
+mod host_config;
+mod image_profile;
+mod launch;
+mod monitor_process;
+mod runc;
+mod runc_args;
+mod runc_log;
+mod selection;
+mod state_dir;
+
+use std::ffi::OsString;
+
+use host_config::HostConfig;
+use runc::Runc;
+use runc_args::RuncArgs;
+
+const HELP: &str = "\
+ids-runc: an OCI runtime that wraps runc and watches each container's system calls.
+
+USAGE:
+   ids-runc [runc global options] <runc command> [options] [arguments...]
+   ids-runc profile <train|eval|show|diff|merge> ...
+   ids-runc inspect <container-id>
+   ids-runc events [--follow] [container-id]
+   ids-runc report <container-id> [-o report.svg]
+
+Every runc command and flag is accepted and passed to the real runc, found through
+IDS_RUNC_RUNTIME, the \"runtime\" key of /etc/ids-runc/config.json, or PATH.
+runc's own help follows.
+";
 
 fn main() {
-    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-    if args.first().map(|a| a == "profile").unwrap_or(false) {
-        match commands::profile::main(args[1..].to_vec()) {
-            Ok(code) => std::process::exit(code),
-            Err(e) => {
-                eprintln!("ids-runc: {e:#}");
-                std::process::exit(1);
-            }
+    restore_sigpipe();
+    let args = RuncArgs::parse(std::env::args_os().skip(1).collect());
+    let code = dispatch(&args).unwrap_or_else(|err| {
+        runc_log::report_error(&args.global, &err);
+        1
+    });
+    std::process::exit(code);
+}
+
+fn dispatch(args: &RuncArgs) -> anyhow::Result<i32> {
+    let command = args.command().map(|c| c.to_string_lossy().into_owned());
+    let host = HostConfig::load()?;
+    match command.as_deref() {
+        Some("profile") => return commands::profile::main(words_after_command(args)),
+        Some("inspect") => return commands::inspect::main(words_after_command(args), &host),
+        Some("monitor") => return commands::monitor::main(words_after_command(args)),
+        Some("report") => return commands::report::main(words_after_command(args), &host),
+        Some("events") if !commands::events::is_runc_events(args) => {
+            return commands::events::main(words_after_command(args), &host)
         }
+        _ => {}
     }
-    println!("ids-runc");
+    let runc = Runc::locate(&host)?;
+    match command.as_deref() {
+        None if args.global.version => commands::version::run(&runc),
+        None | Some("help") | Some("h") => {
+            println!("{HELP}");
+            Err(runc.exec(&args.words))
+        }
+        Some("features") => commands::features::run(&runc, &args.words),
+        Some("create") | Some("run") => commands::create::run(&runc, args, &host),
+        Some("delete") => commands::delete::run(&runc, args, &host),
+        _ => Err(runc.exec(&args.words)),
+    }
+}
+
+fn words_after_command(args: &RuncArgs) -> Vec<OsString> {
+    args.command_at
+        .map(|at| args.words[at + 1..].to_vec())
+        .unwrap_or_default()
+}
+
+/// Rust ignores SIGPIPE at start-up. A CLI should die quietly when its reader goes away
+/// (`ids-runc --version | head -1`), and an ignored signal would stay ignored in the runc we exec.
+fn restore_sigpipe() {
+    // SAFETY: setting a signal to its default disposition has no memory-safety preconditions; no
+    // handler is installed.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }

@@ -1,1 +1,85 @@
-//! Helpers for the end-to-end tests: bundles, a private dockerd, the ids-runc binary.
+//! Helpers for the end-to-end tests: the ids-runc binary, busybox bundles, and a private dockerd.
+//!
+//! These tests drive real runc, dockerd and containerd, so they need root; they fail (not skip)
+//! without it, because a skipped end-to-end test would pass while checking nothing.
+
+pub mod bundle;
+pub mod dockerd;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// The workspace root (where `hack/` is).
+pub fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_owned()
+}
+
+/// The ids-runc binary under test: `IDS_RUNC_BIN`, else the one cargo built beside these tests.
+pub fn ids_runc() -> PathBuf {
+    if let Some(bin) = std::env::var_os("IDS_RUNC_BIN") {
+        return PathBuf::from(bin);
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"));
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    let bin = target.join(profile).join("ids-runc");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first (cargo build -p ids-runc) or set IDS_RUNC_BIN",
+        bin.display()
+    );
+    bin
+}
+
+/// Fails the test unless we are root: runc, dockerd and seccomp listeners need it.
+pub fn require_root() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "end-to-end tests need root (they run runc and dockerd)"
+    );
+}
+
+/// Runs a command and returns its output; panics with the command line if it cannot start.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+/// Stdout as a trimmed string.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Asserts success, showing stdout and stderr otherwise.
+#[track_caller]
+pub fn assert_ok(out: &Output, what: &str) {
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Polls `check` every 50 ms until it returns true or `timeout` passes.
+pub fn wait_until(timeout: std::time::Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if check() {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

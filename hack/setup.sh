@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Install what ids-runc needs on a Debian machine, build it, and install the binary.
+# Idempotent: packages already present are not fetched again, and a rerun only rebuilds.
+#   hack/setup.sh            packages + release build + /usr/local/bin/ids-runc
+#   hack/setup.sh --deps     packages only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  runc                # the real runtime ids-runc wraps
+  libseccomp-dev      # libseccomp crate links it
+  pkg-config
+  busybox-static      # test and demo rootfs
+  docker.io           # dockerd for the end-to-end tests and the demo
+  containerd          # ctr, and dockerd's containerd
+  jq                  # bundle and daemon.json edits in scripts
+  unzip               # ADFA-LD benchmark
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+[ "${1:-}" = --deps ] && exit 0
+
+command -v cargo >/dev/null || { echo "setup: cargo not found: install a Rust toolchain (rustup)" >&2; exit 1; }
+cargo build --release --locked -p ids-runc
+# Replace the installed binary atomically: a running container manager may exec it at any moment.
+install -m 0755 target/release/ids-runc /usr/local/bin/.ids-runc.new
+mv -f /usr/local/bin/.ids-runc.new /usr/local/bin/ids-runc
+echo "setup: installed /usr/local/bin/ids-runc ($(/usr/local/bin/ids-runc --version | head -1))"

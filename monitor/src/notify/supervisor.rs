@@ -1,0 +1,381 @@
+//! The per-container notify loop: one thread polling the handover listener, every notify fd runc
+//! has handed over, and the control socket.
+//!
+//! One thread because DESIGN.md measured it: on two cores, four supervisor threads made mysqlslap
+//! slower than one. The loop answers each notification before telling the sink, keeps going
+//! through EINTR/ENOENT (a target interrupted or killed mid-call), and drops a notify fd only on
+//! POLLHUP: closing one that tasks still use makes all their notified calls fail with ENOSYS.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use serde::Serialize;
+
+use super::listener::{HandoverListener, ListenerError};
+use super::{seccomp_fd, Admission, Syscall, SyscallSink};
+use crate::control::ControlServer;
+
+/// How the supervisor runs.
+#[derive(Debug, Clone)]
+pub struct SupervisorConfig {
+    /// Ask for `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP` on each notify fd (ignored by kernels < 6.6).
+    pub sync_wake_up: bool,
+    /// Give up if no handover arrives within this time after `run` starts.
+    pub handover_timeout: Option<Duration>,
+    /// How often the stop condition (and the handover timeout) is checked, at most; also the
+    /// longest poll sleep.
+    pub stop_check_interval: Duration,
+}
+
+impl Default for SupervisorConfig {
+    fn default() -> Self {
+        Self {
+            sync_wake_up: true,
+            handover_timeout: None,
+            stop_check_interval: Duration::from_millis(100),
+        }
+    }
+}
+
+/// Counters of the loop, reported by `inspect`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SupervisorStats {
+    /// Notifications received.
+    pub notifications: u64,
+    /// Of those, answered with an error because the sink denied them.
+    pub denied: u64,
+    /// Notify fds accepted (init, then one per `runc exec`).
+    pub handovers: u64,
+    /// Connections to the listener that were refused (wrong uid, bad message).
+    pub refused_handovers: u64,
+    /// Notify fds still in use by some task.
+    pub fds_open: usize,
+    /// RECV or SEND interrupted by a signal to the monitor.
+    pub eintr: u64,
+    /// RECV or SEND on a notification whose target was interrupted or died.
+    pub enoent: u64,
+    /// Other RECV/SEND failures (logged).
+    pub errors: u64,
+    /// Whether the last notify fd got synchronous wake-ups; `None` before any handover.
+    pub sync_wake_up: Option<bool>,
+}
+
+/// Why `run` returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnd {
+    /// At least one fd was handed over, and every one has hung up: no task is left to monitor.
+    AllHungUp,
+    /// The stop condition said so.
+    Stopped,
+    /// No handover arrived within `handover_timeout`.
+    HandoverTimeout,
+}
+
+/// Failures that end the loop. Everything a container can cause is counted instead.
+#[derive(Debug, thiserror::Error)]
+pub enum SupervisorError {
+    #[error("failed to make the seccomp listener socket {path} non-blocking: {source}")]
+    ListenerNonBlocking {
+        path: std::path::PathBuf,
+        source: io::Error,
+    },
+    #[error("failed to poll {fds} fds (notify fds, listener, control socket): {source}")]
+    Poll { fds: usize, source: Errno },
+}
+
+struct NotifyFd {
+    fd: OwnedFd,
+    hung_up: bool,
+}
+
+/// Serves one container's notify fds until no task uses them.
+pub struct NotifySupervisor<S> {
+    listener: HandoverListener,
+    control: Option<ControlServer>,
+    sink: S,
+    config: SupervisorConfig,
+    fds: Vec<NotifyFd>,
+    pollfds: Vec<libc::pollfd>,
+    stats: SupervisorStats,
+}
+
+impl<S: SyscallSink> NotifySupervisor<S> {
+    /// A supervisor taking handovers on `listener` and reporting to `sink`.
+    pub fn new(listener: HandoverListener, sink: S, config: SupervisorConfig) -> Self {
+        Self {
+            listener,
+            control: None,
+            sink,
+            config,
+            fds: Vec::new(),
+            pollfds: Vec::new(),
+            stats: SupervisorStats::default(),
+        }
+    }
+
+    /// Also answers `inspect` requests on `control`, from the same loop.
+    pub fn with_control(mut self, control: ControlServer) -> Self {
+        self.control = Some(control);
+        self
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> &SupervisorStats {
+        &self.stats
+    }
+
+    pub fn sink(&self) -> &S {
+        &self.sink
+    }
+
+    /// The sink, with everything it observed, once the loop is over.
+    pub fn into_sink(self) -> S {
+        self.sink
+    }
+
+    /// What `inspect` answers: the sink's document with the supervisor's counters under
+    /// `"supervisor"`.
+    pub fn inspect(&self) -> serde_json::Value {
+        inspect_document(&self.sink, &self.stats)
+    }
+
+    /// Runs the loop until every handed-over fd has hung up, `should_stop` returns true (checked
+    /// at most every `stop_check_interval`), or no handover came within `handover_timeout`.
+    pub fn run(
+        &mut self,
+        mut should_stop: impl FnMut() -> bool,
+    ) -> Result<RunEnd, SupervisorError> {
+        self.listener.set_nonblocking(true).map_err(|source| {
+            SupervisorError::ListenerNonBlocking {
+                path: self.listener.path().to_path_buf(),
+                source,
+            }
+        })?;
+        let started = Instant::now();
+        let mut last_check = started;
+        let poll_ms = self
+            .config
+            .stop_check_interval
+            .as_millis()
+            .clamp(1, i32::MAX as u128) as i32;
+        loop {
+            if self.stats.handovers > 0 && self.fds.is_empty() {
+                return Ok(RunEnd::AllHungUp);
+            }
+            let now = Instant::now();
+            if now.duration_since(last_check) >= self.config.stop_check_interval {
+                last_check = now;
+                if should_stop() {
+                    return Ok(RunEnd::Stopped);
+                }
+                if let Some(timeout) = self.config.handover_timeout {
+                    if self.stats.handovers == 0 && now.duration_since(started) >= timeout {
+                        return Ok(RunEnd::HandoverTimeout);
+                    }
+                }
+            }
+
+            self.fill_pollfds();
+            // SAFETY: `pollfds` is a live Vec of initialised pollfd; its length is passed with it.
+            let ready = unsafe {
+                libc::poll(
+                    self.pollfds.as_mut_ptr(),
+                    self.pollfds.len() as libc::nfds_t,
+                    poll_ms,
+                )
+            };
+            match Errno::result(ready) {
+                Ok(0) => continue,
+                Ok(_) => {}
+                Err(Errno::EINTR) => continue,
+                Err(source) => {
+                    return Err(SupervisorError::Poll {
+                        fds: self.pollfds.len(),
+                        source,
+                    })
+                }
+            }
+
+            for i in 0..self.fds.len() {
+                let revents = self.pollfds[i].revents;
+                if revents & libc::POLLIN != 0 {
+                    self.serve_one(i);
+                }
+                if revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+                    self.fds[i].hung_up = true;
+                }
+            }
+            let before = self.fds.len();
+            self.fds.retain(|fd| !fd.hung_up);
+            if self.fds.len() != before {
+                self.stats.fds_open = self.fds.len();
+            }
+
+            // `pollfds` still has the layout of before the hung-up fds were dropped.
+            let listener_at = before;
+            if self.pollfds[listener_at].revents & libc::POLLIN != 0 {
+                self.accept_handovers();
+            }
+            if let Some(control) = self.control.as_mut() {
+                let (sink, stats) = (&self.sink, &self.stats);
+                control.serve(&self.pollfds[listener_at + 1..], |_request| {
+                    inspect_document(sink, stats)
+                });
+            }
+        }
+    }
+
+    /// Notify fds first, so index i of `fds` is index i of `pollfds`; then the listener; then the
+    /// control socket's fds. Rebuilt each round without allocating once capacity is reached.
+    fn fill_pollfds(&mut self) {
+        self.pollfds.clear();
+        for notify in &self.fds {
+            self.pollfds
+                .push(pollfd(notify.fd.as_raw_fd(), libc::POLLIN));
+        }
+        self.pollfds
+            .push(pollfd(self.listener.as_fd().as_raw_fd(), libc::POLLIN));
+        if let Some(control) = &self.control {
+            control.push_pollfds(&mut self.pollfds);
+        }
+    }
+
+    /// Receive → respond → observe, for one pending notification of `fds[i]`.
+    fn serve_one(&mut self, i: usize) {
+        let fd = self.fds[i].fd.as_fd();
+        let mut req = libc::seccomp_notif {
+            id: 0,
+            pid: 0,
+            flags: 0,
+            data: libc::seccomp_data {
+                nr: 0,
+                arch: 0,
+                instruction_pointer: 0,
+                args: [0; 6],
+            },
+        };
+        match seccomp_fd::receive(fd, &mut req) {
+            Ok(()) => {}
+            Err(Errno::EINTR) => {
+                self.stats.eintr += 1;
+                return;
+            }
+            Err(Errno::ENOENT) => {
+                self.stats.enoent += 1;
+                return;
+            }
+            Err(e) => {
+                self.stats.errors += 1;
+                log::warn!("seccomp notify RECV on fd {} failed: {e}", fd.as_raw_fd());
+                return;
+            }
+        }
+        self.stats.notifications += 1;
+        let call = Syscall {
+            pid: req.pid,
+            arch: req.data.arch,
+            nr: req.data.nr,
+        };
+        let errno = match self.sink.admit(&call) {
+            Admission::Continue => 0,
+            Admission::Deny(errno) => errno,
+        };
+        loop {
+            match seccomp_fd::respond(fd, req.id, errno) {
+                Ok(()) => {
+                    if errno != 0 {
+                        self.stats.denied += 1;
+                    }
+                    self.sink.observe(&call);
+                    return;
+                }
+                // The answer was not delivered and the target waits for it: send it again.
+                Err(Errno::EINTR) => self.stats.eintr += 1,
+                // The call was interrupted and will be notified again if restarted, or the target
+                // died: either way this call did not run.
+                Err(Errno::ENOENT) => {
+                    self.stats.enoent += 1;
+                    return;
+                }
+                Err(e) => {
+                    self.stats.errors += 1;
+                    log::warn!(
+                        "seccomp notify SEND for pid {} on fd {} failed: {e}",
+                        call.pid,
+                        fd.as_raw_fd()
+                    );
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Takes every pending connection on the listener. A refused one is logged and counted: the
+    /// runtime that sent it sees its connection closed, other containers' processes are unaffected.
+    fn accept_handovers(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok(handover) => {
+                    if self.config.sync_wake_up {
+                        match seccomp_fd::enable_sync_wake_up(handover.fd.as_fd()) {
+                            Ok(enabled) => self.stats.sync_wake_up = Some(enabled),
+                            Err(e) => {
+                                self.stats.sync_wake_up = Some(false);
+                                log::warn!("failed to enable sync wake-up on a notify fd: {e}");
+                            }
+                        }
+                    } else {
+                        self.stats.sync_wake_up = Some(false);
+                    }
+                    self.sink.on_handover(&handover.state);
+                    log::info!(
+                        "notify fd of pid {} ({}) handed over by pid {}",
+                        handover.state.pid,
+                        handover.state.state.status,
+                        handover.peer.pid()
+                    );
+                    self.fds.push(NotifyFd {
+                        fd: handover.fd,
+                        hung_up: false,
+                    });
+                    self.stats.handovers += 1;
+                    self.stats.fds_open = self.fds.len();
+                }
+                Err(ListenerError::Accept { source, .. })
+                    if source.kind() == io::ErrorKind::WouldBlock =>
+                {
+                    return
+                }
+                Err(e @ ListenerError::Accept { .. }) => {
+                    log::error!("{e}");
+                    return;
+                }
+                Err(e) => {
+                    self.stats.refused_handovers += 1;
+                    log::error!("{e}");
+                }
+            }
+        }
+    }
+}
+
+fn inspect_document<S: SyscallSink>(sink: &S, stats: &SupervisorStats) -> serde_json::Value {
+    let stats = serde_json::to_value(stats).unwrap_or_default();
+    match sink.inspect() {
+        serde_json::Value::Object(mut doc) => {
+            doc.insert("supervisor".into(), stats);
+            serde_json::Value::Object(doc)
+        }
+        other => serde_json::json!({ "sink": other, "supervisor": stats }),
+    }
+}
+
+fn pollfd(fd: i32, events: libc::c_short) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    }
+}

@@ -1,0 +1,350 @@
+//! The notify supervisor against forked children that install a real seccomp notify filter and
+//! hand their notify fd over the listener socket the way runc does.
+
+mod common;
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{is_root, process_state, send_like_runc, spawn_getppid_child, ChildReport};
+use ids_monitor::control::{self, ControlServer, INSPECT};
+use ids_monitor::notify::{
+    Admission, CountingSink, HandoverListener, NotifySupervisor, NullSink, RunEnd,
+    SupervisorConfig, Syscall, SyscallSink,
+};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+const TEST_DEADLINE: Duration = Duration::from_secs(30);
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    listener_path: PathBuf,
+    control_path: PathBuf,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    Fixture {
+        listener_path: dir.path().join("notify.sock"),
+        control_path: dir.path().join("control.sock"),
+        _dir: dir,
+    }
+}
+
+fn config() -> SupervisorConfig {
+    SupervisorConfig {
+        handover_timeout: Some(Duration::from_secs(10)),
+        ..SupervisorConfig::default()
+    }
+}
+
+/// Hands `fd` over as runc would, then lets the child run: returns the thread that collects its
+/// report (and reaps it) while the caller runs the supervisor.
+fn hand_over_and_run(
+    listener: &Path,
+    mut child: common::NotifiedChild,
+) -> thread::JoinHandle<ChildReport> {
+    hand_over(listener, &mut child);
+    thread::spawn(move || child.finish(TEST_DEADLINE))
+}
+
+/// Sends the child's notify fd as runc would, and closes the test's copy.
+fn hand_over(listener: &Path, child: &mut common::NotifiedChild) {
+    let fd: OwnedFd = child.notify_fd.take().expect("child has a notify fd");
+    send_like_runc(
+        listener,
+        &process_state(child.pid.as_raw(), "creating"),
+        fd.as_raw_fd(),
+    );
+}
+
+fn deadline() -> impl FnMut() -> bool {
+    let end = Instant::now() + TEST_DEADLINE;
+    move || Instant::now() > end
+}
+
+#[test]
+fn every_notified_call_is_observed_and_the_loop_ends_on_hangup() {
+    if !is_root("every_notified_call_is_observed_and_the_loop_ends_on_hangup") {
+        return;
+    }
+    const CALLS: u64 = 2000;
+    let f = fixture();
+    let listener = HandoverListener::bind(&f.listener_path, 0).unwrap();
+    let child = spawn_getppid_child(&["getppid"], CALLS);
+    let pid = child.pid;
+    let report = hand_over_and_run(&f.listener_path, child);
+
+    let mut supervisor = NotifySupervisor::new(listener, CountingSink::default(), config());
+    let end = supervisor.run(deadline()).unwrap();
+    let report = report.join().unwrap();
+
+    assert_eq!(end, RunEnd::AllHungUp);
+    assert_eq!(report.succeeded, CALLS, "{report:?}");
+    let stats = supervisor.stats().clone();
+    assert_eq!(stats.handovers, 1);
+    assert_eq!(stats.fds_open, 0);
+    assert_eq!(stats.notifications, CALLS);
+    let sink = supervisor.into_sink();
+    assert_eq!(sink.count_of("getppid"), CALLS);
+    assert_eq!(sink.total(), CALLS);
+    assert_eq!(sink.handovers(), &[process_state(pid.as_raw(), "creating")]);
+}
+
+/// Denies getppid with EPERM.
+struct DenyGetppid(u64);
+
+impl SyscallSink for DenyGetppid {
+    fn admit(&mut self, call: &Syscall) -> Admission {
+        if i64::from(call.nr) == libc::SYS_getppid {
+            Admission::Deny(libc::EPERM)
+        } else {
+            Admission::Continue
+        }
+    }
+
+    fn observe(&mut self, _call: &Syscall) {
+        self.0 += 1;
+    }
+
+    fn inspect(&self) -> serde_json::Value {
+        serde_json::json!({ "observed": self.0 })
+    }
+}
+
+#[test]
+fn a_denied_call_fails_with_the_errno_and_is_still_observed() {
+    if !is_root("a_denied_call_fails_with_the_errno_and_is_still_observed") {
+        return;
+    }
+    let f = fixture();
+    let listener = HandoverListener::bind(&f.listener_path, 0).unwrap();
+    let report = hand_over_and_run(&f.listener_path, spawn_getppid_child(&["getppid"], 50));
+    let mut supervisor = NotifySupervisor::new(listener, DenyGetppid(0), config());
+    assert_eq!(supervisor.run(deadline()).unwrap(), RunEnd::AllHungUp);
+    let report = report.join().unwrap();
+    assert_eq!(
+        (report.succeeded, report.eperm, report.other_errors),
+        (0, 50, 0)
+    );
+    assert_eq!(supervisor.stats().denied, 50);
+    assert_eq!(supervisor.sink().0, 50);
+}
+
+/// Kills the first process that makes a notified call while that call waits for its answer.
+struct KillFirstCaller {
+    victim: Pid,
+    killed: bool,
+    observed: u64,
+}
+
+impl SyscallSink for KillFirstCaller {
+    fn admit(&mut self, call: &Syscall) -> Admission {
+        if !self.killed && call.pid == self.victim.as_raw() as u32 {
+            self.killed = true;
+            kill(self.victim, Signal::SIGKILL).unwrap();
+            // Give the victim time to leave the notification wait, so the answer finds it gone.
+            thread::sleep(Duration::from_millis(100));
+        }
+        Admission::Continue
+    }
+
+    fn observe(&mut self, _call: &Syscall) {
+        self.observed += 1;
+    }
+
+    fn inspect(&self) -> serde_json::Value {
+        serde_json::json!({})
+    }
+}
+
+#[test]
+fn a_target_killed_mid_call_does_not_stop_the_loop_for_the_others() {
+    if !is_root("a_target_killed_mid_call_does_not_stop_the_loop_for_the_others") {
+        return;
+    }
+    const CALLS: u64 = 500;
+    let f = fixture();
+    let listener = HandoverListener::bind(&f.listener_path, 0).unwrap();
+    let mut victim = spawn_getppid_child(&["getppid"], 1_000_000);
+    let victim_pid = victim.pid;
+    hand_over(&f.listener_path, &mut victim);
+    let reaper = thread::spawn(move || nix::sys::wait::waitpid(victim_pid, None).unwrap());
+    let survivor = hand_over_and_run(&f.listener_path, spawn_getppid_child(&["getppid"], CALLS));
+
+    let sink = KillFirstCaller {
+        victim: victim_pid,
+        killed: false,
+        observed: 0,
+    };
+    let mut supervisor = NotifySupervisor::new(listener, sink, config());
+    assert_eq!(supervisor.run(deadline()).unwrap(), RunEnd::AllHungUp);
+    assert_eq!(
+        reaper.join().unwrap(),
+        nix::sys::wait::WaitStatus::Signaled(victim_pid, Signal::SIGKILL, false)
+    );
+    assert_eq!(survivor.join().unwrap().succeeded, CALLS);
+    let stats = supervisor.stats();
+    assert_eq!(stats.handovers, 2);
+    assert!(stats.enoent >= 1, "{stats:?}");
+    assert!(supervisor.sink().observed >= CALLS);
+}
+
+#[test]
+fn a_handover_from_another_uid_is_refused() {
+    let f = fixture();
+    let uid = nix::unistd::geteuid().as_raw();
+    let listener = HandoverListener::bind(&f.listener_path, uid.wrapping_add(1)).unwrap();
+    let (pipe_r, _pipe_w) = nix::unistd::pipe().unwrap();
+    send_like_runc(
+        &f.listener_path,
+        &process_state(1, "creating"),
+        pipe_r.as_raw_fd(),
+    );
+    let err = listener.accept().unwrap_err();
+    assert!(err.to_string().contains("only uid"), "{err}");
+}
+
+#[test]
+fn a_handover_of_something_else_than_a_notify_fd_is_refused_and_the_loop_goes_on() {
+    let f = fixture();
+    let uid = nix::unistd::geteuid().as_raw();
+    let listener = HandoverListener::bind(&f.listener_path, uid).unwrap();
+    let (pipe_r, _pipe_w) = nix::unistd::pipe().unwrap();
+    send_like_runc(
+        &f.listener_path,
+        &process_state(1, "creating"),
+        pipe_r.as_raw_fd(),
+    );
+    let config = SupervisorConfig {
+        handover_timeout: Some(Duration::from_millis(500)),
+        ..SupervisorConfig::default()
+    };
+    let mut supervisor = NotifySupervisor::new(listener, NullSink::default(), config);
+    assert_eq!(supervisor.run(deadline()).unwrap(), RunEnd::HandoverTimeout);
+    assert_eq!(supervisor.stats().refused_handovers, 1);
+    assert_eq!(supervisor.stats().handovers, 0);
+}
+
+#[test]
+fn the_stop_condition_ends_the_loop() {
+    let f = fixture();
+    let listener = HandoverListener::bind(&f.listener_path, 0).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let setter = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(200));
+        flag.store(true, Ordering::Relaxed);
+    });
+    let mut supervisor = NotifySupervisor::new(listener, NullSink::default(), config());
+    let started = Instant::now();
+    assert_eq!(
+        supervisor.run(|| stop.load(Ordering::Relaxed)).unwrap(),
+        RunEnd::Stopped
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    setter.join().unwrap();
+}
+
+#[test]
+fn the_control_socket_answers_inspect_while_notifications_flow() {
+    if !is_root("the_control_socket_answers_inspect_while_notifications_flow") {
+        return;
+    }
+    const CALLS: u64 = 100_000;
+    let f = fixture();
+    let listener = HandoverListener::bind(&f.listener_path, 0).unwrap();
+    let control = ControlServer::bind(&f.control_path).unwrap();
+    let report = hand_over_and_run(&f.listener_path, spawn_getppid_child(&["getppid"], CALLS));
+
+    let control_path = f.control_path.clone();
+    let client = thread::spawn(move || {
+        let end = Instant::now() + TEST_DEADLINE;
+        while Instant::now() < end {
+            if let Ok(doc) = control::request(&control_path, INSPECT, Duration::from_secs(2)) {
+                let seen = doc["supervisor"]["notifications"].as_u64().unwrap_or(0);
+                if seen > 0 && seen < CALLS {
+                    return doc;
+                }
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+        panic!("no inspect answer while notifications were flowing");
+    });
+
+    let mut supervisor =
+        NotifySupervisor::new(listener, CountingSink::default(), config()).with_control(control);
+    assert_eq!(supervisor.run(deadline()).unwrap(), RunEnd::AllHungUp);
+    assert_eq!(report.join().unwrap().succeeded, CALLS);
+    let doc = client.join().unwrap();
+    assert_eq!(doc["supervisor"]["handovers"], 1);
+    assert!(doc["syscalls"]["getppid"].as_u64().unwrap() > 0, "{doc}");
+    assert_eq!(doc["supervisor"]["fds_open"], 1);
+}
+
+#[test]
+fn the_control_socket_names_an_unknown_request() {
+    let f = fixture();
+    let listener = HandoverListener::bind(&f.listener_path, 0).unwrap();
+    let control = ControlServer::bind(&f.control_path).unwrap();
+    let control_path = f.control_path.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let client = thread::spawn(move || {
+        let answer = control::request(&control_path, "frobnicate", Duration::from_secs(5));
+        flag.store(true, Ordering::Relaxed);
+        answer
+    });
+    let mut supervisor =
+        NotifySupervisor::new(listener, NullSink::default(), config()).with_control(control);
+    let mut give_up = deadline();
+    supervisor
+        .run(|| stop.load(Ordering::Relaxed) || give_up())
+        .unwrap();
+    let answer = client.join().unwrap().unwrap();
+    assert!(
+        answer["error"].as_str().unwrap().contains("frobnicate"),
+        "{answer}"
+    );
+}
+
+/// Not a test: the cost of one notified getppid with and without sync wake-up, and natively.
+/// `cargo test --release -p ids-monitor --test notify_child -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn measure_getppid_round_trip() {
+    if !is_root("measure_getppid_round_trip") {
+        return;
+    }
+    const CALLS: u64 = 200_000;
+    let per_call = |report: ChildReport| report.loop_ns as f64 / 1000.0 / CALLS as f64;
+    let native = spawn_getppid_child(&[], CALLS).finish(TEST_DEADLINE);
+    println!("native:                 {:.2} µs/call", per_call(native));
+    for round in 0..3 {
+        for sync_wake_up in [false, true] {
+            let f = fixture();
+            let listener = HandoverListener::bind(&f.listener_path, 0).unwrap();
+            let report =
+                hand_over_and_run(&f.listener_path, spawn_getppid_child(&["getppid"], CALLS));
+            let config = SupervisorConfig {
+                sync_wake_up,
+                ..config()
+            };
+            let mut supervisor = NotifySupervisor::new(listener, NullSink::default(), config);
+            assert_eq!(supervisor.run(deadline()).unwrap(), RunEnd::AllHungUp);
+            let report = report.join().unwrap();
+            assert_eq!(report.succeeded, CALLS);
+            println!(
+                "round {round} notify, sync wake-up {:5} (kernel: {:?}): {:.2} µs/call",
+                sync_wake_up,
+                supervisor.stats().sync_wake_up,
+                per_call(report)
+            );
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! The bundle's config.json and the one change ids-runc makes to it: the container's seccomp
+//! profile gets NOTIFY rules and a listener path (the merge rule lives in the monitor crate).
+//! The file is replaced atomically; the original is kept beside it as `config.ids-runc.orig.json`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use ids_monitor::atomic_file::write_atomically;
+use ids_monitor::seccomp_merge::add_notify;
+use oci_spec::runtime::LinuxSeccomp;
+
+pub const ORIGINAL_NAME: &str = "config.ids-runc.orig.json";
+
+pub struct BundleConfig {
+    path: PathBuf,
+    /// The container's configuration as the manager wrote it (every field kept, known or not).
+    pub spec: serde_json::Value,
+}
+
+impl BundleConfig {
+    /// Reads `<bundle>/config.json`. If an earlier create on this bundle already rewrote it, the
+    /// original kept beside it is read instead, so the rewrite is never applied on top of itself.
+    pub fn load(bundle: &Path, state_root: &Path) -> anyhow::Result<Self> {
+        let path = bundle.join("config.json");
+        let mut spec = read_json(&path)?;
+        let original = bundle.join(ORIGINAL_NAME);
+        let ours = spec["linux"]["seccomp"]["listenerPath"]
+            .as_str()
+            .is_some_and(|p| Path::new(p).starts_with(state_root));
+        if ours && original.exists() {
+            spec = read_json(&original)?;
+        }
+        Ok(BundleConfig { path, spec })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The spec with every system call the container's seccomp profile lets through sent to the
+    /// listener at `listener`.
+    pub fn with_notify(&self, listener: &Path) -> anyhow::Result<serde_json::Value> {
+        let existing: Option<LinuxSeccomp> = match &self.spec["linux"]["seccomp"] {
+            serde_json::Value::Null => None,
+            v => Some(serde_json::from_value(v.clone()).with_context(|| {
+                format!(
+                    "{}: linux.seccomp is not a valid seccomp profile",
+                    self.path.display()
+                )
+            })?),
+        };
+        let merged = add_notify(existing.as_ref(), listener)
+            .with_context(|| format!("{}: linux.seccomp", self.path.display()))?;
+        let mut spec = self.spec.clone();
+        let linux = spec
+            .as_object_mut()
+            .with_context(|| format!("{}: not a JSON object", self.path.display()))?
+            .entry("linux")
+            .or_insert_with(|| serde_json::json!({}));
+        let linux = linux
+            .as_object_mut()
+            .with_context(|| format!("{}: linux is not an object", self.path.display()))?;
+        linux.insert("seccomp".into(), serde_json::to_value(merged)?);
+        Ok(spec)
+    }
+
+    /// Keeps the original beside config.json (once), then replaces config.json with `spec`.
+    pub fn rewrite(&self, spec: &serde_json::Value) -> anyhow::Result<()> {
+        let original = self.original_path();
+        if !original.exists() {
+            write_atomically(&original, &serde_json::to_vec_pretty(&self.spec)?).with_context(
+                || format!("cannot keep the original config as {}", original.display()),
+            )?;
+        }
+        write_atomically(&self.path, &serde_json::to_vec(spec)?)
+            .with_context(|| format!("cannot rewrite {}", self.path.display()))
+    }
+
+    /// Puts the original config back (when the monitor could not start and the host fails open).
+    pub fn restore(&self) -> anyhow::Result<()> {
+        write_atomically(&self.path, &serde_json::to_vec(&self.spec)?)
+            .with_context(|| format!("cannot restore {}", self.path.display()))
+    }
+
+    fn original_path(&self) -> PathBuf {
+        self.path.with_file_name(ORIGINAL_NAME)
+    }
+}
+
+fn read_json(path: &Path) -> anyhow::Result<serde_json::Value> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("{} is not valid JSON", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn bundle_with(spec: serde_json::Value) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.json"), spec.to_string()).unwrap();
+        dir
+    }
+
+    #[test]
+    fn rewrite_keeps_unknown_fields_and_the_original() {
+        let spec =
+            json!({ "ociVersion": "1.0.2", "x-unknown": {"a": 1}, "process": {"args": ["sh"]} });
+        let dir = bundle_with(spec.clone());
+        let root = Path::new("/run/ids-runc");
+        let config = BundleConfig::load(dir.path(), root).unwrap();
+        let listener = root.join("c1/seccomp.sock");
+        let new = config.with_notify(&listener).unwrap();
+        config.rewrite(&new).unwrap();
+        let written: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).unwrap())
+                .unwrap();
+        assert_eq!(written["x-unknown"], json!({"a": 1}));
+        assert_eq!(
+            written["linux"]["seccomp"]["listenerPath"],
+            listener.to_str().unwrap()
+        );
+        let kept: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join(ORIGINAL_NAME)).unwrap())
+                .unwrap();
+        assert_eq!(kept, spec);
+        let again = BundleConfig::load(dir.path(), root).unwrap();
+        assert_eq!(again.spec, spec, "a second create starts from the original");
+    }
+
+    #[test]
+    fn broken_json_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.json"), "{ broken").unwrap();
+        let err = format!(
+            "{:#}",
+            BundleConfig::load(dir.path(), Path::new("/run/x"))
+                .err()
+                .unwrap()
+        );
+        assert!(err.contains("config.json"), "{err}");
+    }
+
+    #[test]
+    fn bad_seccomp_section_names_the_file_and_field() {
+        let dir = bundle_with(json!({ "linux": { "seccomp": { "defaultAction": 7 } } }));
+        let config = BundleConfig::load(dir.path(), Path::new("/run/x")).unwrap();
+        let err = format!(
+            "{:#}",
+            config
+                .with_notify(Path::new("/run/x/c/s.sock"))
+                .unwrap_err()
+        );
+        assert!(
+            err.contains("config.json") && err.contains("linux.seccomp"),
+            "{err}"
+        );
+    }
+}

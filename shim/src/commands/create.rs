@@ -1,0 +1,134 @@
+//! `create` and `run`: decide how the container is monitored, start its monitor, point the
+//! container's seccomp profile at it, then hand the very same command line to runc.
+//!
+//! No container runs unmonitored by surprise: if it should be monitored and anything on the way
+//! fails (a malformed profile, a monitor that cannot start), `create` fails with the reason —
+//! unless the host config says `"fail_open": true`: then the container runs unmonitored, and the
+//! reason goes to the runtime log and the events file.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use ids_monitor::events::{ActionTaken, Event, EventKind, EventLog};
+use ids_monitor::profile::MonitorKind;
+
+use crate::bundle::BundleConfig;
+use crate::host_config::HostConfig;
+use crate::launch::{self, Launch};
+use crate::monitor_process;
+use crate::runc::Runc;
+use crate::runc_args::RuncArgs;
+use crate::selection::{self, Mode, Selection};
+use crate::state_dir::StateDir;
+
+/// How long the monitor may take to bind its sockets.
+const READY_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_SAVE_INTERVAL_SECS: u64 = 30;
+
+pub fn run(runc: &Runc, args: &RuncArgs, host: &HostConfig) -> anyhow::Result<i32> {
+    let id = args
+        .container_id()
+        .and_then(|id| id.to_str())
+        .context("no container id given")?;
+    let bundle = args.bundle().context("cannot tell the bundle directory")?;
+    let config = BundleConfig::load(&bundle, &host.state_root())?;
+    let state = StateDir::new(&host.state_root(), id)?;
+    let monitored = selection::select(&config.spec, &bundle, id, host)
+        .with_context(|| format!("{}", config.path().display()))
+        .and_then(|selection| {
+            if selection.mode == Mode::Off {
+                return Ok(false);
+            }
+            start_monitor(runc, args, id, host, &config, &state, &selection)
+                .with_context(|| {
+                    format!(
+                        "container {id} is to be monitored ({} {}) and its monitor could not start",
+                        selection.mode_source, selection.mode
+                    )
+                })
+                .map(|()| true)
+        });
+    match monitored {
+        Ok(_) => {}
+        Err(err) if host.fail_open => {
+            let _ = state.remove();
+            let msg = format!("{err:#}; running it unmonitored because fail_open is set");
+            crate::runc_log::report_warning(&args.global, &msg);
+            record_fail_open(host, id, &msg);
+            config.restore()?;
+        }
+        Err(err) => {
+            let _ = state.remove();
+            return Err(err);
+        }
+    }
+    Err(runc.exec(&args.words))
+}
+
+fn start_monitor(
+    runc: &Runc,
+    args: &RuncArgs,
+    id: &str,
+    host: &HostConfig,
+    config: &BundleConfig,
+    state: &StateDir,
+    selection: &Selection,
+) -> anyhow::Result<()> {
+    let spec = config.with_notify(&state.seccomp_socket())?;
+    state.create()?;
+    let profile = match &selection.profile {
+        Some(found) => {
+            let path = state.path().join(launch::PROFILE_NAME);
+            found
+                .profile
+                .save(&path)
+                .with_context(|| format!("cannot copy profile {}", found.origin))?;
+            Some(path)
+        }
+        None => None,
+    };
+    Launch {
+        id: id.to_owned(),
+        mode: selection.mode,
+        monitor: selection.monitor,
+        profile_name: selection.profile_name.clone(),
+        profile,
+        save_to: selection.save_to.clone(),
+        policy: selection.policy,
+        parameters: host.parameters.unwrap_or_default(),
+        save_interval_secs: host
+            .save_interval_secs
+            .unwrap_or(DEFAULT_SAVE_INTERVAL_SECS),
+        events_path: host.events_path(),
+        runs_dir: host.runs_dir(),
+        runc: runc.path.clone(),
+        runc_root: args.global.root.clone(),
+        sync_wake_up: true,
+    }
+    .write(state.path())?;
+    let pid = monitor_process::start(state, READY_TIMEOUT)?;
+    if let Err(err) = config.rewrite(&spec) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        return Err(err);
+    }
+    Ok(())
+}
+
+/// The events file must show that a container that should be watched is not.
+fn record_fail_open(host: &HostConfig, id: &str, msg: &str) {
+    let mut event = Event::now(
+        id,
+        "",
+        "off",
+        MonitorKind::SeccompNotify,
+        EventKind::MonitorError,
+    );
+    event.action = ActionTaken::None;
+    event.message = Some(msg.to_owned());
+    if let Err(e) = EventLog::new(&host.events_path()).write(&event, true) {
+        eprintln!("ids-runc: {e}");
+    }
+}

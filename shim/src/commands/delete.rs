@@ -1,0 +1,72 @@
+//! `delete`: runc deletes the container; then its monitor is stopped (if still there) and its state
+//! directory removed, so nothing of the container is left behind.
+
+use std::time::Duration;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::host_config::HostConfig;
+use crate::runc::Runc;
+use crate::runc_args::RuncArgs;
+use crate::state_dir::StateDir;
+
+/// How long a monitor may take to write its final state after its container is gone.
+const MONITOR_GRACE: Duration = Duration::from_secs(5);
+
+pub fn run(runc: &Runc, args: &RuncArgs, host: &HostConfig) -> anyhow::Result<i32> {
+    let code = runc.run(&args.words)?;
+    let Some(id) = args.container_id().and_then(|id| id.to_str()) else {
+        return Ok(code);
+    };
+    let Ok(state) = StateDir::new(&host.state_root(), id) else {
+        return Ok(code);
+    };
+    if state.exists() && (code == 0 || !exists_in_runc(runc, args, id)) {
+        stop_monitor(&state);
+        state.remove()?;
+    }
+    Ok(code)
+}
+
+fn exists_in_runc(runc: &Runc, args: &RuncArgs, id: &str) -> bool {
+    let mut words: Vec<String> = Vec::new();
+    if let Some(root) = &args.global.root {
+        words.push("--root".into());
+        words.push(root.to_string_lossy().into_owned());
+    }
+    words.push("state".into());
+    words.push(id.into());
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    runc.output(&words)
+        .map(|o| o.status.success())
+        .unwrap_or(true)
+}
+
+/// Asks the monitor to finish (SIGTERM), and kills it if it has not within the grace period.
+fn stop_monitor(state: &StateDir) {
+    let Some(pid) = monitor_pid(state) else {
+        return;
+    };
+    if kill(pid, Signal::SIGTERM).is_err() {
+        return;
+    }
+    let deadline = std::time::Instant::now() + MONITOR_GRACE;
+    while std::time::Instant::now() < deadline {
+        if kill(pid, None).is_err() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = kill(pid, Signal::SIGKILL);
+}
+
+/// The monitor's pid, if that pid still runs our monitor for this state dir (pids get reused).
+fn monitor_pid(state: &StateDir) -> Option<Pid> {
+    let text = std::fs::read_to_string(state.monitor_pid()).ok()?;
+    let pid: i32 = text.trim().parse().ok()?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let dir = state.path().as_os_str().as_encoded_bytes();
+    let ours = cmdline.split(|&b| b == 0).any(|arg| arg == dir);
+    ours.then(|| Pid::from_raw(pid))
+}

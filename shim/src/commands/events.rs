@@ -1,0 +1,154 @@
+//! `ids-runc events [--follow] [ID]`: the events file, readably.
+//!
+//! runc has an `events` command too (container stats), which the containerd shim calls as
+//! `events --stats ID` or `events --interval=Ns ID`, always with global flags such as `--root`.
+//! Those calls go to runc; `is_runc_events` tells them apart.
+
+use std::io::{BufRead, Seek, SeekFrom};
+use std::path::Path;
+use std::time::Duration;
+
+use clap::Parser;
+use ids_monitor::events::Event;
+
+use crate::host_config::HostConfig;
+use crate::runc_args::RuncArgs;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ids-runc events",
+    about = "Print ids-runc's events (anomalies, unseen syscalls, mode switches, monitor errors)"
+)]
+pub struct EventsArgs {
+    /// Keep printing events as they are written.
+    #[arg(short, long)]
+    follow: bool,
+    /// Print the raw JSON lines.
+    #[arg(long)]
+    json: bool,
+    /// Only events of this container (full id or a prefix).
+    id: Option<String>,
+}
+
+/// Whether an `events` command line is runc's (stats) rather than ours.
+pub fn is_runc_events(args: &RuncArgs) -> bool {
+    let global = args.command_at.is_some_and(|at| at > 0);
+    global
+        || args
+            .flags
+            .iter()
+            .any(|f| matches!(f.name.as_str(), "stats" | "interval"))
+}
+
+pub fn main(words: Vec<std::ffi::OsString>, host: &HostConfig) -> anyhow::Result<i32> {
+    let args = EventsArgs::try_parse_from(
+        std::iter::once(std::ffi::OsString::from("ids-runc events")).chain(words),
+    )?;
+    let path = host.events_path();
+    let mut file = match std::fs::File::open(&path) {
+        Ok(f) => Some(f),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && args.follow => None,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!(
+                "ids-runc: no events yet ({} does not exist)",
+                path.display()
+            );
+            return Ok(0);
+        }
+        Err(e) => anyhow::bail!("cannot read {}: {e}", path.display()),
+    };
+    let mut offset = 0u64;
+    loop {
+        if let Some(f) = &mut file {
+            offset = print_from(f, offset, &path, &args)?;
+        } else {
+            file = std::fs::File::open(&path).ok();
+        }
+        if !args.follow {
+            return Ok(0);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Prints the complete lines from `offset` on; returns where it stopped.
+fn print_from(
+    file: &mut std::fs::File,
+    offset: u64,
+    path: &Path,
+    args: &EventsArgs,
+) -> anyhow::Result<u64> {
+    let len = file.metadata()?.len();
+    let start = if len < offset { 0 } else { offset };
+    file.seek(SeekFrom::Start(start))?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut pos = start;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = reader.read_line(&mut line)?;
+        if n == 0 || !line.ends_with('\n') {
+            return Ok(pos);
+        }
+        pos += n as u64;
+        let event: Event = match serde_json::from_str(line.trim_end()) {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!(
+                    "ids-runc: {}: skipping a line that is not an event: {e}",
+                    path.display()
+                );
+                continue;
+            }
+        };
+        if args
+            .id
+            .as_ref()
+            .is_some_and(|id| !event.container.starts_with(id.as_str()))
+        {
+            continue;
+        }
+        if args.json {
+            print!("{line}");
+        } else {
+            println!("{}", readable(&event));
+        }
+    }
+}
+
+fn readable(e: &Event) -> String {
+    let short: String = e.container.chars().take(12).collect();
+    let mut text = format!(
+        "{}  {short}  {:<14} {:<8} profile={} mode={}",
+        e.time,
+        serde_json::to_value(e.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        serde_json::to_value(e.action)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        e.profile,
+        e.mode
+    );
+    if let (Some(epoch), Some(m), Some(t)) = (e.epoch, e.mismatches, e.threshold) {
+        text += &format!(" epoch={epoch} unknown_bags={m} threshold={t:.1}");
+    }
+    if !e.syscalls.is_empty() {
+        text += &format!(" syscalls={}", e.syscalls.join(","));
+    }
+    if let Some(pid) = e.pid {
+        text += &format!(" pid={pid}");
+    }
+    if let Some(tid) = e.tid {
+        text += &format!(" tid={tid}");
+    }
+    if let Some(m) = &e.message {
+        text += &format!(" — {m}");
+    }
+    for bag in e.unseen_bags.iter().take(2) {
+        text += &format!("\n      unknown bag: {bag}");
+    }
+    text
+}

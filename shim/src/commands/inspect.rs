@@ -1,0 +1,40 @@
+//! `ids-runc inspect ID`: the monitor's live counters, as JSON.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+
+use crate::host_config::HostConfig;
+use crate::state_dir::StateDir;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ids-runc inspect",
+    about = "Print a monitored container's live counters as JSON"
+)]
+pub struct InspectArgs {
+    /// The container (full id or a unique prefix).
+    id: String,
+}
+
+pub fn main(words: Vec<std::ffi::OsString>, host: &HostConfig) -> anyhow::Result<i32> {
+    let args = InspectArgs::try_parse_from(
+        std::iter::once(std::ffi::OsString::from("ids-runc inspect")).chain(words),
+    )?;
+    let root = host.state_root();
+    let id = crate::container_ref::resolve(
+        &args.id,
+        crate::container_ref::names_in(&root, ""),
+        &format!("monitor state in {}", root.display()),
+    )?;
+    let state = StateDir::new(&root, &id)?;
+    let doc = ids_monitor::control::request(
+        &state.control_socket(),
+        ids_monitor::control::INSPECT,
+        Duration::from_secs(5),
+    )
+    .with_context(|| format!("cannot reach the monitor of {}", args.id))?;
+    println!("{}", serde_json::to_string_pretty(&doc)?);
+    Ok(0)
+}

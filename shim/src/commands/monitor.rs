@@ -1,0 +1,235 @@
+//! `ids-runc monitor` (started by `create`, not by people): one container's monitor process.
+//!
+//! It reads `launch.json` from the state dir, binds the seccomp listener and the control socket,
+//! says `ready` on its readiness fd, then serves every notify fd runc hands over (init, then one
+//! per `exec`) until no task of the container is left. It never ends on its own before that: a
+//! monitor that dies breaks its container. At the end it saves what it learnt.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use ids_monitor::control::ControlServer;
+use ids_monitor::detector::Detector;
+use ids_monitor::epoch_log::EpochLog;
+use ids_monitor::events::EventLog;
+use ids_monitor::guard::{Guard, GuardMode, GuardSettings};
+use ids_monitor::notify::{HandoverListener, NotifySupervisor, NullSink, RunEnd, SupervisorConfig};
+use ids_monitor::profile::Profile;
+
+use crate::launch::Launch;
+use crate::monitor_process::READY;
+use crate::selection::Mode;
+use crate::state_dir::StateDir;
+
+/// If runc never hands over a notify fd, `create` failed: give up after this long.
+const HANDOVER_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ids-runc monitor",
+    about = "Run one container's monitor (started by create)"
+)]
+pub struct MonitorArgs {
+    /// The container's state directory, with its launch.json.
+    #[arg(long)]
+    state_dir: PathBuf,
+    /// Write `ready` (or why not) to this fd once listening, then close it.
+    #[arg(long)]
+    ready_fd: Option<i32>,
+}
+
+pub fn main(words: Vec<std::ffi::OsString>) -> anyhow::Result<i32> {
+    let args = MonitorArgs::try_parse_from(
+        std::iter::once(std::ffi::OsString::from("ids-runc monitor")).chain(words),
+    )?;
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_timestamp_millis()
+        .init();
+    // A client that hangs up on the control socket must not kill the monitor.
+    // SAFETY: ignoring a signal installs no handler and has no memory-safety preconditions.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+    let ready = args.ready_fd.map(ReadyPipe::take);
+    match prepare(&args.state_dir) {
+        Ok(prepared) => {
+            if let Some(ready) = ready {
+                ready.send(READY);
+            }
+            serve(prepared)
+        }
+        Err(err) => {
+            log::error!("{err:#}");
+            if let Some(ready) = ready {
+                ready.send(&format!("{err:#}"));
+            }
+            Err(err)
+        }
+    }
+}
+
+struct Prepared {
+    launch: Launch,
+    state: StateDir,
+    listener: HandoverListener,
+    control: ControlServer,
+    guard: Option<Guard>,
+}
+
+fn prepare(state_dir: &Path) -> anyhow::Result<Prepared> {
+    let launch = Launch::read(state_dir)?;
+    let state = StateDir::new(state_dir.parent().unwrap_or(state_dir), &launch.id)?;
+    let guard = match launch.mode {
+        Mode::Null | Mode::Off => None,
+        _ => Some(guard(&launch)?),
+    };
+    let listener = HandoverListener::bind(&state.seccomp_socket(), 0)?;
+    let control = ControlServer::bind(&state.control_socket())?;
+    std::fs::write(state.monitor_pid(), format!("{}\n", std::process::id()))
+        .with_context(|| format!("cannot write {}", state.monitor_pid().display()))?;
+    Ok(Prepared {
+        launch,
+        state,
+        listener,
+        control,
+        guard,
+    })
+}
+
+fn guard(launch: &Launch) -> anyhow::Result<Guard> {
+    let detector = match &launch.profile {
+        Some(path) => Profile::load(path)?
+            .detector()
+            .with_context(|| format!("profile {}", path.display()))?,
+        None => {
+            anyhow::ensure!(launch.mode != Mode::Detect, "detect mode without a profile");
+            Detector::new(launch.parameters)
+        }
+    };
+    let mode = match launch.mode {
+        Mode::Detect => GuardMode::Detect,
+        Mode::Learn => GuardMode::Learn,
+        _ => GuardMode::LearnDetect,
+    };
+    let settings = GuardSettings {
+        container: launch.id.clone(),
+        profile_name: launch.profile_name.clone(),
+        mode,
+        monitor: launch.monitor,
+        policy: launch.policy,
+        save_to: launch.save_to.clone(),
+        save_every: Duration::from_secs(launch.save_interval_secs.max(1)),
+    };
+    let epochs_path = launch.runs_dir.join(format!("{}.epochs.jsonl", launch.id));
+    let epochs = EpochLog::create(&epochs_path)
+        .with_context(|| format!("cannot create {}", epochs_path.display()))?;
+    Ok(Guard::new(settings, detector, EventLog::new(&launch.events_path)).with_epoch_log(epochs))
+}
+
+fn serve(prepared: Prepared) -> anyhow::Result<i32> {
+    let Prepared {
+        launch,
+        state,
+        listener,
+        control,
+        guard,
+    } = prepared;
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("cannot install signal handlers")?;
+    }
+    let config = SupervisorConfig {
+        sync_wake_up: launch.sync_wake_up,
+        handover_timeout: Some(HANDOVER_TIMEOUT),
+        ..SupervisorConfig::default()
+    };
+    log::info!(
+        "monitoring container {} in mode {} (profile {})",
+        launch.id,
+        launch.mode,
+        launch.profile_name
+    );
+    let should_stop = || stop.load(Ordering::Relaxed);
+    let end = match guard {
+        Some(guard) => {
+            let mut supervisor =
+                NotifySupervisor::new(listener, guard, config).with_control(control);
+            let end = supervisor.run(should_stop)?;
+            log_end(end, &supervisor.inspect());
+            let mut guard = supervisor.into_sink();
+            guard.save_learned();
+            guard.flush();
+            end
+        }
+        None => {
+            let mut supervisor =
+                NotifySupervisor::new(listener, NullSink::default(), config).with_control(control);
+            let end = supervisor.run(should_stop)?;
+            log_end(end, &supervisor.inspect());
+            end
+        }
+    };
+    finish(&launch, &state, end);
+    Ok(0)
+}
+
+fn log_end(end: RunEnd, doc: &serde_json::Value) {
+    log::info!(
+        "monitor ends ({end:?}): {}",
+        serde_json::to_string(doc).unwrap_or_default()
+    );
+}
+
+/// After the loop: a container that no longer exists (run without --keep, or a create that failed)
+/// has nobody left to call delete, so the monitor removes its state itself.
+fn finish(launch: &Launch, state: &StateDir, end: RunEnd) {
+    if end == RunEnd::Stopped {
+        return;
+    }
+    let gone = (0..20).any(|_| {
+        let gone = !container_exists(launch);
+        if !gone {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        gone
+    });
+    if gone {
+        let _ = state.remove();
+    }
+}
+
+fn container_exists(launch: &Launch) -> bool {
+    let mut cmd = std::process::Command::new(&launch.runc);
+    if let Some(root) = &launch.runc_root {
+        cmd.arg("--root").arg(root);
+    }
+    cmd.args(["state", &launch.id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(true)
+}
+
+/// The write end of the readiness pipe, taken over from the fd number create gave us.
+struct ReadyPipe(std::fs::File);
+
+impl ReadyPipe {
+    fn take(fd: i32) -> Self {
+        use std::os::fd::FromRawFd;
+        // SAFETY: create passes the pipe's write end as this fd and nothing else in this process
+        // owns it; taking ownership closes it exactly once.
+        ReadyPipe(unsafe { std::fs::File::from_raw_fd(fd) })
+    }
+
+    fn send(mut self, message: &str) {
+        use std::io::Write;
+        let _ = writeln!(self.0, "{message}");
+    }
+}

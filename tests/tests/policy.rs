@@ -1,0 +1,278 @@
+//! Profiles and policy through a private dockerd: learn a container's behaviour, then detect, log,
+//! deny and kill; profiles shipped in images; malformed and hostile profiles.
+
+use std::time::Duration;
+
+use ids_e2e::bundle::Bundle;
+use ids_e2e::dockerd::Dockerd;
+use ids_e2e::{ids_runc, stdout, wait_until};
+
+/// The normal workload: what the container does every time.
+const NORMAL: &str = "for i in 1 2 3 4 5; do ls /bin >/dev/null; cat /etc/passwd >/dev/null; \
+                      echo $i >/dev/null; done; echo done";
+/// Something it never did: read the shadow file, then listen on a socket.
+const ANOMALOUS: &str = "cat /etc/shadow >/dev/null; nc -l -p 8080 -w 1; echo survived";
+
+/// Learns profile `name` from three runs of the normal workload.
+fn learn(d: &Dockerd, name: &str) {
+    for _ in 0..3 {
+        let out = d.docker_ok(&[
+            "run",
+            "--rm",
+            "--runtime=ids-runc",
+            "-e",
+            "IDS_RUNC_MODE=learn",
+            "-e",
+            &format!("IDS_RUNC_PROFILE={name}"),
+            "busybox",
+            "sh",
+            "-c",
+            NORMAL,
+        ]);
+        assert_eq!(out, "done");
+    }
+    let path = d.profile_dir().join(format!("{name}.json"));
+    let profile: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("learned profile saved")).unwrap();
+    assert_eq!(profile["name"], name);
+    assert!(
+        profile["training"]["calls"].as_u64().unwrap() > 1000,
+        "{}",
+        profile["training"]
+    );
+    assert!(profile["syscalls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s == "execve"));
+}
+
+/// Runs `script` detached under `action`, waits for it to end, returns (exit code, id, logs).
+fn detect(d: &Dockerd, name: &str, action: &str, script: &str) -> (i64, String, String) {
+    let id = d.docker_ok(&[
+        "run",
+        "-d",
+        "--runtime=ids-runc",
+        "-e",
+        "IDS_RUNC_MODE=detect",
+        "-e",
+        &format!("IDS_RUNC_PROFILE={name}"),
+        "-e",
+        &format!("IDS_RUNC_ACTION={action}"),
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert!(
+        wait_until(Duration::from_secs(30), || d.docker_ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}}",
+            &id
+        ]) == "exited"),
+        "container did not finish"
+    );
+    let code: i64 = d
+        .docker_ok(&["inspect", "-f", "{{.State.ExitCode}}", &id])
+        .parse()
+        .unwrap();
+    let logs = d.docker(&["logs", &id]);
+    let logs = format!("{}{}", stdout(&logs), String::from_utf8_lossy(&logs.stderr));
+    (code, id, logs)
+}
+
+#[test]
+fn learn_then_detect_with_kill() {
+    let d = Dockerd::start(&ids_runc());
+    learn(&d, "web");
+
+    let (code, id, logs) = detect(&d, "web", "kill", NORMAL);
+    assert_eq!(code, 0, "normal rerun was stopped: {logs}");
+    assert_eq!(logs.trim(), "done");
+    assert!(
+        d.events_of(&id).is_empty(),
+        "normal rerun raised {:?}",
+        d.events_of(&id)
+    );
+
+    let (code, id, logs) = detect(&d, "web", "kill", ANOMALOUS);
+    assert_eq!(code, 137, "anomalous container not killed: {logs}");
+    assert!(!logs.contains("survived"), "{logs}");
+    let events = d.events_of(&id);
+    assert!(!events.is_empty(), "kill left no event");
+    let e = &events[0];
+    assert_eq!(e["action"], "killed");
+    assert_eq!(e["profile"], "web");
+    assert_eq!(e["mode"], "detect");
+    assert!(
+        e["kind"] == "unseen-syscall" || e["kind"] == "anomaly",
+        "{e}"
+    );
+    assert!(e["pid"].as_u64().is_some());
+}
+
+#[test]
+fn log_writes_an_event_and_the_container_goes_on() {
+    let d = Dockerd::start(&ids_runc());
+    learn(&d, "web");
+    let (code, id, logs) = detect(&d, "web", "log", ANOMALOUS);
+    assert_eq!(code, 0, "{logs}");
+    assert!(logs.contains("survived"), "{logs}");
+    let events = d.events_of(&id);
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "unseen-syscall" && e["syscalls"][0] == "socket"),
+        "{events:?}"
+    );
+    assert!(events.iter().all(|e| e["action"] == "logged"), "{events:?}");
+}
+
+#[test]
+fn deny_fails_the_unseen_call_and_the_container_lives() {
+    let d = Dockerd::start(&ids_runc());
+    learn(&d, "web");
+    let (code, id, logs) = detect(
+        &d,
+        "web",
+        "anomaly=log,unseen=deny",
+        "nc -l -p 8080 -w 1; echo \"nc=$?\"; echo survived",
+    );
+    assert_eq!(code, 0, "{logs}");
+    assert!(logs.contains("survived"), "{logs}");
+    assert!(
+        logs.contains("Operation not permitted") || logs.contains("nc=1"),
+        "{logs}"
+    );
+    let events = d.events_of(&id);
+    let denied: Vec<_> = events.iter().filter(|e| e["action"] == "denied").collect();
+    assert!(
+        denied.iter().any(|e| e["syscalls"][0] == "socket"),
+        "no denial of socket: {events:?}"
+    );
+}
+
+#[test]
+fn a_profile_shipped_in_the_image_is_used_without_any_flag() {
+    let d = Dockerd::start(&ids_runc());
+    learn(&d, "shipped");
+    let mut profile: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.profile_dir().join("shipped.json")).unwrap())
+            .unwrap();
+    profile["policy"]["on_anomaly"] = "kill".into();
+    profile["policy"]["on_unseen_syscall"] = "kill".into();
+    let bundle = Bundle::new(&["sh"]);
+    let dir = bundle.rootfs().join("etc/ids-runc");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("profile.json"), profile.to_string()).unwrap();
+    d.import("guarded:latest", &bundle.rootfs());
+    // The host store must not be what makes it work.
+    std::fs::remove_file(d.profile_dir().join("shipped.json")).unwrap();
+
+    let out = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--runtime=ids-runc",
+        "guarded",
+        "sh",
+        "-c",
+        NORMAL,
+    ]);
+    assert_eq!(out, "done");
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--runtime=ids-runc",
+        "guarded",
+        "sh",
+        "-c",
+        ANOMALOUS,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(137),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(d
+        .events()
+        .iter()
+        .any(|e| e["profile"] == "shipped" && e["action"] == "killed"));
+}
+
+#[test]
+fn a_malformed_profile_fails_create_unless_the_host_fails_open() {
+    let d = Dockerd::start(&ids_runc());
+    std::fs::create_dir_all(d.profile_dir()).unwrap();
+    let bad = d.profile_dir().join("broken.json");
+    std::fs::write(&bad, "{\"format_version\": 1, \"name\": ").unwrap();
+    let args = [
+        "run",
+        "--rm",
+        "--runtime=ids-runc",
+        "-e",
+        "IDS_RUNC_MODE=detect",
+        "-e",
+        "IDS_RUNC_PROFILE=broken",
+        "busybox",
+        "echo",
+        "ran",
+    ];
+    let out = d.docker(&args);
+    assert!(
+        !out.status.success(),
+        "a container ran with a broken profile"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&bad.display().to_string()), "{stderr}");
+
+    d.set_host_config(serde_json::json!({ "fail_open": true }));
+    let out = d.docker_ok(&args);
+    assert_eq!(out, "ran");
+    let events = d.events();
+    assert!(
+        events.iter().any(|e| e["kind"] == "monitor-error"
+            && e["message"].as_str().unwrap().contains("broken.json")),
+        "{events:?}"
+    );
+    let state: Vec<_> = std::fs::read_dir(d.state_root()).unwrap().collect();
+    assert!(
+        state.is_empty(),
+        "fail-open container has monitor state: {state:?}"
+    );
+}
+
+#[test]
+fn a_profile_link_out_of_the_rootfs_is_not_followed() {
+    let d = Dockerd::start(&ids_runc());
+    // A valid kill-everything profile on the host, which the image links to.
+    learn(&d, "host-only");
+    let mut profile: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.profile_dir().join("host-only.json")).unwrap())
+            .unwrap();
+    profile["policy"]["on_unseen_syscall"] = "kill".into();
+    let target = d.dir().join("host-profile.json");
+    std::fs::write(&target, profile.to_string()).unwrap();
+    let bundle = Bundle::new(&["sh"]);
+    let dir = bundle.rootfs().join("etc/ids-runc");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink(&target, dir.join("profile.json")).unwrap();
+    d.import("linked:latest", &bundle.rootfs());
+
+    let before = d.events().len();
+    let out = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--runtime=ids-runc",
+        "linked",
+        "sh",
+        "-c",
+        ANOMALOUS,
+    ]);
+    assert!(
+        out.contains("survived"),
+        "the host profile was applied: {out}"
+    );
+    assert_eq!(d.events().len(), before, "the container was monitored");
+}
