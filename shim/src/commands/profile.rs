@@ -32,7 +32,7 @@ enum Command {
     /// Learn a profile from normal traces.
     Train(TrainArgs),
     /// Judge traces with a profile: per-trace or per-epoch verdicts, or ROC figures on labelled
-    /// normal and attack traces.
+    /// normal and attack traces. Exits 1 when a trace had an anomalous epoch.
     Eval(EvalArgs),
     /// Summarise a profile: parameters, policy, training, database, syscalls by frequency.
     Show(ShowArgs),
