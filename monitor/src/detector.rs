@@ -51,7 +51,7 @@ impl UnknownWindow {
         w
     }
 
-    /// The thread (per-thread streams) or 0 (per-container stream) the window belongs to.
+    /// The stream given with the call that completed the window (its thread, in either mode).
     pub fn stream(&self) -> u32 {
         self.stream
     }
@@ -407,11 +407,6 @@ impl Detector {
     /// What training saw.
     pub fn training_record(&self) -> TrainingRecord {
         self.training
-    }
-
-    /// Number of symbols in the alphabet the detector's tables cover.
-    pub fn known_table_len(&self) -> usize {
-        self.known.len()
     }
 
     /// Whether a bag is in the database (offline scoring).

@@ -1,7 +1,7 @@
 //! Offline scoring of whole traces, the interface shared by the BoSC detector, its variants and the
 //! STIDE baseline so a benchmark can compare them on the same data.
 
-use crate::alphabet::Sym;
+use crate::alphabet::{Alphabet, Sym};
 use crate::bag::SlidingBag;
 use crate::detector::{Detector, Mode};
 
@@ -66,7 +66,7 @@ impl TraceScorer for Detector {
     }
 
     fn score(&self, trace: &[Sym]) -> f64 {
-        let mut live = SlidingBag::new(self.parameters().window, self.known_table_len());
+        let mut live = SlidingBag::new(self.parameters().window, Alphabet::system().len());
         let (mut windows, mut unknown) = (0u64, 0u64);
         for &sym in trace {
             if let Some(id) = live.push(sym) {
