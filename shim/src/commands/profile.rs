@@ -32,11 +32,11 @@ enum Command {
     /// Learn a profile from normal traces.
     Train(TrainArgs),
     /// Judge traces with a profile: per-trace or per-epoch verdicts, or ROC figures on labelled
-    /// normal and attack traces. Exits 1 when a trace had an anomalous epoch.
+    /// normal and attack traces. Exits 1 when a trace had an anomalous epoch, 2 on errors.
     Eval(EvalArgs),
     /// Summarise a profile: parameters, policy, training, database, syscalls by frequency.
     Show(ShowArgs),
-    /// Compare two profiles.
+    /// Compare two profiles. Exits 1 when they differ.
     Diff(DiffArgs),
     /// Merge profiles trained with the same window into one.
     Merge(MergeArgs),
@@ -196,14 +196,20 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
             return Ok(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    match cli.command {
+    let result = match cli.command {
         Command::Train(a) => train(a),
         Command::Eval(a) => eval(a),
         Command::Show(a) => show(a),
         Command::Diff(a) => diff(a),
         Command::Merge(a) => merge(a),
         Command::Compare(a) => compare(a),
-    }
+    };
+    // Like diff(1): 1 answers the question (anomaly found, profiles differ), 2 means trouble, so
+    // scripts can tell a finding from a failure.
+    result.or_else(|e| {
+        eprintln!("ids-runc profile: {e:#}");
+        Ok(2)
+    })
 }
 
 fn stem(path: &Path) -> String {
@@ -355,7 +361,12 @@ fn eval(a: EvalArgs) -> Result<i32> {
     let invisible = syms_of(&profile.monitor.invisible_syscalls);
     let alphabet = Alphabet::system();
     let mut flagged = 0;
-    for trace in load_traces(&a.traces, &a.input).unwrap_or_default() {
+    let traces = if a.traces.is_empty() {
+        Vec::new()
+    } else {
+        load_traces(&a.traces, &a.input)?
+    };
+    for trace in traces {
         let path = trace.path.display().to_string();
         let r = judge(&mut detector, &trace, &invisible, |v| {
             if a.epochs {
@@ -678,4 +689,80 @@ fn compare(a: CompareArgs) -> Result<i32> {
         );
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> i32 {
+        main(args.iter().map(OsString::from).collect()).unwrap()
+    }
+
+    #[test]
+    fn train_eval_diff_merge_show_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+        let cycle = "openat\nread\nclose\n".repeat(40);
+        std::fs::create_dir(d("normal")).unwrap();
+        std::fs::write(d("normal/a.txt"), &cycle).unwrap();
+        std::fs::write(d("normal/b.txt"), &cycle).unwrap();
+        std::fs::write(d("attack.txt"), "openat\nread\nexecve\n".repeat(40)).unwrap();
+        std::fs::write(d("broken.txt"), "openat\nfrobnicate\n").unwrap();
+        let train = |out: &str| {
+            run(&[
+                "train",
+                "--format",
+                "names",
+                "-w",
+                "3",
+                "-e",
+                "30",
+                "--threshold",
+                "2",
+                "-o",
+                out,
+                &d("normal"),
+            ])
+        };
+        assert_eq!(train(&d("p.json")), 0);
+        assert_eq!(train(&d("q.json")), 0);
+        let p = Profile::load(Path::new(&d("p.json"))).unwrap();
+        assert_eq!(p.name, "p");
+        assert_eq!(p.training.traces, 2);
+        assert_eq!(p.normal_db.len(), 1, "a 3-cycle has one bag at W=3");
+
+        let eval = |trace: &str| run(&["eval", "--format", "names", &d("p.json"), trace]);
+        assert_eq!(eval(&d("normal/a.txt")), 0);
+        assert_eq!(eval(&d("attack.txt")), 1, "an anomalous epoch exits 1");
+        assert_eq!(eval(&d("broken.txt")), 2, "an unreadable trace exits 2");
+        assert_eq!(
+            run(&[
+                "eval",
+                "--format",
+                "names",
+                &d("p.json"),
+                "--normal",
+                &d("normal"),
+                "--attack",
+                &d("attack.txt"),
+            ]),
+            0
+        );
+
+        assert_eq!(
+            run(&["diff", &d("p.json"), &d("q.json")]),
+            1,
+            "names differ"
+        );
+        assert_eq!(
+            run(&["merge", "-o", &d("m.json"), &d("p.json"), &d("q.json")]),
+            0
+        );
+        let m = Profile::load(Path::new(&d("m.json"))).unwrap();
+        assert_eq!(m.normal_db[0].frequency, 2 * p.normal_db[0].frequency);
+        assert_eq!(run(&["show", &d("m.json")]), 0);
+        assert_eq!(run(&["show", &d("missing.json")]), 2);
+        assert_eq!(run(&["frobnicate"]), 2, "usage errors exit 2");
+    }
 }
