@@ -51,7 +51,7 @@ impl UnknownWindow {
         w
     }
 
-    /// The thread (per-thread streams) or 0 (per-container stream) the window belongs to.
+    /// The stream given with the call that completed the window (its thread, in either mode).
     pub fn stream(&self) -> u32 {
         self.stream
     }
@@ -299,6 +299,12 @@ impl Detector {
         self.counters.anomalies += u64::from(anomalous);
         if self.params.training.continuous {
             if !anomalous {
+                // A merged bag's syscalls become known too: the database and the set of
+                // trained syscalls must agree (a profile saved from this detector is checked
+                // for that), and the unseen-syscall policy should stop firing on them.
+                for &sym in &self.pending.calls {
+                    self.known[sym.index()] = true;
+                }
                 for bag in self.pending.bags() {
                     if self.db.insert(bag, 1) == Insertion::New {
                         self.counters.merged_bags += 1;
@@ -401,11 +407,6 @@ impl Detector {
     /// What training saw.
     pub fn training_record(&self) -> TrainingRecord {
         self.training
-    }
-
-    /// Number of symbols in the alphabet the detector's tables cover.
-    pub fn known_table_len(&self) -> usize {
-        self.known.len()
     }
 
     /// Whether a bag is in the database (offline scoring).
@@ -588,6 +589,8 @@ mod tests {
         assert!(!v[0].anomalous);
         assert!(d.knows_bag(SortedBag::from_calls([Sym(1), Sym(4)]).id()));
         assert_eq!(d.counters().merged_bags, 1);
+        assert!(d.is_known(Sym(4)), "a merged bag's syscalls are learnt");
+        assert!(!d.is_known(Sym(3)), "calls of anomalous epochs are not");
 
         d.set_continuous_training(false);
         d.restart();

@@ -6,6 +6,7 @@
 
 pub mod alphabet;
 pub mod atomic_file;
+pub mod backoff_bosc;
 pub mod bag;
 pub mod control;
 pub mod detector;

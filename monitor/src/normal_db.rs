@@ -125,15 +125,20 @@ impl NormalDb {
         self.entries.iter().map(|(id, e)| (*id, e))
     }
 
-    /// Approximate bytes of memory per entry: the hash-table slot (with its control byte and the
-    /// table's spare capacity spread over the entries) plus the bag's calls on the heap.
+    /// Approximate bytes of memory per entry: the hash-table slot (with its control byte, and the
+    /// table's spare capacity spread over the entries) plus the bag's heap block as glibc's malloc
+    /// sizes it (an 8-byte header, rounded up to 16 bytes, at least 32).
     pub fn bytes_per_entry(&self) -> f64 {
         if self.entries.is_empty() {
             return 0.0;
         }
         let slot = std::mem::size_of::<(BagId, DbEntry)>() + 1;
         let table = self.entries.capacity() * slot;
-        let heap: usize = self.entries.values().map(|e| e.bag.heap_bytes()).sum();
+        let heap: usize = self
+            .entries
+            .values()
+            .map(|e| ((e.bag.heap_bytes() + 8).div_ceil(16) * 16).max(32))
+            .sum();
         (table + heap) as f64 / self.entries.len() as f64
     }
 }

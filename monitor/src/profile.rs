@@ -677,6 +677,20 @@ mod tests {
         );
     }
 
+    #[test]
+    fn continuous_training_keeps_the_profile_consistent() {
+        let mut d = profile().detector().unwrap();
+        d.set_continuous_training(true);
+        // One new bag (with a new syscall) in an epoch under the threshold gets merged.
+        for name in ["openat", "read", "read", "getpid"] {
+            d.observe(1, sym(name));
+        }
+        assert_eq!(d.counters().merged_bags, 1);
+        let p = Profile::from_detector("t", MonitorKind::SeccompNotify, Policy::default(), &d, 1);
+        assert_eq!(p.validate(), Ok(()));
+        assert!(p.syscalls.contains(&"getpid".to_string()));
+    }
+
     fn error_of(edit: impl FnOnce(&mut serde_json::Value)) -> String {
         let mut v = serde_json::to_value(profile()).unwrap();
         edit(&mut v);
@@ -772,6 +786,16 @@ mod tests {
             missing.starts_with("failed to read profile /nonexistent/p.json: "),
             "{missing}"
         );
+    }
+
+    #[test]
+    fn the_documented_example_is_a_valid_profile() {
+        let readme = include_str!("../../profiles/README.md");
+        let start = readme.find("```json\n").expect("README has a JSON example") + 8;
+        let end = start + readme[start..].find("```").unwrap();
+        let p = Profile::parse(&readme[start..end], Path::new("profiles/README.md")).unwrap();
+        assert_eq!(p.normal_db.len(), 2);
+        assert_eq!(p.policy.on_unseen_syscall, UnseenSyscallAction::Deny);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Offline scoring of whole traces, the interface shared by the BoSC detector, its variants and the
 //! STIDE baseline so a benchmark can compare them on the same data.
 
-use crate::alphabet::Sym;
+use crate::alphabet::{Alphabet, Sym};
 use crate::bag::SlidingBag;
 use crate::detector::{Detector, Mode};
 
@@ -10,12 +10,39 @@ use crate::detector::{Detector, Mode};
 pub trait TraceScorer {
     /// Name for tables: says the method (BoSC, STIDE) and the variant.
     fn name(&self) -> String;
-    /// Window or sequence length.
-    fn window(&self) -> usize;
+    /// Window, sequence or context lengths, for tables.
+    fn window(&self) -> String;
     /// Learns one normal trace.
     fn train(&mut self, trace: &[Sym]);
     /// Scores one trace.
     fn score(&self, trace: &[Sym]) -> f64;
+}
+
+/// Several scorers at once (for example the paper's rule at several windows): the trace score is
+/// the sum of theirs.
+pub struct ScorerMix(pub Vec<Box<dyn TraceScorer>>);
+
+impl TraceScorer for ScorerMix {
+    fn name(&self) -> String {
+        let mut names: Vec<String> = self.0.iter().map(|s| s.name()).collect();
+        names.dedup();
+        format!("sum of {}", names.join(", "))
+    }
+
+    fn window(&self) -> String {
+        let windows: Vec<String> = self.0.iter().map(|s| s.window()).collect();
+        windows.join("+")
+    }
+
+    fn train(&mut self, trace: &[Sym]) {
+        for s in &mut self.0 {
+            s.train(trace);
+        }
+    }
+
+    fn score(&self, trace: &[Sym]) -> f64 {
+        self.0.iter().map(|s| s.score(trace)).sum()
+    }
 }
 
 /// The paper's rule applied per trace: the fraction of the trace's windows whose bag is not in the
@@ -25,8 +52,8 @@ impl TraceScorer for Detector {
         "BoSC exact match (paper)".to_string()
     }
 
-    fn window(&self) -> usize {
-        self.parameters().window
+    fn window(&self) -> String {
+        self.parameters().window.to_string()
     }
 
     fn train(&mut self, trace: &[Sym]) {
@@ -39,7 +66,7 @@ impl TraceScorer for Detector {
     }
 
     fn score(&self, trace: &[Sym]) -> f64 {
-        let mut live = SlidingBag::new(self.parameters().window, self.known_table_len());
+        let mut live = SlidingBag::new(self.parameters().window, Alphabet::system().len());
         let (mut windows, mut unknown) = (0u64, 0u64);
         for &sym in trace {
             if let Some(id) = live.push(sym) {

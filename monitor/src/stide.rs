@@ -39,8 +39,8 @@ impl TraceScorer for Stide {
         "STIDE exact sequence".to_string()
     }
 
-    fn window(&self) -> usize {
-        self.k
+    fn window(&self) -> String {
+        self.k.to_string()
     }
 
     fn train(&mut self, trace: &[Sym]) {

@@ -25,8 +25,6 @@ pub enum Grading {
     Rarity,
     /// Known 0, one substitution from a known bag 1, farther 2.
     Neighbourhood,
-    /// Rarity of known bags, scaled to [0, 1], plus the neighbourhood grade of unknown bags.
-    RarityAndNeighbourhood,
 }
 
 /// A BoSC trace scorer with a graded window score, averaged over the trace.
@@ -68,11 +66,6 @@ impl WeightedBosc {
             Grading::Neighbourhood if frequency > 0 => 0.0,
             Grading::Neighbourhood if self.is_near_known(live) => 1.0,
             Grading::Neighbourhood => 2.0,
-            Grading::RarityAndNeighbourhood if frequency > 0 => {
-                surprisal(frequency as f64) / learnt.ln().max(1.0)
-            }
-            Grading::RarityAndNeighbourhood if self.is_near_known(live) => 2.0,
-            Grading::RarityAndNeighbourhood => 3.0,
         }
     }
 }
@@ -82,13 +75,12 @@ impl TraceScorer for WeightedBosc {
         match self.grading {
             Grading::Rarity => "BoSC rarity-weighted",
             Grading::Neighbourhood => "BoSC nearest-bag distance",
-            Grading::RarityAndNeighbourhood => "BoSC rarity + nearest-bag",
         }
         .to_string()
     }
 
-    fn window(&self) -> usize {
-        self.window
+    fn window(&self) -> String {
+        self.window.to_string()
     }
 
     fn train(&mut self, trace: &[Sym]) {

@@ -8,11 +8,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use ids_monitor::alphabet::{Alphabet, Arch, Sym};
+use ids_monitor::backoff_bosc::BackoffBosc;
 use ids_monitor::detector::{Detector, Mode, Verdict};
 use ids_monitor::eval::{rates_at, rates_at_fpr, roc_auc};
 use ids_monitor::parameters::{Parameters, StreamMode, Threshold, Training};
 use ids_monitor::profile::{AnomalyAction, MonitorKind, Policy, Profile, UnseenSyscallAction};
-use ids_monitor::scorer::TraceScorer;
+use ids_monitor::scorer::{ScorerMix, TraceScorer};
 use ids_monitor::stide::Stide;
 use ids_monitor::trace::{read_trace, trace_files, Trace, TraceFormat};
 use ids_monitor::weighted_bosc::{Grading, WeightedBosc};
@@ -31,11 +32,11 @@ enum Command {
     /// Learn a profile from normal traces.
     Train(TrainArgs),
     /// Judge traces with a profile: per-trace or per-epoch verdicts, or ROC figures on labelled
-    /// normal and attack traces.
+    /// normal and attack traces. Exits 1 when a trace had an anomalous epoch, 2 on errors.
     Eval(EvalArgs),
     /// Summarise a profile: parameters, policy, training, database, syscalls by frequency.
     Show(ShowArgs),
-    /// Compare two profiles.
+    /// Compare two profiles. Exits 1 when they differ.
     Diff(DiffArgs),
     /// Merge profiles trained with the same window into one.
     Merge(MergeArgs),
@@ -172,8 +173,11 @@ struct CompareArgs {
     attack: Vec<PathBuf>,
     #[command(flatten)]
     input: TraceInput,
-    /// Detectors as METHOD:W, METHOD one of bosc (the paper's exact match), bosc-rarity,
-    /// bosc-near, bosc-rarity-near, stide.
+    /// Detectors as METHOD:SIZES. bosc:W (the paper's exact bag match), bosc-mix:W+W+... (sum of
+    /// the paper's score at several windows), bosc-rarity:W (surprisal of the bag), bosc-near:W
+    /// (distance to the nearest known bag), bosc-backoff:K/K/.../0 and bosc-backoff-last:K/.../0
+    /// (surprisal of each call given the bags of the previous K calls, backing off to smaller K),
+    /// stide:K (exact sequences).
     #[arg(long = "detector", required = true)]
     detectors: Vec<String>,
 }
@@ -192,14 +196,20 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
             return Ok(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    match cli.command {
+    let result = match cli.command {
         Command::Train(a) => train(a),
         Command::Eval(a) => eval(a),
         Command::Show(a) => show(a),
         Command::Diff(a) => diff(a),
         Command::Merge(a) => merge(a),
         Command::Compare(a) => compare(a),
-    }
+    };
+    // Like diff(1): 1 answers the question (anomaly found, profiles differ), 2 means trouble, so
+    // scripts can tell a finding from a failure.
+    result.or_else(|e| {
+        eprintln!("ids-runc profile: {e:#}");
+        Ok(2)
+    })
 }
 
 fn stem(path: &Path) -> String {
@@ -351,7 +361,12 @@ fn eval(a: EvalArgs) -> Result<i32> {
     let invisible = syms_of(&profile.monitor.invisible_syscalls);
     let alphabet = Alphabet::system();
     let mut flagged = 0;
-    for trace in load_traces(&a.traces, &a.input).unwrap_or_default() {
+    let traces = if a.traces.is_empty() {
+        Vec::new()
+    } else {
+        load_traces(&a.traces, &a.input)?
+    };
+    for trace in traces {
         let path = trace.path.display().to_string();
         let r = judge(&mut detector, &trace, &invisible, |v| {
             if a.epochs {
@@ -593,27 +608,44 @@ fn merge(a: MergeArgs) -> Result<i32> {
 }
 
 fn scorer(spec: &str) -> Result<Box<dyn TraceScorer>> {
-    let (method, w) = spec
+    let (method, sizes) = spec
         .split_once(':')
         .with_context(|| format!("detector {spec:?}: expected METHOD:W"))?;
-    let w: usize = w
-        .parse()
-        .with_context(|| format!("detector {spec:?}: bad window {w:?}"))?;
-    if !(1..=64).contains(&w) {
-        bail!("detector {spec:?}: window must be between 1 and 64");
-    }
-    Ok(match method {
-        "bosc" => Box::new(Detector::new(Parameters {
+    let sizes = sizes
+        .split(['+', '/'])
+        .map(|w| {
+            let w: usize = w
+                .parse()
+                .with_context(|| format!("detector {spec:?}: bad window {w:?}"))?;
+            if w > 64 {
+                bail!("detector {spec:?}: windows are at most 64");
+            }
+            Ok(w)
+        })
+        .collect::<Result<Vec<usize>>>()?;
+    let single = || match sizes[..] {
+        [w] if w >= 1 => Ok(w),
+        _ => bail!("detector {spec:?}: {method} takes one window of at least 1"),
+    };
+    let paper = |w: usize| -> Box<dyn TraceScorer> {
+        Box::new(Detector::new(Parameters {
             window: w,
             epoch: 1000.max(w as u32),
             stream: StreamMode::PerContainer,
             ..Parameters::default()
-        })),
-        "bosc-rarity" => Box::new(WeightedBosc::new(w, Grading::Rarity)),
-        "bosc-near" => Box::new(WeightedBosc::new(w, Grading::Neighbourhood)),
-        "bosc-rarity-near" => Box::new(WeightedBosc::new(w, Grading::RarityAndNeighbourhood)),
-        "stide" => Box::new(Stide::new(w)),
-        _ => bail!("detector {spec:?}: unknown method {method:?}"),
+        }))
+    };
+    Ok(match method {
+        "bosc" => paper(single()?),
+        "bosc-mix" if sizes.iter().all(|&w| w >= 1) => {
+            Box::new(ScorerMix(sizes.iter().map(|&w| paper(w)).collect()))
+        }
+        "bosc-rarity" => Box::new(WeightedBosc::new(single()?, Grading::Rarity)),
+        "bosc-near" => Box::new(WeightedBosc::new(single()?, Grading::Neighbourhood)),
+        "bosc-backoff" => Box::new(BackoffBosc::new(&sizes, false)),
+        "bosc-backoff-last" => Box::new(BackoffBosc::new(&sizes, true)),
+        "stide" => Box::new(Stide::new(single()?)),
+        _ => bail!("detector {spec:?}: unknown method {method:?} or bad windows"),
     })
 }
 
@@ -657,4 +689,80 @@ fn compare(a: CompareArgs) -> Result<i32> {
         );
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> i32 {
+        main(args.iter().map(OsString::from).collect()).unwrap()
+    }
+
+    #[test]
+    fn train_eval_diff_merge_show_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+        let cycle = "openat\nread\nclose\n".repeat(40);
+        std::fs::create_dir(d("normal")).unwrap();
+        std::fs::write(d("normal/a.txt"), &cycle).unwrap();
+        std::fs::write(d("normal/b.txt"), &cycle).unwrap();
+        std::fs::write(d("attack.txt"), "openat\nread\nexecve\n".repeat(40)).unwrap();
+        std::fs::write(d("broken.txt"), "openat\nfrobnicate\n").unwrap();
+        let train = |out: &str| {
+            run(&[
+                "train",
+                "--format",
+                "names",
+                "-w",
+                "3",
+                "-e",
+                "30",
+                "--threshold",
+                "2",
+                "-o",
+                out,
+                &d("normal"),
+            ])
+        };
+        assert_eq!(train(&d("p.json")), 0);
+        assert_eq!(train(&d("q.json")), 0);
+        let p = Profile::load(Path::new(&d("p.json"))).unwrap();
+        assert_eq!(p.name, "p");
+        assert_eq!(p.training.traces, 2);
+        assert_eq!(p.normal_db.len(), 1, "a 3-cycle has one bag at W=3");
+
+        let eval = |trace: &str| run(&["eval", "--format", "names", &d("p.json"), trace]);
+        assert_eq!(eval(&d("normal/a.txt")), 0);
+        assert_eq!(eval(&d("attack.txt")), 1, "an anomalous epoch exits 1");
+        assert_eq!(eval(&d("broken.txt")), 2, "an unreadable trace exits 2");
+        assert_eq!(
+            run(&[
+                "eval",
+                "--format",
+                "names",
+                &d("p.json"),
+                "--normal",
+                &d("normal"),
+                "--attack",
+                &d("attack.txt"),
+            ]),
+            0
+        );
+
+        assert_eq!(
+            run(&["diff", &d("p.json"), &d("q.json")]),
+            1,
+            "names differ"
+        );
+        assert_eq!(
+            run(&["merge", "-o", &d("m.json"), &d("p.json"), &d("q.json")]),
+            0
+        );
+        let m = Profile::load(Path::new(&d("m.json"))).unwrap();
+        assert_eq!(m.normal_db[0].frequency, 2 * p.normal_db[0].frequency);
+        assert_eq!(run(&["show", &d("m.json")]), 0);
+        assert_eq!(run(&["show", &d("missing.json")]), 2);
+        assert_eq!(run(&["frobnicate"]), 2, "usage errors exit 2");
+    }
 }

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Benchmarks the detectors on ADFA-LD: trains on Training_Data_Master, scores the attack traces
+# against the held-out normal traces (Validation_Data_Master) and prints one row per detector:
+# ROC AUC and detection rate at 1% and 5% false positives, one score per trace.
+#
+# Usage: hack/bench-adfa.sh [path/to/ADFA-LD.zip]   (default: ../shared/datasets/adfa-ld/ADFA-LD.zip)
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+zip=${1:-$root/../shared/datasets/adfa-ld/ADFA-LD.zip}
+[ -f "$zip" ] || { echo "bench-adfa: no dataset at $zip" >&2; exit 1; }
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+unzip -q "$zip" -d "$tmp"
+data=$tmp/ADFA-LD
+for dir in Training_Data_Master Validation_Data_Master Attack_Data_Master; do
+    [ -d "$data/$dir" ] || { echo "bench-adfa: $zip has no ADFA-LD/$dir" >&2; exit 1; }
+done
+
+cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p ids-runc
+bin=$root/target/release/ids-runc
+adfa=(--format adfa --arch x86)
+
+echo "== The paper's detector through a profile (train, then eval), W=10, one interleaved stream"
+"$bin" profile train "${adfa[@]}" --window 10 --stream per-container --name adfa-ld \
+    -o "$tmp/adfa-ld.json" "$data/Training_Data_Master"
+"$bin" profile eval "${adfa[@]}" "$tmp/adfa-ld.json" \
+    --normal "$data/Validation_Data_Master" --attack "$data/Attack_Data_Master"
+echo
+
+echo "== Detectors compared on the same traces"
+"$bin" profile compare "${adfa[@]}" \
+    --train "$data/Training_Data_Master" \
+    --normal "$data/Validation_Data_Master" \
+    --attack "$data/Attack_Data_Master" \
+    --detector bosc:6 \
+    --detector bosc:10 \
+    --detector bosc:30 \
+    --detector stide:6 \
+    --detector stide:10 \
+    --detector bosc-rarity:10 \
+    --detector bosc-near:10 \
+    --detector bosc-mix:5+15+30 \
+    --detector bosc-backoff:10/5/3/1/0 \
+    --detector bosc-backoff:30/15/8/4/2/1/0 \
+    --detector bosc-backoff-last:30/15/8/4/2/1/0
