@@ -599,6 +599,39 @@ mod tests {
     }
 
     #[test]
+    fn learn_detect_switches_once_training_converges() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p1.json");
+        let events_path = dir.path().join("events.jsonl");
+        let policy = Policy {
+            on_anomaly: AnomalyAction::Log,
+            on_unseen_syscall: UnseenSyscallAction::Deny,
+        };
+        let mut g = Guard::new(
+            settings(GuardMode::LearnDetect, policy, Some(path.clone())),
+            Detector::new(params()),
+            EventLog::new(&events_path),
+        );
+        assert_eq!(g.mode_name(), "learn");
+        for _ in 0..200 {
+            for nr in NORMAL {
+                g.observe(&call(nr));
+            }
+        }
+        assert_eq!(g.mode_name(), "detect", "a repetitive stream converges");
+        let events = crate::events::read_all(&events_path).unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].kind, EventKind::ModeSwitch);
+        let saved = Profile::load(&path).expect("profile saved at the switch");
+        assert!(saved.training.converged_at_epoch.is_some());
+        assert_eq!(
+            g.admit(&call(41)),
+            Admission::Deny(libc::EPERM),
+            "now detecting"
+        );
+    }
+
+    #[test]
     fn inspect_names_syscalls() {
         let dir = tempfile::tempdir().unwrap();
         let mut g = Guard::new(
