@@ -41,15 +41,7 @@ impl EpochLog {
 
 /// Reads a file written by [`EpochLog`]; a line that is not a record is an error naming it.
 pub fn read(path: &Path) -> Result<Vec<EpochRecord>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.is_empty())
-        .map(|(n, l)| {
-            serde_json::from_str(l).map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))
-        })
-        .collect()
+    crate::json_lines::read_all(path)
 }
 
 #[cfg(test)]

@@ -163,18 +163,7 @@ impl EventLog {
 
 /// Reads every event of a file; a line that is not an event is an error naming file and line.
 pub fn read_all(path: &Path) -> Result<Vec<Event>, String> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-    };
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(n, l)| {
-            serde_json::from_str(l).map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))
-        })
-        .collect()
+    crate::json_lines::read_all(path)
 }
 
 #[cfg(test)]

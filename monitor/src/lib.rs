@@ -16,6 +16,7 @@ pub mod eval;
 pub mod events;
 pub mod fast_hash;
 pub mod guard;
+pub mod json_lines;
 pub mod normal_db;
 pub mod notify;
 pub mod parameters;

@@ -6,8 +6,7 @@
 //! an error names the file, the field and why. `profiles/README.md` documents the format.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -424,33 +423,12 @@ impl Profile {
     /// renamed over `path`, and the directory flushed, so a reader sees the old or the new profile
     /// and never half of one, even across a crash.
     pub fn save(&self, path: &Path) -> Result<(), ProfileError> {
-        let err = |source| ProfileError::Write {
-            path: path.to_path_buf(),
-            source,
-        };
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        let file_name = path
-            .file_name()
-            .ok_or_else(|| err(std::io::Error::other("not a file name")))?;
-        let tmp = dir.join(format!(
-            ".{}.tmp.{}",
-            file_name.to_string_lossy(),
-            std::process::id()
-        ));
-        let result = (|| {
-            let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-            f.write_all(self.to_json().as_bytes())?;
-            f.sync_all()?;
-            fs::rename(&tmp, path)?;
-            File::open(dir)?.sync_all()
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result.map_err(err)
+        crate::atomic_file::write_atomically(path, self.to_json().as_bytes()).map_err(|source| {
+            ProfileError::Write {
+                path: path.to_path_buf(),
+                source,
+            }
+        })
     }
 
     /// Bags of the database, resolved to symbols, with their frequencies (the profile must be

@@ -47,6 +47,24 @@ fn learn(d: &Dockerd, name: &str) {
         .any(|s| s == "execve"));
 }
 
+/// Learns profile `name`, then returns it as JSON with its policy replaced by `policy`.
+fn learned_profile_with(d: &Dockerd, name: &str, policy: serde_json::Value) -> serde_json::Value {
+    learn(d, name);
+    let path = d.profile_dir().join(format!("{name}.json"));
+    let mut profile: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    profile["policy"] = policy;
+    profile
+}
+
+/// A busybox rootfs with `/etc/ids-runc/` made, ready for a profile.
+fn rootfs_with_profile_dir() -> (Bundle, std::path::PathBuf) {
+    let bundle = Bundle::new(&["sh"]);
+    let dir = bundle.rootfs().join("etc/ids-runc");
+    std::fs::create_dir_all(&dir).unwrap();
+    (bundle, dir)
+}
+
 /// Runs `script` detached under `action`, waits for it to end, returns (exit code, id, logs).
 fn detect(d: &Dockerd, name: &str, action: &str, script: &str) -> (i64, String, String) {
     let id = d.docker_ok(&[
@@ -156,15 +174,12 @@ fn deny_fails_the_unseen_call_and_the_container_lives() {
 #[test]
 fn a_profile_shipped_in_the_image_is_used_without_any_flag() {
     let d = Dockerd::start(&ids_runc());
-    learn(&d, "shipped");
-    let mut profile: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(d.profile_dir().join("shipped.json")).unwrap())
-            .unwrap();
-    profile["policy"]["on_anomaly"] = "kill".into();
-    profile["policy"]["on_unseen_syscall"] = "kill".into();
-    let bundle = Bundle::new(&["sh"]);
-    let dir = bundle.rootfs().join("etc/ids-runc");
-    std::fs::create_dir_all(&dir).unwrap();
+    let profile = learned_profile_with(
+        &d,
+        "shipped",
+        serde_json::json!({"on_anomaly": "kill", "on_unseen_syscall": "kill"}),
+    );
+    let (bundle, dir) = rootfs_with_profile_dir();
     std::fs::write(dir.join("profile.json"), profile.to_string()).unwrap();
     d.import("guarded:latest", &bundle.rootfs());
     // The host store must not be what makes it work.
@@ -247,16 +262,14 @@ fn a_malformed_profile_fails_create_unless_the_host_fails_open() {
 fn a_profile_link_out_of_the_rootfs_is_not_followed() {
     let d = Dockerd::start(&ids_runc());
     // A valid kill-everything profile on the host, which the image links to.
-    learn(&d, "host-only");
-    let mut profile: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(d.profile_dir().join("host-only.json")).unwrap())
-            .unwrap();
-    profile["policy"]["on_unseen_syscall"] = "kill".into();
+    let profile = learned_profile_with(
+        &d,
+        "host-only",
+        serde_json::json!({"on_anomaly": "kill", "on_unseen_syscall": "kill"}),
+    );
     let target = d.dir().join("host-profile.json");
     std::fs::write(&target, profile.to_string()).unwrap();
-    let bundle = Bundle::new(&["sh"]);
-    let dir = bundle.rootfs().join("etc/ids-runc");
-    std::fs::create_dir_all(&dir).unwrap();
+    let (bundle, dir) = rootfs_with_profile_dir();
     std::os::unix::fs::symlink(&target, dir.join("profile.json")).unwrap();
     d.import("linked:latest", &bundle.rootfs());
 
