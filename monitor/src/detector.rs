@@ -335,6 +335,11 @@ impl Detector {
         self.threads.remove(&stream);
     }
 
+    /// Forgets every thread's window; each starts filling again at its next call.
+    pub fn reset_streams(&mut self) {
+        self.threads.clear();
+    }
+
     /// Drops every window and the epoch in progress (between offline traces): the next call starts
     /// a fresh stream and a fresh epoch.
     pub fn restart(&mut self) {

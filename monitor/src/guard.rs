@@ -27,6 +27,9 @@ use crate::startup::Startup;
 
 /// Epochs kept for `inspect` and reports; older ones are dropped (a day of a busy container).
 pub const MAX_HISTORY: usize = 100_000;
+/// Threads with a window at most; past it every window restarts (a safety valve for threads
+/// that died without an `exit` the monitor saw, such as the other threads at `exit_group`).
+pub const MAX_STREAMS: usize = 16_384;
 /// Calls between two looks at the clock for the periodic save.
 const CLOCK_EVERY: u32 = 4096;
 /// How often buffered epoch records reach their file while calls flow.
@@ -83,6 +86,8 @@ pub struct GuardCounters {
     pub saves: u64,
     pub save_errors: u64,
     pub epoch_log_errors: u64,
+    /// Times every thread window was restarted because there were more than `MAX_STREAMS`.
+    pub stream_resets: u64,
 }
 
 pub struct Guard {
@@ -94,6 +99,7 @@ pub struct Guard {
     counts: Box<[u64]>,
     startup: Startup,
     execve: [Option<Sym>; 2],
+    exits: [Option<Sym>; 2],
     reported_unseen: Box<[bool]>,
     init_pid: Option<u32>,
     history: VecDeque<EpochRecord>,
@@ -123,6 +129,10 @@ impl Guard {
             execve: [
                 alphabet.sym_by_name("execve"),
                 alphabet.sym_by_name("execveat"),
+            ],
+            exits: [
+                alphabet.sym_by_name("exit"),
+                alphabet.sym_by_name("exit_group"),
             ],
             reported_unseen: vec![false; alphabet.len()].into_boxed_slice(),
             init_pid: None,
@@ -428,6 +438,14 @@ impl SyscallSink for Guard {
         if let Some(verdict) = self.detector.observe(call.pid, sym) {
             self.on_verdict(&verdict);
         }
+        // A thread that exits takes its window with it; without this a container that keeps
+        // forking would grow its monitor without bound.
+        if self.exits.contains(&Some(sym)) {
+            self.detector.forget_stream(call.pid);
+        } else if self.detector.counters().streams > MAX_STREAMS {
+            self.detector.reset_streams();
+            self.counters.stream_resets += 1;
+        }
         if self.settings.mode == GuardMode::LearnDetect
             && self.detector.mode() == Mode::Learn
             && self.detector.converged()
@@ -629,6 +647,25 @@ mod tests {
             Admission::Deny(libc::EPERM),
             "now detecting"
         );
+    }
+
+    #[test]
+    fn an_exiting_thread_takes_its_window_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut g = Guard::new(
+            settings(GuardMode::Learn, Policy::default(), None),
+            Detector::new(params()),
+            EventLog::new(&dir.path().join("e")),
+        );
+        let exit_group = 231;
+        for tid in 1..=100 {
+            let mut c = call(39);
+            c.pid = tid;
+            g.observe(&c);
+            c.nr = exit_group;
+            g.observe(&c);
+        }
+        assert_eq!(g.detector().counters().streams, 0);
     }
 
     #[test]

@@ -8,10 +8,10 @@ use crate::events::Event;
 use crate::guard::EpochRecord;
 
 const WIDTH: f64 = 960.0;
-const HEIGHT: f64 = 360.0;
+const HEIGHT: f64 = 380.0;
 const LEFT: f64 = 60.0;
 const RIGHT: f64 = 20.0;
-const TOP: f64 = 40.0;
+const TOP: f64 = 64.0;
 const BOTTOM: f64 = 50.0;
 
 fn escape(text: &str) -> String {
@@ -47,10 +47,12 @@ pub fn svg(title: &str, epochs: &[EpochRecord], events: &[Event]) -> String {
     );
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
     let anomalies = epochs.iter().filter(|e| e.anomalous).count();
+    let short: String = title.chars().take(12).collect();
     let _ = writeln!(
         s,
-        r#"<text x="{LEFT}" y="22" font-size="15">{} — {} epochs, {} anomalous, {} events</text>"#,
+        r#"<text x="{LEFT}" y="22" font-size="15"><title>{}</title>container {} — {} epochs, {} anomalous, {} events</text>"#,
         escape(title),
+        escape(&short),
         epochs.len(),
         anomalies,
         events.len()
@@ -138,34 +140,38 @@ pub fn svg(title: &str, epochs: &[EpochRecord], events: &[Event]) -> String {
         );
     }
 
-    // Events: a vertical mark at the first epoch that ended at or after the event.
-    for event in events {
+    // Events: a vertical mark at the first epoch that ended at or after the event, a short label
+    // (staggered over four rows so neighbours stay readable), the whole event as a tooltip.
+    for (k, event) in events.iter().enumerate() {
         let Some(ms) = event_ms(event) else { continue };
         let i = epochs
             .iter()
             .position(|e| e.at_ms >= ms)
             .unwrap_or(epochs.len().saturating_sub(1));
-        let label = format!(
-            "{:?} {:?} {}",
-            event.kind,
-            event.action,
-            event.syscalls.join(",")
-        );
+        let kind = serde_json::to_value(event.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let short = match (event.epoch, event.syscalls.first()) {
+            (Some(epoch), _) => format!("{kind} @{epoch}"),
+            (None, Some(call)) => format!("{kind}: {call}"),
+            (None, None) => kind.clone(),
+        };
+        let full = serde_json::to_string(event).unwrap_or_default();
         let _ = writeln!(
             s,
-            r##"<line x1="{0:.1}" x2="{0:.1}" y1="{TOP}" y2="{1}" stroke="#d7301f" stroke-width="1"><title>{2}</title></line><text x="{3:.1}" y="{4}" fill="#d7301f">{2}</text>"##,
+            r##"<line x1="{0:.1}" x2="{0:.1}" y1="{TOP}" y2="{1}" stroke="#d7301f" stroke-width="1"><title>{2}</title></line><text x="{3:.1}" y="{4}" fill="#d7301f" font-size="10"><title>{2}</title>{5}</text>"##,
             x(i),
             TOP + plot_h,
-            escape(&label),
-            x(i) + 4.0,
-            TOP + 14.0
+            escape(&full),
+            x(i) + 3.0,
+            TOP + 12.0 + 12.0 * (k % 4) as f64,
+            escape(&short)
         );
     }
     let _ = writeln!(
         s,
-        r##"<text x="{}" y="{}" text-anchor="end"><tspan fill="#2c7fb8">— unknown bags</tspan>  <tspan fill="#e67e22">- - threshold</tspan>  <tspan fill="#d7301f">● anomalous epoch | event</tspan></text>"##,
-        LEFT + plot_w,
-        22
+        r##"<text x="{LEFT}" y="44"><tspan fill="#2c7fb8">— unknown bags per epoch</tspan>   <tspan fill="#e67e22">- - threshold</tspan>   <tspan fill="#d7301f">● anomalous epoch   | event</tspan></text>"##
     );
     s.push_str("</svg>\n");
     s
