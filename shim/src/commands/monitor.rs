@@ -174,7 +174,7 @@ fn serve(prepared: Prepared) -> anyhow::Result<i32> {
             end
         }
     };
-    finish(&launch, &state, end);
+    finish(&launch, &state, end, &stop);
     Ok(0)
 }
 
@@ -189,7 +189,10 @@ fn log_end(end: RunEnd, doc: &serde_json::Value) {
 /// has nobody left to call delete, so the monitor removes its state itself — but only while the
 /// directory is still its own: a new container with the same id (`docker restart`, a rerun of
 /// `runc run`) may already have replaced it.
-fn finish(launch: &Launch, state: &StateDir, end: RunEnd) {
+///
+/// `delete` asks the monitor to stop (SIGTERM) once runc has deleted the container, and waits for
+/// it: the wait must end as soon as it is asked to, not after the next look at runc.
+fn finish(launch: &Launch, state: &StateDir, end: RunEnd, stop: &AtomicBool) {
     if end == RunEnd::Stopped {
         return;
     }
@@ -197,15 +200,17 @@ fn finish(launch: &Launch, state: &StateDir, end: RunEnd) {
         std::fs::read_to_string(state.monitor_pid())
             .is_ok_and(|pid| pid.trim() == std::process::id().to_string())
     };
-    let gone = (0..20).any(|_| {
-        let gone = !container_exists(launch);
-        if !gone {
-            std::thread::sleep(Duration::from_millis(100));
+    for _ in 0..100 {
+        if stop.load(Ordering::Relaxed) {
+            return;
         }
-        gone
-    });
-    if gone && own() {
-        let _ = state.remove();
+        if !container_exists(launch) {
+            if own() {
+                let _ = state.remove();
+            }
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
