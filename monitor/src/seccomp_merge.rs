@@ -157,7 +157,7 @@ fn notify_rule(
 }
 
 /// Every syscall name the installed libseccomp (the one runc links) knows for these architectures.
-pub fn known_syscalls(arches: &[Arch]) -> Result<BTreeSet<String>, MergeError> {
+fn known_syscalls(arches: &[Arch]) -> Result<BTreeSet<String>, MergeError> {
     let mut names = BTreeSet::new();
     for &arch in arches {
         let scmp_arch = scmp_arch(arch).ok_or(MergeError::UnknownArchitecture { arch })?;

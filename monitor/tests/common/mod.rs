@@ -93,8 +93,8 @@ pub fn spawn_getppid_child(notified: &[&str], calls: u64) -> NotifiedChild {
 
 impl NotifiedChild {
     /// Reads the child's report (failing after `timeout`), reaps it and returns the report.
-    /// Run it on another thread than the supervisor: the child's filter counts it as a user until
-    /// it is reaped, so its notify fd hangs up only after this.
+    /// Run it on another thread than the supervisor: the child reports only once its notified
+    /// calls have been answered.
     pub fn finish(self, timeout: Duration) -> ChildReport {
         let mut bytes = [0u8; 32];
         read_exact_timeout(&self.report, &mut bytes, timeout);
