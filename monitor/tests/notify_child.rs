@@ -355,3 +355,21 @@ fn measure_getppid_round_trip() {
         );
     }
 }
+
+#[test]
+fn a_handover_message_larger_than_one_read_is_read_whole() {
+    let f = fixture();
+    let uid = nix::unistd::geteuid().as_raw();
+    let listener = HandoverListener::bind(&f.listener_path, uid).unwrap();
+    let mut state = process_state(1, "creating");
+    state.state.annotations = Some(
+        (0..500)
+            .map(|i| (format!("io.example.annotation-{i}"), "x".repeat(64)))
+            .collect(),
+    );
+    let (pipe_r, _pipe_w) = nix::unistd::pipe().unwrap();
+    send_like_runc(&f.listener_path, &state, pipe_r.as_raw_fd());
+    // Parsed whole: the refusal is about the fd, which is checked after the message.
+    let err = listener.accept().unwrap_err();
+    assert!(err.to_string().contains("not a seccomp notify fd"), "{err}");
+}

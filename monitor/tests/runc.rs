@@ -182,6 +182,35 @@ fn a_container_without_a_profile_runs_to_completion_and_every_call_reaches_the_s
 }
 
 #[test]
+fn a_storm_of_concurrent_processes_completes() {
+    if !is_root("a_storm_of_concurrent_processes_completes") {
+        return;
+    }
+    let script = "for i in $(seq 100); do ls -R /bin >/dev/null & done; wait; echo storm-done";
+    let bundle = Bundle::new("storm", &["sh", "-c", script], None, &[]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let rx = serve(&bundle, stop.clone());
+    let out = bundle.run();
+    let served = finished(&rx, &stop);
+    assert!(
+        out.status.success(),
+        "runc: {:?} {}",
+        out.status,
+        text(&out.stderr)
+    );
+    assert_eq!(text(&out.stdout), "storm-done\n");
+    assert_eq!(served.end, RunEnd::AllHungUp);
+    assert!(
+        served.sink.count_of("clone")
+            + served.sink.count_of("fork")
+            + served.sink.count_of("vfork")
+            >= 100
+    );
+    assert_eq!(served.stats.errors, 0, "{:?}", served.stats);
+    eprintln!("storm: {} calls, {:?}", served.sink.total(), served.stats);
+}
+
+#[test]
 fn dockers_default_profile_still_denies_what_it_denies() {
     if !is_root("dockers_default_profile_still_denies_what_it_denies") {
         return;
