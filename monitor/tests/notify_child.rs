@@ -239,9 +239,8 @@ fn calls_interrupted_by_restarting_signals_are_answered_again() {
 }
 
 /// Without SA_RESTART the kernel fails an interrupted notified call with EINTR, even one like
-/// getppid that never fails natively: the monitor cannot prevent it, only keep the window short.
-/// This pins down that behaviour (and that the loop survives it) so that a kernel or runtime that
-/// changes it is noticed.
+/// getppid that never fails natively: the monitor cannot prevent it, only keep the wait short.
+/// Checks that EINTR is the only failure and that the loop survives; prints how many there were.
 #[test]
 fn calls_interrupted_by_non_restarting_signals_fail_with_eintr() {
     if !is_root("calls_interrupted_by_non_restarting_signals_fail_with_eintr") {
