@@ -13,6 +13,9 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
+use nix::sys::socket::{send, MsgFlags};
+
 /// The request for the monitor's live state.
 pub const INSPECT: &str = "inspect";
 
@@ -201,6 +204,10 @@ impl Client {
             }
             let line = String::from_utf8_lossy(&self.request);
             let line = line.lines().next().unwrap_or("").trim();
+            if line.is_empty() {
+                self.finished = true;
+                return;
+            }
             let document = if line == INSPECT {
                 answer(line)
             } else {
@@ -210,10 +217,15 @@ impl Client {
             self.response.push(b'\n');
         }
         while self.written < self.response.len() {
-            match self.stream.write(&self.response[self.written..]) {
+            // MSG_NOSIGNAL: a client gone before its answer must not SIGPIPE the monitor.
+            match send(
+                self.stream.as_raw_fd(),
+                &self.response[self.written..],
+                MsgFlags::MSG_NOSIGNAL,
+            ) {
                 Ok(n) => self.written += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(Errno::EAGAIN) => return,
+                Err(Errno::EINTR) => continue,
                 Err(_) => break,
             }
         }

@@ -19,8 +19,9 @@ use ids_monitor::notify::{
 use ids_monitor::seccomp_merge::add_notify;
 use oci_spec::runtime::LinuxSeccomp;
 
-/// Longest a container of these tests may run; `timeout` kills runc after it.
-const RUNC_TIMEOUT_SECS: u32 = 60;
+/// Longest a runc command of these tests may take; `timeout` then kills runc (SIGKILL: runc
+/// forwards SIGTERM to the container's init, which a shell as pid 1 ignores).
+const RUNC_TIMEOUT_SECS: u32 = 30;
 const DOCKER_DEFAULT: &str = include_str!("fixtures/docker-default-seccomp.json");
 
 struct Bundle {
@@ -77,13 +78,25 @@ impl Bundle {
     /// runc with its own state root, so tests do not see each other's containers.
     fn runc(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new("timeout");
-        cmd.arg(RUNC_TIMEOUT_SECS.to_string())
-            .arg("runc")
+        cmd.args(["--signal=KILL", &RUNC_TIMEOUT_SECS.to_string(), "runc"])
             .arg("--root")
             .arg(self.dir.path().join("runc-root"))
             .args(args)
             .stdin(Stdio::null());
         cmd
+    }
+
+    /// Kills the container and waits until runc has deleted it.
+    fn stop(&self) {
+        let _ = self.runc(&["kill", &self.id, "KILL"]).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            let deleted = self.runc(&["delete", &self.id]).output();
+            if deleted.is_ok_and(|out| out.status.success()) {
+                return;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
     }
 
     fn run(&self) -> Output {
@@ -92,6 +105,17 @@ impl Bundle {
             .arg(&self.id)
             .output()
             .expect("run runc")
+    }
+}
+
+impl Drop for Bundle {
+    /// A container left by a failed test is killed, so it neither lingers nor keeps its tempdir.
+    fn drop(&mut self) {
+        let _ = self
+            .runc(&["delete", "--force", &self.id])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
@@ -155,9 +179,11 @@ fn a_container_without_a_profile_runs_to_completion_and_every_call_reaches_the_s
     let stdout = text(&out.stdout);
     assert!(
         out.status.success(),
-        "runc: {:?} {}",
+        "runc: {:?} {}; monitor: {:?} {:?}",
         out.status,
-        text(&out.stderr)
+        text(&out.stderr),
+        served.end,
+        served.stats
     );
     assert!(
         stdout.starts_with("hi\n") && stdout.contains("bin"),
@@ -181,6 +207,62 @@ fn a_container_without_a_profile_runs_to_completion_and_every_call_reaches_the_s
     );
 }
 
+/// Many processes of one container at once, each `runc exec` with its own notify fd, all served by
+/// the one loop. (Not `cmd &` in sh: sh catches SIGCHLD without SA_RESTART, and under notify its
+/// fork can then fail with EINTR, which the notify_child tests pin down.)
+#[test]
+fn concurrent_execs_each_with_their_own_fd_are_all_served() {
+    if !is_root("concurrent_execs_each_with_their_own_fd_are_all_served") {
+        return;
+    }
+    const THREADS: usize = 6;
+    const EXECS_PER_THREAD: usize = 3;
+    let bundle = Arc::new(Bundle::new("storm", &["sleep", "60"], None, &[]));
+    let stop = Arc::new(AtomicBool::new(false));
+    let rx = serve(&bundle, stop.clone());
+    let started = bundle
+        .runc(&["run", "--detach", "--bundle"])
+        .arg(bundle.path())
+        .arg(&bundle.id)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(started.success(), "runc run --detach: {started:?}");
+    let workers: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let bundle = bundle.clone();
+            thread::spawn(move || {
+                (0..EXECS_PER_THREAD)
+                    .map(|_| {
+                        let out = bundle
+                            .runc(&["exec", &bundle.id, "ls", "-R", "/bin"])
+                            .output()
+                            .unwrap();
+                        (out.status.success(), text(&out.stderr))
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    let results: Vec<_> = workers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    bundle.stop();
+    let served = finished(&rx, &stop);
+    for (ok, stderr) in &results {
+        assert!(ok, "runc exec: {stderr}; monitor: {:?}", served.stats);
+    }
+    assert_eq!(served.end, RunEnd::AllHungUp);
+    assert_eq!(
+        served.stats.handovers,
+        1 + (THREADS * EXECS_PER_THREAD) as u64
+    );
+    assert_eq!(served.stats.errors, 0, "{:?}", served.stats);
+    assert!(served.sink.count_of("getdents64") >= (THREADS * EXECS_PER_THREAD) as u64);
+    eprintln!("execs: {} calls, {:?}", served.sink.total(), served.stats);
+}
+
 #[test]
 fn dockers_default_profile_still_denies_what_it_denies() {
     if !is_root("dockers_default_profile_still_denies_what_it_denies") {
@@ -199,9 +281,11 @@ fn dockers_default_profile_still_denies_what_it_denies() {
         let served = finished(&rx, &stop);
         assert!(
             out.status.success(),
-            "runc: {:?} {}",
+            "runc: {:?} {}; monitor: {:?} {:?}",
             out.status,
-            text(&out.stderr)
+            text(&out.stderr),
+            served.end,
+            served.stats
         );
         assert_eq!(
             text(&out.stdout).trim(),
@@ -249,22 +333,11 @@ fn runc_exec_hands_over_a_second_fd_to_the_same_monitor() {
         .output()
         .unwrap();
     let live = control::request(&bundle.control_path(), INSPECT, Duration::from_secs(5));
-    let kill = bundle.runc(&["kill", &bundle.id, "KILL"]).status().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while bundle
-        .runc(&["delete", &bundle.id])
-        .output()
-        .map(|o| !o.status.success())
-        .unwrap_or(true)
-        && Instant::now() < deadline
-    {
-        thread::sleep(Duration::from_millis(50));
-    }
+    bundle.stop();
     let served = finished(&rx, &stop);
 
     assert!(exec.status.success(), "runc exec: {}", text(&exec.stderr));
     assert_eq!(text(&exec.stdout), "exec-ok\nids-test\n");
-    assert!(kill.success());
     let live = live.unwrap();
     assert_eq!(live["supervisor"]["handovers"], 2, "{live}");
     assert_eq!(served.end, RunEnd::AllHungUp);

@@ -50,7 +50,8 @@ pub enum Admission {
 }
 
 /// Where a monitor backend delivers system calls. Called on the supervisor's only thread, once per
-/// call, so `admit` and `observe` are on the container's critical path: no I/O, no allocation.
+/// call: `admit` runs while the calling thread waits, `observe` while the container's next calls
+/// wait, so neither may do I/O or allocate.
 pub trait SyscallSink {
     /// A new process of the container (init, or a `runc exec`) now reports to the monitor.
     fn on_handover(&mut self, _state: &ContainerProcessState) {}

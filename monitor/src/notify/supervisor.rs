@@ -67,7 +67,9 @@ pub struct SupervisorStats {
 pub enum RunEnd {
     /// At least one fd was handed over, and every one has hung up: no task is left to monitor.
     AllHungUp,
-    /// The stop condition said so.
+    /// The stop condition said so. Notify fds still open are closed when the supervisor is
+    /// dropped, and tasks still using them then get ENOSYS from every notified call: stop only a
+    /// container that is gone.
     Stopped,
     /// No handover arrived within `handover_timeout`.
     HandoverTimeout,

@@ -32,6 +32,7 @@ pub fn is_root(test: &str) -> bool {
 pub struct ChildReport {
     pub succeeded: u64,
     pub eperm: u64,
+    pub eintr: u64,
     pub other_errors: u64,
     /// Wall time of the loop alone, measured in the child.
     pub loop_ns: u64,
@@ -50,6 +51,16 @@ pub struct NotifiedChild {
 /// to the test, then calls getppid `calls` times and reports. With `notified` empty the child runs
 /// unfiltered (a native baseline).
 pub fn spawn_getppid_child(notified: &[&str], calls: u64) -> NotifiedChild {
+    spawn_getppid_child_catching(notified, calls, None)
+}
+
+/// The same child, catching SIGUSR1 with an empty handler installed with `sa_flags` (e.g.
+/// SA_RESTART) when `Some`.
+pub fn spawn_getppid_child_catching(
+    notified: &[&str],
+    calls: u64,
+    usr1_sa_flags: Option<i32>,
+) -> NotifiedChild {
     let program = (!notified.is_empty()).then(|| notify_filter_bpf(notified));
     let prog = program.as_ref().map(|bytes| libc::sock_fprog {
         len: (bytes.len() / std::mem::size_of::<libc::sock_filter>()) as u16,
@@ -67,6 +78,7 @@ pub fn spawn_getppid_child(notified: &[&str], calls: u64) -> NotifiedChild {
             to_parent_w.as_raw_fd(),
             go_r.as_raw_fd(),
             calls,
+            usr1_sa_flags,
         ),
         pid => {
             drop(to_parent_w);
@@ -93,10 +105,10 @@ pub fn spawn_getppid_child(notified: &[&str], calls: u64) -> NotifiedChild {
 
 impl NotifiedChild {
     /// Reads the child's report (failing after `timeout`), reaps it and returns the report.
-    /// Run it on another thread than the supervisor: the child's filter counts it as a user until
-    /// it is reaped, so its notify fd hangs up only after this.
+    /// Run it on another thread than the supervisor: the child reports only once its notified
+    /// calls have been answered.
     pub fn finish(self, timeout: Duration) -> ChildReport {
-        let mut bytes = [0u8; 32];
+        let mut bytes = [0u8; 40];
         read_exact_timeout(&self.report, &mut bytes, timeout);
         let status = nix::sys::wait::waitpid(self.pid, None).expect("waitpid");
         assert_eq!(
@@ -108,16 +120,29 @@ impl NotifiedChild {
         ChildReport {
             succeeded: word(0),
             eperm: word(1),
-            other_errors: word(2),
-            loop_ns: word(3),
+            eintr: word(2),
+            other_errors: word(3),
+            loop_ns: word(4),
         }
     }
 }
 
-fn child_main(prog: Option<&libc::sock_fprog>, to_parent: RawFd, go: RawFd, calls: u64) -> ! {
+fn child_main(
+    prog: Option<&libc::sock_fprog>,
+    to_parent: RawFd,
+    go: RawFd,
+    calls: u64,
+    usr1_sa_flags: Option<i32>,
+) -> ! {
     // SAFETY: raw system calls on fds and memory prepared before the fork and alive in this copy
     // of the address space; nothing here allocates or takes a lock.
     unsafe {
+        if let Some(flags) = usr1_sa_flags {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = ignore_signal as extern "C" fn(libc::c_int) as usize;
+            action.sa_flags = flags;
+            libc::sigaction(libc::SIGUSR1, &action, std::ptr::null_mut());
+        }
         let mut fd: i32 = -1;
         if let Some(prog) = prog {
             libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
@@ -142,26 +167,30 @@ fn child_main(prog: Option<&libc::sock_fprog>, to_parent: RawFd, go: RawFd, call
         if fd >= 0 {
             libc::close(fd);
         }
-        let mut report = [0u64; 4];
+        let mut report = [0u64; 5];
         let mut start: libc::timespec = std::mem::zeroed();
         let mut end: libc::timespec = std::mem::zeroed();
         libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut start);
         for _ in 0..calls {
             if libc::syscall(libc::SYS_getppid) >= 0 {
                 report[0] += 1;
-            } else if *libc::__errno_location() == libc::EPERM {
-                report[1] += 1;
             } else {
-                report[2] += 1;
+                match *libc::__errno_location() {
+                    libc::EPERM => report[1] += 1,
+                    libc::EINTR => report[2] += 1,
+                    _ => report[3] += 1,
+                }
             }
         }
         libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut end);
-        report[3] = (end.tv_sec - start.tv_sec) as u64 * 1_000_000_000 + end.tv_nsec as u64
+        report[4] = (end.tv_sec - start.tv_sec) as u64 * 1_000_000_000 + end.tv_nsec as u64
             - start.tv_nsec as u64;
-        libc::write(to_parent, report.as_ptr().cast(), 32);
+        libc::write(to_parent, report.as_ptr().cast(), 40);
         libc::_exit(0)
     }
 }
+
+extern "C" fn ignore_signal(_: libc::c_int) {}
 
 /// The BPF program of a filter: default ALLOW, NOTIFY on `names`, for the native architecture.
 fn notify_filter_bpf(names: &[&str]) -> Vec<u8> {
