@@ -55,8 +55,10 @@ pub struct Monitor {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum MonitorKind {
-    /// seccomp user notification: sees every syscall but `write` and `rt_sigreturn` (runc refuses to
-    /// notify on `write`, and notifying `rt_sigreturn` crashes the container).
+    /// seccomp user notification: sees every syscall but those of
+    /// [`crate::seccomp_merge::NEVER_NOTIFIED`] (`write`, which runc refuses to notify;
+    /// `rt_sigreturn`, which crashes the task if notified; the Go runtime's scheduling calls, which
+    /// can hang runc's init before the monitor has the notify fd).
     SeccompNotify,
     /// ptrace: sees every syscall.
     Ptrace,
@@ -68,7 +70,7 @@ impl MonitorKind {
     /// The syscalls this monitor cannot see, sorted.
     pub fn invisible_syscalls(self) -> &'static [&'static str] {
         match self {
-            MonitorKind::SeccompNotify => &["rt_sigreturn", "write"],
+            MonitorKind::SeccompNotify => &crate::seccomp_merge::NEVER_NOTIFIED,
             MonitorKind::Ptrace | MonitorKind::Offline => &[],
         }
     }
@@ -603,7 +605,10 @@ mod tests {
     fn profile_reflects_the_detector() {
         let p = profile();
         assert_eq!(p.syscalls, ["close", "exit_group", "openat", "read"]);
-        assert_eq!(p.monitor.invisible_syscalls, ["rt_sigreturn", "write"]);
+        assert_eq!(
+            p.monitor.invisible_syscalls,
+            crate::seccomp_merge::NEVER_NOTIFIED
+        );
         assert_eq!(p.training.calls, 8);
         assert_eq!(p.training.windows, 6);
         assert_eq!(p.training.epochs, 2);

@@ -17,21 +17,28 @@ use oci_spec::runtime::{Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSyscall};
 /// - `write`: runc refuses NOTIFY on it (its init reports to runc with it after loading the filter).
 /// - `rt_sigreturn`, and `sigreturn` its 32-bit x86 twin: answered with CONTINUE, the task dies of
 ///   SIGSEGV.
-/// - `futex`: runc 1.1's init (Go) still runs between loading the filter and runc handing the
-///   notify fd to the monitor; a notified futex there waits for an answer nobody can give yet, and
-///   the container hangs in `create` (seen about once in 80 starts with 16 containers starting at
-///   once on 2 cores).
+/// - `futex`, `sched_yield`, `nanosleep`: the Go runtime's scheduling calls. runc 1.1's init (Go)
+///   still runs between loading the filter and runc handing the notify fd to the monitor; a
+///   notified call there waits for an answer nobody can give yet, and the container hangs in
+///   `create` (seen about once in 80 starts with 16 containers starting at once on 2 cores, with
+///   runc init's main thread in a notified futex; runc upstream met the same window with fcntl,
+///   opencontainers/runc#4328). Go's runtime sleeps with `nanosleep`; C programs sleep with
+///   `clock_nanosleep`, which stays visible.
 /// - `rt_sigprocmask`, `sigprocmask`: a notified call waits interruptibly, so a signal caught by a
 ///   handler without SA_RESTART makes it fail with EINTR, which no caller of sigprocmask expects:
 ///   busybox sh's `wait` then suspends with every signal blocked, forever (seen in a 100-process
 ///   storm). Other notified calls can fail the same way, but their callers are used to EINTR.
-pub const NEVER_NOTIFIED: [&str; 6] = [
-    "write",
-    "rt_sigreturn",
-    "sigreturn",
+///
+/// Sorted: profiles list these as what the seccomp-notify monitor cannot see.
+pub const NEVER_NOTIFIED: [&str; 8] = [
     "futex",
+    "nanosleep",
     "rt_sigprocmask",
+    "rt_sigreturn",
+    "sched_yield",
     "sigprocmask",
+    "sigreturn",
+    "write",
 ];
 
 /// Syscall numbers are probed up to this bound when listing what libseccomp knows for an
@@ -216,6 +223,11 @@ fn scmp_arch(arch: Arch) -> Option<ScmpArch> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn never_notified_is_sorted_for_profiles() {
+        assert!(super::NEVER_NOTIFIED.windows(2).all(|w| w[0] < w[1]));
+    }
+
     use super::*;
     use oci_spec::runtime::LinuxSeccompOperator;
 

@@ -35,6 +35,8 @@ pub struct Launch {
     /// The real runc and its --root, to tell whether the container still exists.
     pub runc: PathBuf,
     pub runc_root: Option<PathBuf>,
+    /// The runc that creates the container (ids-runc's pid, which runc keeps across exec).
+    pub runc_pid: u32,
     pub sync_wake_up: bool,
 }
 

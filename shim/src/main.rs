@@ -14,6 +14,7 @@ mod runc_args;
 mod runc_log;
 mod selection;
 mod state_dir;
+mod stuck_init;
 
 use std::ffi::OsString;
 

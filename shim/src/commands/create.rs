@@ -103,6 +103,7 @@ fn start_monitor(
         runs_dir: host.runs_dir(),
         runc: runc.path.clone(),
         runc_root: args.global.root.clone(),
+        runc_pid: std::process::id(),
         sync_wake_up: host.sync_wake_up.unwrap_or(true),
     }
     .write(state.path())?;

@@ -12,21 +12,28 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use ids_monitor::alphabet::{Alphabet, Arch};
 use ids_monitor::control::ControlServer;
 use ids_monitor::detector::Detector;
 use ids_monitor::epoch_log::EpochLog;
-use ids_monitor::events::EventLog;
+use ids_monitor::events::{ActionTaken, Event, EventKind, EventLog};
 use ids_monitor::guard::{Guard, GuardMode, GuardSettings};
-use ids_monitor::notify::{HandoverListener, NotifySupervisor, NullSink, RunEnd, SupervisorConfig};
+use ids_monitor::notify::{
+    HandoverListener, NotifySupervisor, NullSink, RunEnd, SupervisorConfig, SyscallSink,
+};
 use ids_monitor::profile::Profile;
 
 use crate::launch::Launch;
 use crate::monitor_process::READY;
 use crate::selection::Mode;
 use crate::state_dir::StateDir;
+use crate::stuck_init::{self, StuckInit};
 
+/// While no notify fd has been handed over, look this often for a runc init stuck in a notified
+/// call (see `stuck_init`); one found twice in a row, this far apart, is killed.
+const HANDOVER_CHECK: Duration = Duration::from_secs(5);
 /// If runc never hands over a notify fd, `create` failed: give up after this long.
-const HANDOVER_TIMEOUT: Duration = Duration::from_secs(60);
+const HANDOVER_GIVE_UP: Duration = Duration::from_secs(600);
 
 #[derive(Debug, Parser)]
 #[command(
@@ -145,7 +152,7 @@ fn serve(prepared: Prepared) -> anyhow::Result<i32> {
     }
     let config = SupervisorConfig {
         sync_wake_up: launch.sync_wake_up,
-        handover_timeout: Some(HANDOVER_TIMEOUT),
+        handover_timeout: Some(HANDOVER_CHECK),
         ..SupervisorConfig::default()
     };
     log::info!(
@@ -169,13 +176,75 @@ fn serve(prepared: Prepared) -> anyhow::Result<i32> {
         None => {
             let mut supervisor =
                 NotifySupervisor::new(listener, NullSink::default(), config).with_control(control);
-            let end = supervisor.run(should_stop)?;
+            let end = supervise(&mut supervisor, &launch, &stop)?;
             log_end(end, &supervisor.inspect());
             end
         }
     };
     finish(&launch, &state, end, &stop);
     Ok(0)
+}
+
+/// Runs the supervisor until its container is gone. Until runc hands over the first notify fd, it
+/// wakes every `HANDOVER_CHECK` to make sure the container's start is not stuck for good.
+fn supervise<S: SyscallSink>(
+    supervisor: &mut NotifySupervisor<S>,
+    launch: &Launch,
+    stop: &AtomicBool,
+) -> anyhow::Result<RunEnd> {
+    let started = std::time::Instant::now();
+    let mut suspect = None;
+    loop {
+        let end = supervisor.run(|| stop.load(Ordering::Relaxed))?;
+        if end != RunEnd::HandoverTimeout {
+            return Ok(end);
+        }
+        let runc_alive = Path::new(&format!("/proc/{}", launch.runc_pid)).exists();
+        if !runc_alive || started.elapsed() >= HANDOVER_GIVE_UP {
+            log::warn!("no notify fd was handed over; runc is gone or gave up");
+            return Ok(end);
+        }
+        let found = stuck_init::find(launch.runc_pid as i32);
+        match found {
+            Some(stuck) if suspect == Some(stuck) => {
+                kill_stuck_init(launch, stuck);
+                return Ok(end);
+            }
+            _ => suspect = found,
+        }
+    }
+}
+
+/// Kills a runc init that can never go on, so that `create` fails instead of hanging, and says why.
+fn kill_stuck_init(launch: &Launch, stuck: StuckInit) {
+    let call = Alphabet::system()
+        .sym(Arch::X86_64, stuck.syscall as u32)
+        .map(|s| Alphabet::system().name(s).to_string())
+        .unwrap_or_else(|| format!("syscall {}", stuck.syscall));
+    let message = format!(
+        "container start stuck: runc init (pid {}) waits in a notified {call} that nobody can answer \
+         before runc hands the notify fd over; killed it so that create fails instead of hanging",
+        stuck.pid
+    );
+    log::error!("{message}");
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(stuck.pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    let mut event = Event::now(
+        &launch.id,
+        &launch.profile_name,
+        &launch.mode.to_string(),
+        launch.monitor,
+        EventKind::MonitorError,
+    );
+    event.action = ActionTaken::Killed;
+    event.pid = Some(stuck.pid as u32);
+    event.syscalls = vec![call];
+    event.message = Some(message);
+    if let Err(e) = EventLog::new(&launch.events_path).write(&event, true) {
+        log::error!("{e}");
+    }
 }
 
 fn log_end(end: RunEnd, doc: &serde_json::Value) {
