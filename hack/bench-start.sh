@@ -21,6 +21,7 @@ args_of() {
     ids-runc-learn) echo "--runtime=ids-runc -e IDS_RUNC_MODE=learn -e IDS_RUNC_PROFILE=bench-start" ;;
   esac
 }
+rm -f /var/lib/ids-runc/profiles/bench-start.json
 $docker run --rm busybox true  # warm up the image and the daemon
 for _ in $(seq "$n"); do
   for c in "${cases[@]}"; do
