@@ -226,6 +226,16 @@ fn nothing_is_left_after_docker_rm() {
     );
     let left: Vec<_> = std::fs::read_dir(d.state_root()).unwrap().collect();
     assert!(left.is_empty(), "state root not empty: {left:?}");
+    let last: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(d.dir().join("runs").join(format!("{id}.final.json")))
+            .expect("the monitor's final state outlives its state dir"),
+    )
+    .unwrap();
+    assert_eq!(last["state"]["supervisor"]["handovers"], 1, "{last}");
+    assert!(
+        last["state"]["syscalls"]["execve"].as_u64() > Some(0),
+        "{last}"
+    );
 
     // The same through `docker run --rm`, where the monitor ends before delete.
     let out = d.docker_ok(&[

@@ -167,7 +167,7 @@ fn serve(prepared: Prepared) -> anyhow::Result<i32> {
             let mut supervisor =
                 NotifySupervisor::new(listener, guard, config).with_control(control);
             let end = supervisor.run(should_stop)?;
-            log_end(end, &supervisor.inspect());
+            log_end(&launch, end, &supervisor.inspect());
             let mut guard = supervisor.into_sink();
             guard.save_learned();
             guard.flush();
@@ -177,7 +177,7 @@ fn serve(prepared: Prepared) -> anyhow::Result<i32> {
             let mut supervisor =
                 NotifySupervisor::new(listener, NullSink::default(), config).with_control(control);
             let end = supervise(&mut supervisor, &launch, &stop)?;
-            log_end(end, &supervisor.inspect());
+            log_end(&launch, end, &supervisor.inspect());
             end
         }
     };
@@ -247,11 +247,26 @@ fn kill_stuck_init(launch: &Launch, stuck: StuckInit) {
     }
 }
 
-fn log_end(end: RunEnd, doc: &serde_json::Value) {
+/// Logs the monitor's last counters and keeps them in `<runs_dir>/<id>.final.json`: the state
+/// dir, log included, goes with `delete`.
+fn log_end(launch: &Launch, end: RunEnd, doc: &serde_json::Value) {
     log::info!(
         "monitor ends ({end:?}): {}",
         serde_json::to_string(doc).unwrap_or_default()
     );
+    let path = launch.runs_dir.join(format!("{}.final.json", launch.id));
+    let written = std::fs::create_dir_all(&launch.runs_dir).and_then(|()| {
+        ids_monitor::atomic_file::write_atomically(
+            &path,
+            &serde_json::to_vec_pretty(
+                &serde_json::json!({ "end": format!("{end:?}"), "state": doc }),
+            )
+            .unwrap_or_default(),
+        )
+    });
+    if let Err(e) = written {
+        log::error!("cannot write {}: {e}", path.display());
+    }
 }
 
 /// After the loop: a container that no longer exists (run without --keep, or a create that failed)
