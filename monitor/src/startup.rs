@@ -86,13 +86,12 @@ mod tests {
     #[test]
     fn other_threads_of_a_starting_process_are_runcs_too() {
         let me = std::process::id();
-        let other_tid = std::thread::spawn(|| nix::unistd::gettid().as_raw() as u32)
-            .join()
-            .unwrap();
         let mut s = Startup::default();
         s.handed_over(me);
-        // The thread has exited: its process cannot be read and it counts as its own.
-        assert!(!s.is_runc(other_tid, false));
+        let mut other = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        assert!(!s.is_runc(other.id(), false), "another process is not runc's");
+        other.kill().unwrap();
+        other.wait().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
         let t = std::thread::spawn(move || {
