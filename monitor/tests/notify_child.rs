@@ -216,7 +216,9 @@ fn pester(pid: Pid) -> thread::JoinHandle<u64> {
 }
 
 /// A signal caught with SA_RESTART while a call waits for the supervisor restarts the call, which
-/// is notified again: the target sees nothing, the loop sees stale notifications (ENOENT).
+/// is notified again: the target sees nothing, the loop sees stale notifications (ENOENT). A
+/// CONTINUE that lands just as the signal does can still be accepted while the call restarts, so
+/// the sink may observe a few calls twice (seen with and without the fast path), never fewer.
 #[test]
 fn calls_interrupted_by_restarting_signals_are_answered_again() {
     if !is_root("calls_interrupted_by_restarting_signals_are_answered_again") {
@@ -234,7 +236,7 @@ fn calls_interrupted_by_restarting_signals_are_answered_again() {
     let sent = signals.join().unwrap();
     assert_eq!(report.succeeded, CALLS, "{report:?} after {sent} signals");
     let stats = supervisor.stats();
-    assert_eq!(supervisor.sink().observed, CALLS, "{stats:?}");
+    assert!(supervisor.sink().observed >= CALLS, "{stats:?}");
     eprintln!("{sent} signals: {stats:?}");
 }
 
