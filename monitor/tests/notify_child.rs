@@ -445,3 +445,215 @@ fn a_handover_message_larger_than_one_read_is_read_whole() {
     let err = listener.accept().unwrap_err();
     assert!(err.to_string().contains("not a seccomp notify fd"), "{err}");
 }
+
+/// Fast path tests: while its one notify fd is idle, the supervisor blocks in RECV; these check
+/// that what it no longer polls for meanwhile still gets it out promptly.
+mod idle {
+    use super::*;
+    use common::spawn_idle_getppid_child;
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+
+    /// Long enough that the stop-check timer cannot be what wakes the supervisor in time.
+    fn no_timer_config() -> SupervisorConfig {
+        SupervisorConfig {
+            stop_check_interval: Duration::from_secs(10),
+            ..config()
+        }
+    }
+
+    const PROMPT: Duration = Duration::from_secs(1);
+
+    /// Runs the supervisor on its own thread until its notify fds hang up.
+    fn run_in_background<S: SyscallSink + Send + 'static>(
+        mut supervisor: NotifySupervisor<S>,
+    ) -> thread::JoinHandle<NotifySupervisor<S>> {
+        thread::spawn(move || {
+            assert_eq!(supervisor.run(deadline()).unwrap(), RunEnd::AllHungUp);
+            supervisor
+        })
+    }
+
+    /// Asks for `inspect` and returns the answer as soon as it is whole. Not `control::request`,
+    /// which waits for the monitor to close the connection: children that other tests fork
+    /// meanwhile inherit the monitor's end of it, and delay that close until they exit.
+    fn inspect_now(path: &Path) -> serde_json::Value {
+        let mut stream = UnixStream::connect(path).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        stream.write_all(format!("{INSPECT}\n").as_bytes()).unwrap();
+        let mut answer = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let len = stream.read(&mut chunk).unwrap();
+            assert!(len > 0, "connection closed before a whole answer");
+            answer.extend_from_slice(&chunk[..len]);
+            if let Ok(doc) = serde_json::from_slice(&answer) {
+                return doc;
+            }
+        }
+    }
+
+    /// Gives the supervisor time to take the first fd and block in RECV on it.
+    fn settle() {
+        thread::sleep(Duration::from_millis(300));
+    }
+
+    #[test]
+    fn a_handover_while_the_first_process_is_idle_is_accepted_promptly() {
+        if !is_root("a_handover_while_the_first_process_is_idle_is_accepted_promptly") {
+            return;
+        }
+        const CALLS: u64 = 1000;
+        let f = fixture();
+        let listener = HandoverListener::bind(&f.listener_path, 0).unwrap();
+        let mut idle = spawn_idle_getppid_child(&["getppid"], CALLS);
+        hand_over(&f.listener_path, &mut idle);
+        let supervisor = run_in_background(NotifySupervisor::new(
+            listener,
+            NullSink::default(),
+            no_timer_config(),
+        ));
+        settle();
+
+        let started = Instant::now();
+        let second = hand_over_and_run(&f.listener_path, spawn_getppid_child(&["getppid"], CALLS));
+        assert_eq!(second.join().unwrap().succeeded, CALLS);
+        let waited = started.elapsed();
+        assert!(waited < PROMPT, "second process served after {waited:?}");
+
+        assert_eq!(idle.finish(TEST_DEADLINE).succeeded, CALLS);
+        let supervisor = supervisor.join().unwrap();
+        let stats = supervisor.stats();
+        assert_eq!(stats.handovers, 2);
+        assert!(stats.wakeups >= 1, "{stats:?}");
+        assert_eq!(
+            stats.eintr, 0,
+            "the fast path's own signals are not counted: {stats:?}"
+        );
+        assert_eq!(supervisor.sink().observed, 2 * CALLS);
+    }
+
+    /// Each request takes the fast path out of RECV a few times (accept, read, write), so many
+    /// requests in a row are many chances to lose a wake-up: a lost one shows as a slow answer.
+    #[test]
+    fn inspect_is_answered_promptly_every_time_while_the_process_is_idle() {
+        if !is_root("inspect_is_answered_promptly_every_time_while_the_process_is_idle") {
+            return;
+        }
+        const REQUESTS: usize = 300;
+        let f = fixture();
+        let listener = HandoverListener::bind(&f.listener_path, 0).unwrap();
+        let control = ControlServer::bind(&f.control_path).unwrap();
+        let mut idle = spawn_idle_getppid_child(&["getppid"], 10);
+        hand_over(&f.listener_path, &mut idle);
+        let supervisor = run_in_background(
+            NotifySupervisor::new(listener, NullSink::default(), no_timer_config())
+                .with_control(control),
+        );
+        settle();
+
+        let mut slowest = Duration::ZERO;
+        for _ in 0..REQUESTS {
+            let started = Instant::now();
+            let doc = inspect_now(&f.control_path);
+            slowest = slowest.max(started.elapsed());
+            assert_eq!(doc["supervisor"]["handovers"], 1, "{doc}");
+            assert_eq!(doc["supervisor"]["notifications"], 0, "{doc}");
+        }
+        assert!(slowest < PROMPT, "slowest inspect answer took {slowest:?}");
+
+        assert_eq!(idle.finish(TEST_DEADLINE).succeeded, 10);
+        let supervisor = supervisor.join().unwrap();
+        let stats = supervisor.stats();
+        assert!(stats.wakeups >= REQUESTS as u64, "{stats:?}");
+        assert_eq!(stats.eintr, 0, "{stats:?}");
+        eprintln!("{REQUESTS} inspects, slowest {slowest:?}: {stats:?}");
+    }
+
+    #[test]
+    fn the_stop_condition_is_honoured_while_the_process_is_idle() {
+        if !is_root("the_stop_condition_is_honoured_while_the_process_is_idle") {
+            return;
+        }
+        let f = fixture();
+        let listener = HandoverListener::bind(&f.listener_path, 0).unwrap();
+        let mut idle = spawn_idle_getppid_child(&["getppid"], 1);
+        hand_over(&f.listener_path, &mut idle);
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let setter = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(300));
+            flag.store(true, Ordering::Relaxed);
+            Instant::now()
+        });
+        let config = SupervisorConfig {
+            stop_check_interval: Duration::from_millis(50),
+            ..config()
+        };
+        let mut supervisor = NotifySupervisor::new(listener, NullSink::default(), config);
+        assert_eq!(
+            supervisor.run(|| stop.load(Ordering::Relaxed)).unwrap(),
+            RunEnd::Stopped
+        );
+        let late = setter.join().unwrap().elapsed();
+        assert!(
+            late < Duration::from_millis(500),
+            "stopped {late:?} after asked"
+        );
+        assert_eq!(supervisor.stats().fds_open, 1);
+        drop(supervisor);
+        // With the notify fd closed, the child's one getppid fails (ENOSYS) instead of waiting.
+        assert_eq!(idle.finish(TEST_DEADLINE).other_errors, 1);
+    }
+
+    /// The stop-check timer fires every millisecond, a thousand wake-ups a second, while the
+    /// process idles and then while it storms: none may be lost (the gap between two checks stays
+    /// short) and no call may be lost or doubled.
+    #[test]
+    fn no_wake_up_is_lost_over_many_timer_ticks() {
+        if !is_root("no_wake_up_is_lost_over_many_timer_ticks") {
+            return;
+        }
+        const CALLS: u64 = 200_000;
+        let f = fixture();
+        let listener = HandoverListener::bind(&f.listener_path, 0).unwrap();
+        let mut child = spawn_idle_getppid_child(&["getppid"], CALLS);
+        hand_over(&f.listener_path, &mut child);
+        let released = Instant::now() + Duration::from_millis(500);
+        let report = thread::spawn(move || {
+            thread::sleep(released.saturating_duration_since(Instant::now()));
+            child.finish(TEST_DEADLINE)
+        });
+        let config = SupervisorConfig {
+            stop_check_interval: Duration::from_millis(1),
+            ..config()
+        };
+        let mut supervisor = NotifySupervisor::new(listener, NullSink::default(), config);
+        let mut checks = 0u64;
+        let mut last = Instant::now();
+        let mut widest = Duration::ZERO;
+        let mut out_of_time = deadline();
+        let end = supervisor
+            .run(|| {
+                let now = Instant::now();
+                widest = widest.max(now - last);
+                last = now;
+                checks += 1;
+                out_of_time()
+            })
+            .unwrap();
+        assert_eq!(end, RunEnd::AllHungUp);
+        assert_eq!(report.join().unwrap().succeeded, CALLS);
+        let stats = supervisor.stats();
+        assert_eq!(supervisor.sink().observed, CALLS, "{stats:?}");
+        assert_eq!(stats.eintr, 0, "{stats:?}");
+        assert!(checks >= 200, "only {checks} stop checks: {stats:?}");
+        assert!(
+            widest < Duration::from_millis(200),
+            "{widest:?} between two stop checks"
+        );
+        eprintln!("{checks} stop checks, widest gap {widest:?}: {stats:?}");
+    }
+}
