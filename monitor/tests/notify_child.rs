@@ -385,7 +385,8 @@ fn the_control_socket_names_an_unknown_request() {
     );
 }
 
-/// Not a test: the cost of one notified getppid with and without sync wake-up, and natively.
+/// Not a test: the cost of one notified getppid with and without sync wake-up, through poll and
+/// through the fast path, and natively.
 /// `cargo test --release -p ids-monitor --test notify_child -- --ignored --nocapture`
 #[test]
 #[ignore]
@@ -398,7 +399,7 @@ fn measure_getppid_round_trip() {
     let per_call = |report: ChildReport| report.loop_ns as f64 / 1000.0 / CALLS as f64;
     let native = spawn_getppid_child(&[], CALLS).finish(TEST_DEADLINE);
     println!("native: {:.2} µs/call", per_call(native));
-    for sync_wake_up in [false, true] {
+    for (fast_path, sync_wake_up) in [(false, false), (false, true), (true, false), (true, true)] {
         let mut rounds = Vec::new();
         for _ in 0..ROUNDS {
             let f = fixture();
@@ -407,6 +408,7 @@ fn measure_getppid_round_trip() {
                 hand_over_and_run(&f.listener_path, spawn_getppid_child(&["getppid"], CALLS));
             let config = SupervisorConfig {
                 sync_wake_up,
+                fast_path,
                 ..config()
             };
             let mut supervisor = NotifySupervisor::new(listener, NullSink::default(), config);
@@ -421,7 +423,7 @@ fn measure_getppid_round_trip() {
         let listed: Vec<String> = rounds.iter().map(|r| format!("{r:.2}")).collect();
         rounds.sort_by(f64::total_cmp);
         println!(
-            "notify, sync wake-up {sync_wake_up:5}: median {:.2} µs/call over {ROUNDS} runs ({})",
+            "notify, fast path {fast_path:5}, sync wake-up {sync_wake_up:5}: median {:.2} µs/call over {ROUNDS} runs ({})",
             rounds[ROUNDS / 2],
             listed.join(" ")
         );
