@@ -294,7 +294,9 @@ impl<S: SyscallSink> NotifySupervisor<S> {
     /// The fast path on the only notify fd: receive → respond → observe, blocking in RECV, until
     /// the watcher asks for a poll round (a handover, a control client, `stop_at`) or RECV fails
     /// otherwise than by EINTR, e.g. ENOENT once no task uses the filter: the poll round that
-    /// follows then sees POLLHUP.
+    /// follows then sees POLLHUP. (Kernels before 6.6 wait in RECV on a semaphore that the last
+    /// task's exit does not release; there the stop-check timer's wake-up finds the POLLHUP, at
+    /// most `stop_check_interval` late.)
     fn serve_fast(&mut self, watcher: &Watcher, stop_at: Instant) {
         self.fill_pollfds();
         watcher.arm(&self.pollfds[1..], stop_at);
