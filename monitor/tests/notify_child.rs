@@ -76,6 +76,19 @@ fn every_notified_call_is_observed_and_the_loop_ends_on_hangup() {
     if !is_root("every_notified_call_is_observed_and_the_loop_ends_on_hangup") {
         return;
     }
+    observe_all_until_hangup(true);
+}
+
+/// The poll path, which serves several fds, kept whole for one fd when the fast path is off.
+#[test]
+fn without_the_fast_path_every_call_is_observed_and_the_loop_ends_on_hangup() {
+    if !is_root("without_the_fast_path_every_call_is_observed_and_the_loop_ends_on_hangup") {
+        return;
+    }
+    observe_all_until_hangup(false);
+}
+
+fn observe_all_until_hangup(fast_path: bool) {
     const CALLS: u64 = 2000;
     let f = fixture();
     let listener = HandoverListener::bind(&f.listener_path, 0).unwrap();
@@ -83,7 +96,11 @@ fn every_notified_call_is_observed_and_the_loop_ends_on_hangup() {
     let pid = child.pid;
     let report = hand_over_and_run(&f.listener_path, child);
 
-    let mut supervisor = NotifySupervisor::new(listener, CountingSink::default(), config());
+    let config = SupervisorConfig {
+        fast_path,
+        ..config()
+    };
+    let mut supervisor = NotifySupervisor::new(listener, CountingSink::default(), config);
     let end = supervisor.run(deadline()).unwrap();
     let report = report.join().unwrap();
 
