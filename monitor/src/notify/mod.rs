@@ -8,6 +8,7 @@
 mod listener;
 mod seccomp_fd;
 mod supervisor;
+mod watcher;
 
 use std::collections::HashMap;
 

@@ -5,6 +5,13 @@
 //! slower than one. The loop answers each notification before telling the sink, keeps going
 //! through EINTR/ENOENT (a target interrupted or killed mid-call), and drops a notify fd only on
 //! POLLHUP: closing one that tasks still use makes all their notified calls fail with ENOSYS.
+//!
+//! The fast path: while exactly one notify fd is open (init and its children share one filter; a
+//! `runc exec` adds a second fd only while its process lives), the loop blocks in RECV on it
+//! directly, without a poll per notification, which was most of what the monitor cost above the
+//! bare C loop. A watcher thread (see `watcher`) polls the other fds and the stop-check timer
+//! meanwhile and interrupts the RECV when they need the loop, which then runs one ordinary poll
+//! round and goes back. The sink is still only touched by this thread.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -14,6 +21,7 @@ use nix::errno::Errno;
 use serde::Serialize;
 
 use super::listener::{HandoverListener, ListenerError};
+use super::watcher::{self, WakeSignalBlocked, Watcher};
 use super::{seccomp_fd, Admission, Syscall, SyscallSink};
 use crate::control::ControlServer;
 
@@ -27,6 +35,10 @@ pub struct SupervisorConfig {
     /// How often the stop condition (and the handover timeout) is checked, at most; also the
     /// longest poll sleep.
     pub stop_check_interval: Duration,
+    /// Block in RECV, without poll, while exactly one notify fd is open. Off, every notification
+    /// goes through poll as with several fds (kept for measuring the difference). The fast path
+    /// takes SIGUSR2 for itself (see `watcher`), and is not used if the process handles it.
+    pub fast_path: bool,
 }
 
 impl Default for SupervisorConfig {
@@ -35,6 +47,7 @@ impl Default for SupervisorConfig {
             sync_wake_up: true,
             handover_timeout: None,
             stop_check_interval: Duration::from_millis(100),
+            fast_path: true,
         }
     }
 }
@@ -52,8 +65,11 @@ pub struct SupervisorStats {
     pub refused_handovers: u64,
     /// Notify fds still in use by some task.
     pub fds_open: usize,
-    /// RECV or SEND interrupted by a signal to the monitor.
+    /// RECV or SEND interrupted by a signal to the monitor, other than the fast path's own.
     pub eintr: u64,
+    /// Times the fast path left RECV because the watcher asked (a handover, a control client, the
+    /// stop-check timer).
+    pub wakeups: u64,
     /// RECV or SEND on a notification whose target was interrupted or died.
     pub enoent: u64,
     /// Other RECV/SEND failures (logged).
@@ -85,6 +101,17 @@ pub enum SupervisorError {
     },
     #[error("failed to poll {fds} fds (notify fds, listener, control socket): {source}")]
     Poll { fds: usize, source: Errno },
+}
+
+/// What became of one attempt to serve a notification.
+enum Served {
+    /// Received and answered, or gone before the answer: the fd works.
+    Answered,
+    /// RECV was interrupted by a signal to the monitor.
+    Interrupted,
+    /// RECV failed otherwise: ENOENT (the target went away, or no task uses the filter any more),
+    /// or an error. Only poll tells which.
+    NotReceived,
 }
 
 struct NotifyFd {
@@ -162,6 +189,19 @@ impl<S: SyscallSink> NotifySupervisor<S> {
             .stop_check_interval
             .as_millis()
             .clamp(1, i32::MAX as u128) as i32;
+        // The wake signal stays blocked on this thread except while the fast path is armed, and
+        // the watcher inherits the blocked mask, so that the signal only ever lands on RECV/SEND.
+        let fast = self.config.fast_path && watcher::install_wake_handler();
+        let _blocked = fast.then(WakeSignalBlocked::new);
+        let watcher = if fast {
+            Watcher::spawn()
+                .inspect_err(|e| {
+                    log::warn!("cannot start the notify watcher thread: {e}; fast path off")
+                })
+                .ok()
+        } else {
+            None
+        };
         loop {
             if self.stats.handovers > 0 && self.fds.is_empty() {
                 return Ok(RunEnd::AllHungUp);
@@ -179,13 +219,20 @@ impl<S: SyscallSink> NotifySupervisor<S> {
                 }
             }
 
+            let mut timeout = poll_ms;
+            if let Some(watcher) = watcher.as_ref().filter(|_| self.fds.len() == 1) {
+                self.serve_fast(watcher, last_check + self.config.stop_check_interval);
+                // Whatever ended the fast path is ready now: look without waiting.
+                timeout = 0;
+            }
+
             self.fill_pollfds();
             // SAFETY: `pollfds` is a live Vec of initialised pollfd; its length is passed with it.
             let ready = unsafe {
                 libc::poll(
                     self.pollfds.as_mut_ptr(),
                     self.pollfds.len() as libc::nfds_t,
-                    poll_ms,
+                    timeout,
                 )
             };
             match Errno::result(ready) {
@@ -203,7 +250,7 @@ impl<S: SyscallSink> NotifySupervisor<S> {
             for i in 0..self.fds.len() {
                 let revents = self.pollfds[i].revents;
                 if revents & libc::POLLIN != 0 {
-                    self.serve_one(i);
+                    self.serve_one(i, None);
                 }
                 if revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
                     self.fds[i].hung_up = true;
@@ -244,8 +291,31 @@ impl<S: SyscallSink> NotifySupervisor<S> {
         }
     }
 
-    /// Receive → respond → observe, for one pending notification of `fds[i]`.
-    fn serve_one(&mut self, i: usize) {
+    /// The fast path on the only notify fd: receive → respond → observe, blocking in RECV, until
+    /// the watcher asks for a poll round (a handover, a control client, `stop_at`) or RECV fails
+    /// otherwise than by EINTR, e.g. ENOENT once no task uses the filter: the poll round that
+    /// follows then sees POLLHUP. (Kernels before 6.6 wait in RECV on a semaphore that the last
+    /// task's exit does not release; there the stop-check timer's wake-up finds the POLLHUP, at
+    /// most `stop_check_interval` late.)
+    fn serve_fast(&mut self, watcher: &Watcher, stop_at: Instant) {
+        self.fill_pollfds();
+        watcher.arm(&self.pollfds[1..], stop_at);
+        while !watcher.wake_requested() {
+            match self.serve_one(0, Some(watcher)) {
+                Served::Answered | Served::Interrupted => {}
+                Served::NotReceived => break,
+            }
+        }
+        if watcher.disarm() {
+            self.stats.wakeups += 1;
+        }
+    }
+
+    /// Receive → respond → observe, for one notification of `fds[i]`: pending if called after
+    /// poll, else waited for. EINTR while `watcher` asks to wake up is the fast path's own signal,
+    /// not counted.
+    fn serve_one(&mut self, i: usize, watcher: Option<&Watcher>) -> Served {
+        let ours = |watcher: Option<&Watcher>| watcher.is_some_and(Watcher::wake_requested);
         let fd = self.fds[i].fd.as_fd();
         let mut req = libc::seccomp_notif {
             id: 0,
@@ -261,17 +331,19 @@ impl<S: SyscallSink> NotifySupervisor<S> {
         match seccomp_fd::receive(fd, &mut req) {
             Ok(()) => {}
             Err(Errno::EINTR) => {
-                self.stats.eintr += 1;
-                return;
+                if !ours(watcher) {
+                    self.stats.eintr += 1;
+                }
+                return Served::Interrupted;
             }
             Err(Errno::ENOENT) => {
                 self.stats.enoent += 1;
-                return;
+                return Served::NotReceived;
             }
             Err(e) => {
                 self.stats.errors += 1;
                 log::warn!("seccomp notify RECV on fd {} failed: {e}", fd.as_raw_fd());
-                return;
+                return Served::NotReceived;
             }
         }
         self.stats.notifications += 1;
@@ -291,15 +363,19 @@ impl<S: SyscallSink> NotifySupervisor<S> {
                         self.stats.denied += 1;
                     }
                     self.sink.observe(&call);
-                    return;
+                    return Served::Answered;
                 }
                 // The answer was not delivered and the target waits for it: send it again.
-                Err(Errno::EINTR) => self.stats.eintr += 1,
+                Err(Errno::EINTR) => {
+                    if !ours(watcher) {
+                        self.stats.eintr += 1;
+                    }
+                }
                 // The call was interrupted and will be notified again if restarted, or the target
                 // died: either way this call did not run.
                 Err(Errno::ENOENT) => {
                     self.stats.enoent += 1;
-                    return;
+                    return Served::Answered;
                 }
                 Err(e) => {
                     self.stats.errors += 1;
@@ -308,7 +384,7 @@ impl<S: SyscallSink> NotifySupervisor<S> {
                         call.pid,
                         fd.as_raw_fd()
                     );
-                    return;
+                    return Served::Answered;
                 }
             }
         }

@@ -45,6 +45,8 @@ pub struct NotifiedChild {
     /// child run without a filter.
     pub notify_fd: Option<OwnedFd>,
     report: OwnedFd,
+    /// For a child held before its loop: the pipe end that lets it go.
+    go: Option<OwnedFd>,
 }
 
 /// Forks a child that installs a filter notifying `notified` (default ALLOW), hands its notify fd
@@ -60,6 +62,21 @@ pub fn spawn_getppid_child_catching(
     notified: &[&str],
     calls: u64,
     usr1_sa_flags: Option<i32>,
+) -> NotifiedChild {
+    spawn_child(notified, calls, usr1_sa_flags, false)
+}
+
+/// The same child, but held idle in an un-notified read before its loop until `release`: its
+/// supervisor waits for notifications that do not come.
+pub fn spawn_idle_getppid_child(notified: &[&str], calls: u64) -> NotifiedChild {
+    spawn_child(notified, calls, None, true)
+}
+
+fn spawn_child(
+    notified: &[&str],
+    calls: u64,
+    usr1_sa_flags: Option<i32>,
+    held: bool,
 ) -> NotifiedChild {
     let program = (!notified.is_empty()).then(|| notify_filter_bpf(notified));
     let prog = program.as_ref().map(|bytes| libc::sock_fprog {
@@ -93,21 +110,34 @@ pub fn spawn_getppid_child_catching(
                 -child_fd
             );
             let notify_fd = (child_fd >= 0).then(|| steal_fd(pid, child_fd));
-            nix::unistd::write(&go_w, &[1]).expect("write go");
-            NotifiedChild {
+            let mut child = NotifiedChild {
                 pid,
                 notify_fd,
                 report: to_parent_r,
+                go: Some(go_w),
+            };
+            if !held {
+                child.release();
             }
+            child
         }
     }
 }
 
 impl NotifiedChild {
+    /// Lets a held child start its loop (a byte, not EOF: children forked meanwhile by other
+    /// tests hold copies of the pipe's write end).
+    pub fn release(&mut self) {
+        if let Some(go) = self.go.take() {
+            nix::unistd::write(&go, &[1]).expect("write go");
+        }
+    }
+
     /// Reads the child's report (failing after `timeout`), reaps it and returns the report.
     /// Run it on another thread than the supervisor: the child reports only once its notified
     /// calls have been answered.
-    pub fn finish(self, timeout: Duration) -> ChildReport {
+    pub fn finish(mut self, timeout: Duration) -> ChildReport {
+        self.release();
         let mut bytes = [0u8; 40];
         read_exact_timeout(&self.report, &mut bytes, timeout);
         let status = nix::sys::wait::waitpid(self.pid, None).expect("waitpid");
@@ -124,6 +154,14 @@ impl NotifiedChild {
             other_errors: word(3),
             loop_ns: word(4),
         }
+    }
+}
+
+impl Drop for NotifiedChild {
+    /// A test that fails while its child is held must not leave the child blocked for good,
+    /// holding the test's output pipe open.
+    fn drop(&mut self) {
+        self.release();
     }
 }
 
