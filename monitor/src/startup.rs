@@ -88,8 +88,14 @@ mod tests {
         let me = std::process::id();
         let mut s = Startup::default();
         s.handed_over(me);
-        let mut other = std::process::Command::new("sleep").arg("5").spawn().unwrap();
-        assert!(!s.is_runc(other.id(), false), "another process is not runc's");
+        let mut other = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        assert!(
+            !s.is_runc(other.id(), false),
+            "another process is not runc's"
+        );
         other.kill().unwrap();
         other.wait().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
