@@ -100,6 +100,22 @@ impl Runc {
         Ok(exit_code(status))
     }
 
+    /// Whether runc (with `--root root`) still has container `id`. If runc cannot be asked, the
+    /// answer is yes: callers remove state only for containers that are surely gone.
+    pub fn knows(&self, root: Option<&Path>, id: &str) -> bool {
+        let mut cmd = Command::new(&self.path);
+        if let Some(root) = root {
+            cmd.arg("--root").arg(root);
+        }
+        cmd.args(["state", id])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(true)
+    }
+
     /// Runs runc and captures its stdout (for `features`, `--version`).
     pub fn output(&self, words: &[&str]) -> anyhow::Result<std::process::Output> {
         Command::new(&self.path)

@@ -88,6 +88,21 @@ impl StateDir {
         self.path.join("monitor.pid")
     }
 
+    /// Records `pid` as the monitor of this container.
+    pub fn record_monitor_pid(&self, pid: u32) -> anyhow::Result<()> {
+        std::fs::write(self.monitor_pid(), format!("{pid}\n"))
+            .with_context(|| format!("cannot write {}", self.monitor_pid().display()))
+    }
+
+    /// The pid recorded as this container's monitor, if any.
+    pub fn recorded_monitor_pid(&self) -> Option<i32> {
+        std::fs::read_to_string(self.monitor_pid())
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
     pub fn remove(&self) -> anyhow::Result<()> {
         match std::fs::remove_dir_all(&self.path) {
             Ok(()) => Ok(()),

@@ -22,25 +22,11 @@ pub fn run(runc: &Runc, args: &RuncArgs, host: &HostConfig) -> anyhow::Result<i3
     let Ok(state) = StateDir::new(&host.state_root(), id) else {
         return Ok(code);
     };
-    if state.exists() && (code == 0 || !exists_in_runc(runc, args, id)) {
+    if state.exists() && (code == 0 || !runc.knows(args.global.root.as_deref(), id)) {
         stop_monitor(&state);
         state.remove()?;
     }
     Ok(code)
-}
-
-fn exists_in_runc(runc: &Runc, args: &RuncArgs, id: &str) -> bool {
-    let mut words: Vec<String> = Vec::new();
-    if let Some(root) = &args.global.root {
-        words.push("--root".into());
-        words.push(root.to_string_lossy().into_owned());
-    }
-    words.push("state".into());
-    words.push(id.into());
-    let words: Vec<&str> = words.iter().map(String::as_str).collect();
-    runc.output(&words)
-        .map(|o| o.status.success())
-        .unwrap_or(true)
 }
 
 /// Asks the monitor to finish (SIGTERM), and kills it if it has not within the grace period.
@@ -63,8 +49,7 @@ fn stop_monitor(state: &StateDir) {
 
 /// The monitor's pid, if that pid still runs our monitor for this state dir (pids get reused).
 fn monitor_pid(state: &StateDir) -> Option<Pid> {
-    let text = std::fs::read_to_string(state.monitor_pid()).ok()?;
-    let pid: i32 = text.trim().parse().ok()?;
+    let pid = state.recorded_monitor_pid()?;
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let dir = state.path().as_os_str().as_encoded_bytes();
     let ours = cmdline.split(|&b| b == 0).any(|arg| arg == dir);

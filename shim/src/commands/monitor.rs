@@ -25,6 +25,7 @@ use ids_monitor::profile::Profile;
 
 use crate::launch::Launch;
 use crate::monitor_process::READY;
+use crate::runc::Runc;
 use crate::selection::Mode;
 use crate::state_dir::StateDir;
 use crate::stuck_init::{self, StuckInit};
@@ -96,8 +97,7 @@ fn prepare(state_dir: &Path) -> anyhow::Result<Prepared> {
     };
     let listener = HandoverListener::bind(&state.seccomp_socket(), 0)?;
     let control = ControlServer::bind(&state.control_socket())?;
-    std::fs::write(state.monitor_pid(), format!("{}\n", std::process::id()))
-        .with_context(|| format!("cannot write {}", state.monitor_pid().display()))?;
+    state.record_monitor_pid(std::process::id())?;
     Ok(Prepared {
         launch,
         state,
@@ -280,15 +280,15 @@ fn finish(launch: &Launch, state: &StateDir, end: RunEnd, stop: &AtomicBool) {
     if end == RunEnd::Stopped {
         return;
     }
-    let own = || {
-        std::fs::read_to_string(state.monitor_pid())
-            .is_ok_and(|pid| pid.trim() == std::process::id().to_string())
+    let own = || state.recorded_monitor_pid() == Some(std::process::id() as i32);
+    let runc = Runc {
+        path: launch.runc.clone(),
     };
     for _ in 0..100 {
         if stop.load(Ordering::Relaxed) {
             return;
         }
-        if !container_exists(launch) {
+        if !runc.knows(launch.runc_root.as_deref(), &launch.id) {
             if own() {
                 let _ = state.remove();
             }
@@ -296,20 +296,6 @@ fn finish(launch: &Launch, state: &StateDir, end: RunEnd, stop: &AtomicBool) {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-fn container_exists(launch: &Launch) -> bool {
-    let mut cmd = std::process::Command::new(&launch.runc);
-    if let Some(root) = &launch.runc_root {
-        cmd.arg("--root").arg(root);
-    }
-    cmd.args(["state", &launch.id])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(true)
 }
 
 /// The write end of the readiness pipe, taken over from the fd number create gave us.
