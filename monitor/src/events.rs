@@ -27,6 +27,18 @@ pub enum EventKind {
     MonitorError,
 }
 
+impl EventKind {
+    /// The name the events file uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::Anomaly => "anomaly",
+            EventKind::UnseenSyscall => "unseen-syscall",
+            EventKind::ModeSwitch => "mode-switch",
+            EventKind::MonitorError => "monitor-error",
+        }
+    }
+}
+
 /// What the monitor did about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -35,6 +47,18 @@ pub enum ActionTaken {
     Logged,
     Denied,
     Killed,
+}
+
+impl ActionTaken {
+    /// The name the events file uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            ActionTaken::None => "none",
+            ActionTaken::Logged => "logged",
+            ActionTaken::Denied => "denied",
+            ActionTaken::Killed => "killed",
+        }
+    }
 }
 
 /// One event. Fields that do not apply to a kind are left out of the JSON.
@@ -191,6 +215,26 @@ mod tests {
         let line = std::fs::read_to_string(&path).unwrap();
         assert!(line.contains("\"kind\":\"anomaly\"") && line.contains("\"action\":\"killed\""));
         assert!(!line.contains("tid"), "absent fields are left out: {line}");
+    }
+
+    #[test]
+    fn names_are_the_serialised_names() {
+        for kind in [
+            EventKind::Anomaly,
+            EventKind::UnseenSyscall,
+            EventKind::ModeSwitch,
+            EventKind::MonitorError,
+        ] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
+        }
+        for action in [
+            ActionTaken::None,
+            ActionTaken::Logged,
+            ActionTaken::Denied,
+            ActionTaken::Killed,
+        ] {
+            assert_eq!(serde_json::to_value(action).unwrap(), action.name());
+        }
     }
 
     #[test]

@@ -148,14 +148,11 @@ pub fn svg(title: &str, epochs: &[EpochRecord], events: &[Event]) -> String {
             .iter()
             .position(|e| e.at_ms >= ms)
             .unwrap_or(epochs.len().saturating_sub(1));
-        let kind = serde_json::to_value(event.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
+        let kind = event.kind.name();
         let short = match (event.epoch, event.syscalls.first()) {
             (Some(epoch), _) => format!("{kind} @{epoch}"),
             (None, Some(call)) => format!("{kind}: {call}"),
-            (None, None) => kind.clone(),
+            (None, None) => kind.to_string(),
         };
         let full = serde_json::to_string(event).unwrap_or_default();
         let _ = writeln!(

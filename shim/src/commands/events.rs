@@ -121,14 +121,8 @@ fn readable(e: &Event) -> String {
     let mut text = format!(
         "{}  {short}  {:<14} {:<8} profile={} mode={}",
         e.time,
-        serde_json::to_value(e.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default(),
-        serde_json::to_value(e.action)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default(),
+        e.kind.name(),
+        e.action.name(),
         e.profile,
         e.mode
     );
