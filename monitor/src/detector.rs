@@ -381,11 +381,16 @@ impl Detector {
     }
 
     /// Counters for inspection.
+    /// Threads with a window (per-thread streams).
+    pub fn streams(&self) -> usize {
+        self.threads.len()
+    }
+
     pub fn counters(&self) -> Counters {
         Counters {
             db_size: self.db.len(),
             epoch_mismatches: self.epoch.mismatches(),
-            streams: self.threads.len(),
+            streams: self.streams(),
             ..self.counters
         }
     }

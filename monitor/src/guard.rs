@@ -442,7 +442,7 @@ impl SyscallSink for Guard {
         // forking would grow its monitor without bound.
         if self.exits.contains(&Some(sym)) {
             self.detector.forget_stream(call.pid);
-        } else if self.detector.counters().streams > MAX_STREAMS {
+        } else if self.detector.streams() > MAX_STREAMS {
             self.detector.reset_streams();
             self.counters.stream_resets += 1;
         }
@@ -665,7 +665,7 @@ mod tests {
             c.nr = exit_group;
             g.observe(&c);
         }
-        assert_eq!(g.detector().counters().streams, 0);
+        assert_eq!(g.detector().streams(), 0);
     }
 
     #[test]
