@@ -20,9 +20,10 @@ use crate::alphabet::{Alphabet, Sym};
 use crate::detector::{Detector, Mode, Verdict};
 use crate::epoch_log::EpochLog;
 use crate::events::{ActionTaken, Event, EventKind, EventLog};
-use crate::notify::{Admission, ContainerProcessState, Syscall, SyscallSink};
+use crate::notify::ContainerProcessState;
 use crate::policy::Action;
 use crate::profile::{MonitorKind, Policy, Profile};
+use crate::sink::{Admission, Syscall, SyscallSink};
 use crate::startup::Startup;
 
 /// Epochs kept for `inspect` and reports; older ones are dropped (a day of a busy container).
@@ -492,9 +493,9 @@ impl SyscallSink for Guard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::notify::AUDIT_ARCH_X86_64;
     use crate::parameters::{Parameters, Threshold};
     use crate::profile::{AnomalyAction, UnseenSyscallAction};
+    use crate::sink::AUDIT_ARCH_X86_64;
 
     fn call(nr: i32) -> Syscall {
         Syscall {

@@ -21,9 +21,10 @@ use nix::errno::Errno;
 use serde::Serialize;
 
 use super::listener::{HandoverListener, ListenerError};
-use super::watcher::{self, WakeSignalBlocked, Watcher};
-use super::{seccomp_fd, Admission, Syscall, SyscallSink};
+use super::seccomp_fd;
 use crate::control::ControlServer;
+use crate::sink::{Admission, RunEnd, Syscall, SyscallSink};
+use crate::watcher::{self, WakeSignalBlocked, Watcher};
 
 /// How the supervisor runs.
 #[derive(Debug, Clone)]
@@ -76,19 +77,6 @@ pub struct SupervisorStats {
     pub errors: u64,
     /// Whether the last notify fd got synchronous wake-ups; `None` before any handover.
     pub sync_wake_up: Option<bool>,
-}
-
-/// Why `run` returned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunEnd {
-    /// At least one fd was handed over, and every one has hung up: no task is left to monitor.
-    AllHungUp,
-    /// The stop condition said so. Notify fds still open are closed when the supervisor is
-    /// dropped, and tasks still using them then get ENOSYS from every notified call: stop only a
-    /// container that is gone.
-    Stopped,
-    /// No handover arrived within `handover_timeout`.
-    HandoverTimeout,
 }
 
 /// Failures that end the loop. Everything a container can cause is counted instead.

@@ -48,13 +48,13 @@ pub(crate) fn install_wake_handler() -> bool {
         let rc = unsafe { libc::sigaction(WAKE_SIGNAL, std::ptr::null(), &mut previous) };
         if rc != 0 {
             log::warn!(
-                "cannot read the handler of signal {WAKE_SIGNAL}: {}; notify fast path off",
+                "cannot read the handler of signal {WAKE_SIGNAL}: {}; fast path off",
                 Errno::last()
             );
             return false;
         }
         if previous.sa_sigaction != libc::SIG_DFL {
-            log::warn!("signal {WAKE_SIGNAL} is already handled; notify fast path off");
+            log::warn!("signal {WAKE_SIGNAL} is already handled; fast path off");
             return false;
         }
         // SAFETY: as above, a zeroed sigaction is valid; the fields that matter are set below.
@@ -69,7 +69,7 @@ pub(crate) fn install_wake_handler() -> bool {
         let rc = unsafe { libc::sigaction(WAKE_SIGNAL, &action, std::ptr::null_mut()) };
         if rc != 0 {
             log::warn!(
-                "cannot install the handler of signal {WAKE_SIGNAL}: {}; notify fast path off",
+                "cannot install the handler of signal {WAKE_SIGNAL}: {}; fast path off",
                 Errno::last()
             );
             return false;
