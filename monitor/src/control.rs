@@ -18,6 +18,14 @@ use nix::sys::socket::{send, MsgFlags};
 
 /// The request for the monitor's live state.
 pub const INSPECT: &str = "inspect";
+/// The ptrace monitor's request: `trace <pid> <creating|running>` asks it to trace `pid` (a
+/// process about to exec runc) and the container processes it will start.
+pub const TRACE: &str = "trace";
+
+/// The answer to a request the monitor does not serve.
+pub fn unknown_request(line: &str, known: &[&str]) -> serde_json::Value {
+    serde_json::json!({ "error": format!("unknown request {line:?}; known: {}", known.join(", ")) })
+}
 
 /// Clients served at once; more are closed on accept, so a flood cannot grow the poll set.
 const MAX_CLIENTS: usize = 8;
@@ -208,11 +216,7 @@ impl Client {
                 self.finished = true;
                 return;
             }
-            let document = if line == INSPECT {
-                answer(line)
-            } else {
-                serde_json::json!({ "error": format!("unknown request {line:?}; known: {INSPECT}") })
-            };
+            let document = answer(line);
             self.response = document.to_string().into_bytes();
             self.response.push(b'\n');
         }

@@ -53,7 +53,15 @@ pub struct GuardSettings {
     pub container: String,
     pub profile_name: String,
     pub mode: GuardMode,
+    /// The monitor that feeds the guard.
     pub monitor: MonitorKind,
+    /// The monitor the profile is for, which the saved profile names: the profile's when it was
+    /// learned with another monitor, else `monitor`.
+    pub profile_monitor: MonitorKind,
+    /// Calls the profile's monitor could not see and this one can (a seccomp-notify profile
+    /// under ptrace: `write`, `rt_sigreturn`, ...). They are counted, never learnt or judged, so
+    /// the windows are the ones the profile was made of.
+    pub blind_to: Vec<String>,
     pub policy: Policy,
     /// Where a learned profile is written.
     pub save_to: Option<PathBuf>,
@@ -102,6 +110,8 @@ pub struct Guard {
     execve: [Option<Sym>; 2],
     exits: [Option<Sym>; 2],
     reported_unseen: Box<[bool]>,
+    /// Per symbol: one of `settings.blind_to`.
+    blind: Box<[bool]>,
     init_pid: Option<u32>,
     history: VecDeque<EpochRecord>,
     counters: GuardCounters,
@@ -115,6 +125,14 @@ impl Guard {
     /// A guard judging with `detector` (empty for learning, from a profile for detection).
     pub fn new(settings: GuardSettings, mut detector: Detector, events: EventLog) -> Guard {
         let alphabet = Alphabet::system();
+        let mut blind = vec![false; alphabet.len()].into_boxed_slice();
+        for sym in settings
+            .blind_to
+            .iter()
+            .filter_map(|n| alphabet.sym_by_name(n))
+        {
+            blind[sym.index()] = true;
+        }
         detector.set_mode(match settings.mode {
             GuardMode::Detect => Mode::Detect,
             GuardMode::Learn | GuardMode::LearnDetect => Mode::Learn,
@@ -136,6 +154,7 @@ impl Guard {
                 alphabet.sym_by_name("exit_group"),
             ],
             reported_unseen: vec![false; alphabet.len()].into_boxed_slice(),
+            blind,
             init_pid: None,
             history: VecDeque::new(),
             counters: GuardCounters::default(),
@@ -186,7 +205,7 @@ impl Guard {
     pub fn profile(&self) -> Profile {
         Profile::from_detector(
             &self.settings.profile_name,
-            self.settings.monitor,
+            self.settings.profile_monitor,
             self.settings.policy,
             &self.detector,
             1,
@@ -405,7 +424,7 @@ impl SyscallSink for Guard {
         let Some(sym) = self.sym(call) else {
             return Admission::Continue;
         };
-        if self.detector.is_known(sym) || self.is_runc(call, sym) {
+        if self.detector.is_known(sym) || self.blind[sym.index()] || self.is_runc(call, sym) {
             return Admission::Continue;
         }
         self.counters.unseen_calls += 1;
@@ -432,6 +451,9 @@ impl SyscallSink for Guard {
             return;
         };
         self.counts[sym.index()] += 1;
+        if self.blind[sym.index()] {
+            return;
+        }
         if self.is_runc(call, sym) {
             self.counters.runc_calls += 1;
             return;
@@ -511,6 +533,8 @@ mod tests {
             profile_name: "p1".into(),
             mode,
             monitor: MonitorKind::SeccompNotify,
+            profile_monitor: MonitorKind::SeccompNotify,
+            blind_to: Vec::new(),
             policy,
             save_to,
             save_every: Duration::from_secs(3600),

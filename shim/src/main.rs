@@ -70,6 +70,7 @@ fn dispatch(args: &RuncArgs) -> anyhow::Result<i32> {
         Some("features") => commands::features::run(&runc, &args.words),
         Some("create") | Some("run") => commands::create::run(&runc, args, &host),
         Some("delete") => commands::delete::run(&runc, args, &host),
+        Some("exec") => commands::exec::run(&runc, args, &host),
         _ => Err(runc.exec(&args.words)),
     }
 }

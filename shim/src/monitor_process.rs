@@ -104,3 +104,30 @@ fn wait_ready(pipe: OwnedFd, timeout: Duration) -> anyhow::Result<()> {
         reason => anyhow::bail!("the monitor could not start: {reason}"),
     }
 }
+
+/// How long the ptrace monitor may take to seize a process it is asked to trace.
+const TRACE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Asks the container's ptrace monitor to trace this process, which is about to exec runc:
+/// `origin` is `creating` for `create`/`run`, `running` for `exec`. From the answer on, this
+/// process and every child runc makes are traced.
+pub fn trace_me(state: &StateDir, origin: &str) -> anyhow::Result<()> {
+    let socket = state.control_socket();
+    let request = format!(
+        "{} {} {origin}",
+        ids_monitor::control::TRACE,
+        std::process::id()
+    );
+    let answer = ids_monitor::control::request(&socket, &request, TRACE_TIMEOUT)
+        .context("the container's ptrace monitor does not answer")?;
+    match answer.get("traced") {
+        Some(_) => Ok(()),
+        None => anyhow::bail!(
+            "the container's ptrace monitor refused to trace runc: {}",
+            answer
+                .get("error")
+                .and_then(|e| e.as_str())
+                .unwrap_or("no reason given")
+        ),
+    }
+}

@@ -149,9 +149,9 @@ fn profile_path(value: &str, host: &HostConfig) -> Result<PathBuf, String> {
 fn parse_monitor(value: &str) -> Result<MonitorKind, String> {
     match value {
         "seccomp" | "notify" | "seccomp-notify" => Ok(MonitorKind::SeccompNotify),
-        "ptrace" => Err("the ptrace monitor is not available in this version of ids-runc".into()),
+        "ptrace" => Ok(MonitorKind::Ptrace),
         other => Err(format!(
-            "unknown monitor {other:?} (expected seccomp-notify)"
+            "unknown monitor {other:?} (expected seccomp-notify or ptrace)"
         )),
     }
 }
@@ -313,10 +313,9 @@ pub fn select(
         },
     };
     anyhow::ensure!(
-        monitor == MonitorKind::SeccompNotify,
-        "profile {}: made with the {:?} monitor, which this version of ids-runc cannot run",
-        profile_name,
-        monitor
+        monitor != MonitorKind::Offline,
+        "profile {profile_name}: it comes from recorded traces and names no monitor to run; \
+         set io.ids-runc.monitor (seccomp-notify or ptrace)"
     );
 
     let base = match &profile {

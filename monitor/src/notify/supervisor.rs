@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use super::listener::{HandoverListener, ListenerError};
 use super::seccomp_fd;
-use crate::control::ControlServer;
+use crate::control::{self, ControlServer};
 use crate::sink::{Admission, RunEnd, Syscall, SyscallSink};
 use crate::watcher::{self, WakeSignalBlocked, Watcher};
 
@@ -257,8 +257,12 @@ impl<S: SyscallSink> NotifySupervisor<S> {
             }
             if let Some(control) = self.control.as_mut() {
                 let (sink, stats) = (&self.sink, &self.stats);
-                control.serve(&self.pollfds[listener_at + 1..], |_request| {
-                    inspect_document(sink, stats)
+                control.serve(&self.pollfds[listener_at + 1..], |request| {
+                    if request == control::INSPECT {
+                        inspect_document(sink, stats)
+                    } else {
+                        control::unknown_request(request, &[control::INSPECT])
+                    }
                 });
             }
         }

@@ -74,7 +74,16 @@ fn start_monitor(
     state: &StateDir,
     selection: &Selection,
 ) -> anyhow::Result<()> {
-    let spec = config.with_notify(&state.seccomp_socket())?;
+    // The notify monitor needs the container's seccomp profile pointed at it; the ptrace monitor
+    // leaves it alone and traces runc itself, from this process on.
+    let notify_spec = match selection.monitor {
+        MonitorKind::Ptrace => {
+            ensure_own_pid_namespace(&config.spec)
+                .with_context(|| format!("{}", config.path().display()))?;
+            None
+        }
+        _ => Some(config.with_notify(&state.seccomp_socket())?),
+    };
     state.create()?;
     let profile = match &selection.profile {
         Some(found) => {
@@ -108,13 +117,35 @@ fn start_monitor(
     }
     .write(state.path())?;
     let pid = monitor_process::start(state, READY_TIMEOUT)?;
-    if let Err(err) = config.rewrite(&spec) {
+    let attached = match &notify_spec {
+        Some(spec) => config.rewrite(spec),
+        None => monitor_process::trace_me(state, "creating"),
+    };
+    if let Err(err) = attached {
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid as i32),
             nix::sys::signal::Signal::SIGKILL,
         );
         return Err(err);
     }
+    Ok(())
+}
+
+/// The ptrace monitor tells the container's processes from runc's by their pid namespace.
+fn ensure_own_pid_namespace(spec: &serde_json::Value) -> anyhow::Result<()> {
+    let has_pid_ns = spec
+        .pointer("/linux/namespaces")
+        .and_then(|n| n.as_array())
+        .is_some_and(|namespaces| {
+            namespaces
+                .iter()
+                .any(|ns| ns.get("type").and_then(|t| t.as_str()) == Some("pid"))
+        });
+    anyhow::ensure!(
+        has_pid_ns,
+        "the ptrace monitor needs the container in a pid namespace of its own \
+         (linux.namespaces has no \"pid\"; docker --pid=host?); use the seccomp-notify monitor"
+    );
     Ok(())
 }
 

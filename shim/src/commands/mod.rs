@@ -3,6 +3,7 @@
 pub mod create;
 pub mod delete;
 pub mod events;
+pub mod exec;
 pub mod features;
 pub mod inspect;
 pub mod monitor;

@@ -21,7 +21,8 @@ use ids_monitor::guard::{Guard, GuardMode, GuardSettings};
 use ids_monitor::notify::{
     HandoverListener, NotifySupervisor, NullSink, RunEnd, SupervisorConfig, SyscallSink,
 };
-use ids_monitor::profile::Profile;
+use ids_monitor::profile::{MonitorKind, Profile};
+use ids_monitor::ptrace::{TraceConfig, TraceSupervisor};
 
 use crate::launch::Launch;
 use crate::monitor_process::READY;
@@ -83,7 +84,8 @@ pub fn main(words: Vec<std::ffi::OsString>) -> anyhow::Result<i32> {
 struct Prepared {
     launch: Launch,
     state: StateDir,
-    listener: HandoverListener,
+    /// The seccomp listener runc hands notify fds to; none for the ptrace monitor.
+    listener: Option<HandoverListener>,
     control: ControlServer,
     guard: Option<Guard>,
 }
@@ -95,7 +97,10 @@ fn prepare(state_dir: &Path) -> anyhow::Result<Prepared> {
         Mode::Null | Mode::Off => None,
         _ => Some(guard(&launch)?),
     };
-    let listener = HandoverListener::bind(&state.seccomp_socket(), 0)?;
+    let listener = match launch.monitor {
+        MonitorKind::Ptrace => None,
+        _ => Some(HandoverListener::bind(&state.seccomp_socket(), 0)?),
+    };
     let control = ControlServer::bind(&state.control_socket())?;
     state.record_monitor_pid(std::process::id())?;
     Ok(Prepared {
@@ -108,15 +113,20 @@ fn prepare(state_dir: &Path) -> anyhow::Result<Prepared> {
 }
 
 fn guard(launch: &Launch) -> anyhow::Result<Guard> {
-    let detector = match &launch.profile {
-        Some(path) => Profile::load(path)?
-            .detector()
-            .with_context(|| format!("profile {}", path.display()))?,
+    let (detector, profile_monitor) = match &launch.profile {
+        Some(path) => {
+            let profile = Profile::load(path)?;
+            let detector = profile
+                .detector()
+                .with_context(|| format!("profile {}", path.display()))?;
+            (detector, profile.monitor.kind)
+        }
         None => {
             anyhow::ensure!(launch.mode != Mode::Detect, "detect mode without a profile");
-            Detector::new(launch.parameters)
+            (Detector::new(launch.parameters), launch.monitor)
         }
     };
+    let blind_to = blind_to(launch, profile_monitor);
     let mode = match launch.mode {
         Mode::Detect => GuardMode::Detect,
         Mode::Learn => GuardMode::Learn,
@@ -127,6 +137,8 @@ fn guard(launch: &Launch) -> anyhow::Result<Guard> {
         profile_name: launch.profile_name.clone(),
         mode,
         monitor: launch.monitor,
+        profile_monitor,
+        blind_to,
         policy: launch.policy,
         save_to: launch.save_to.clone(),
         save_every: Duration::from_secs(launch.save_interval_secs.max(1)),
@@ -135,6 +147,60 @@ fn guard(launch: &Launch) -> anyhow::Result<Guard> {
     let epochs = EpochLog::create(&epochs_path)
         .with_context(|| format!("cannot create {}", epochs_path.display()))?;
     Ok(Guard::new(settings, detector, EventLog::new(&launch.events_path)).with_epoch_log(epochs))
+}
+
+/// A profile made with another monitor than the one running: calls only this monitor sees are
+/// dropped (a seccomp-notify profile under ptrace works as learnt); calls only the profile's
+/// monitor saw cannot be brought back (a ptrace profile under seccomp notify has windows with
+/// `write` in them that will never match), so that is warned about, in the log and the events.
+fn blind_to(launch: &Launch, profile_monitor: MonitorKind) -> Vec<String> {
+    if profile_monitor == launch.monitor {
+        return Vec::new();
+    }
+    let running = launch.monitor.invisible_syscalls();
+    let profiles = profile_monitor.invisible_syscalls();
+    let missing: Vec<&str> = running
+        .iter()
+        .filter(|c| !profiles.contains(c))
+        .copied()
+        .collect();
+    if !missing.is_empty() {
+        let message = format!(
+            "profile {} was learnt with the {profile_monitor:?} monitor, which sees {}; the \
+             {:?} monitor cannot, so windows with them will not match and detection will \
+             report false anomalies: learn the profile again with this monitor",
+            launch.profile_name,
+            missing.join(", "),
+            launch.monitor
+        );
+        log::warn!("{message}");
+        let mut event = Event::now(
+            &launch.id,
+            &launch.profile_name,
+            &launch.mode.to_string(),
+            launch.monitor,
+            EventKind::MonitorError,
+        );
+        event.action = ActionTaken::None;
+        event.message = Some(message);
+        if let Err(e) = EventLog::new(&launch.events_path).write(&event, false) {
+            log::error!("{e}");
+        }
+    }
+    let blind: Vec<String> = profiles
+        .iter()
+        .filter(|c| !running.contains(c))
+        .map(|c| c.to_string())
+        .collect();
+    if !blind.is_empty() {
+        log::info!(
+            "profile {} was learnt with the {profile_monitor:?} monitor: ignoring {} under {:?}",
+            launch.profile_name,
+            blind.join(", "),
+            launch.monitor
+        );
+    }
+    blind
 }
 
 fn serve(prepared: Prepared) -> anyhow::Result<i32> {
@@ -150,24 +216,46 @@ fn serve(prepared: Prepared) -> anyhow::Result<i32> {
         signal_hook::flag::register(signal, Arc::clone(&stop))
             .context("cannot install signal handlers")?;
     }
+    log::info!(
+        "monitoring container {} in mode {} with the {:?} monitor (profile {})",
+        launch.id,
+        launch.mode,
+        launch.monitor,
+        launch.profile_name
+    );
+    let end = match (listener, guard) {
+        (None, Some(guard)) => {
+            let (end, mut guard) = trace(guard, control, &launch, &stop)?;
+            guard.save_learned();
+            guard.flush();
+            end
+        }
+        (None, None) => trace(NullSink::default(), control, &launch, &stop)?.0,
+        (Some(listener), guard) => notify(listener, guard, control, &launch, &stop)?,
+    };
+    finish(&launch, &state, end, &stop);
+    Ok(0)
+}
+
+/// Serves the container with the seccomp-notify backend until it is gone.
+fn notify(
+    listener: HandoverListener,
+    guard: Option<Guard>,
+    control: ControlServer,
+    launch: &Launch,
+    stop: &AtomicBool,
+) -> anyhow::Result<RunEnd> {
     let config = SupervisorConfig {
         sync_wake_up: launch.sync_wake_up,
         handover_timeout: Some(HANDOVER_CHECK),
         ..SupervisorConfig::default()
     };
-    log::info!(
-        "monitoring container {} in mode {} (profile {})",
-        launch.id,
-        launch.mode,
-        launch.profile_name
-    );
-    let should_stop = || stop.load(Ordering::Relaxed);
-    let end = match guard {
+    Ok(match guard {
         Some(guard) => {
             let mut supervisor =
                 NotifySupervisor::new(listener, guard, config).with_control(control);
-            let end = supervisor.run(should_stop)?;
-            log_end(&launch, end, &supervisor.inspect());
+            let end = supervise(&mut supervisor, launch, stop)?;
+            log_end(launch, end, &supervisor.inspect());
             let mut guard = supervisor.into_sink();
             guard.save_learned();
             guard.flush();
@@ -176,13 +264,38 @@ fn serve(prepared: Prepared) -> anyhow::Result<i32> {
         None => {
             let mut supervisor =
                 NotifySupervisor::new(listener, NullSink::default(), config).with_control(control);
-            let end = supervise(&mut supervisor, &launch, &stop)?;
-            log_end(&launch, end, &supervisor.inspect());
+            let end = supervise(&mut supervisor, launch, stop)?;
+            log_end(launch, end, &supervisor.inspect());
             end
         }
+    })
+}
+
+/// Traces the container with the ptrace backend until it is gone, or until asked to stop (then
+/// it detaches and the container goes on). Gives up if runc, which asks to be traced, is gone
+/// before it asked.
+fn trace<S: SyscallSink>(
+    sink: S,
+    control: ControlServer,
+    launch: &Launch,
+    stop: &AtomicBool,
+) -> anyhow::Result<(RunEnd, S)> {
+    let config = TraceConfig {
+        container: launch.id.clone(),
+        handover_timeout: Some(HANDOVER_CHECK),
+        ..TraceConfig::default()
     };
-    finish(&launch, &state, end, &stop);
-    Ok(0)
+    let mut supervisor = TraceSupervisor::new(sink, config).with_control(control);
+    let started = std::time::Instant::now();
+    let end = loop {
+        let end = supervisor.run(|| stop.load(Ordering::Relaxed))?;
+        let runc_alive = Path::new(&format!("/proc/{}", launch.runc_pid)).exists();
+        if end != RunEnd::HandoverTimeout || !runc_alive || started.elapsed() >= HANDOVER_GIVE_UP {
+            break end;
+        }
+    };
+    log_end(launch, end, &supervisor.inspect());
+    Ok((end, supervisor.into_sink()))
 }
 
 /// Runs the supervisor until its container is gone. Until runc hands over the first notify fd, it

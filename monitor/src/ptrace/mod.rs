@@ -1,0 +1,17 @@
+//! The ptrace backend: traces a container's threads with `PTRACE_SYSCALL` and hands each call to
+//! the same [`SyscallSink`](crate::sink::SyscallSink) as the notify backend.
+//!
+//! It sees every call, `write` and `rt_sigreturn` included (the notify backend cannot), and it
+//! needs no change to the container's seccomp profile. It costs more per call (two stops), and a
+//! process inside the container cannot use ptrace itself: its threads are traced already, so its
+//! `PTRACE_ATTACH`/`PTRACE_TRACEME` fail with EPERM.
+//!
+//! How the monitor gets hold of the container: ids-runc, just before it execs runc for `create`,
+//! `run` or `exec`, asks the monitor on the control socket to `trace` its own pid; the monitor
+//! seizes it and follows runc's children from there (see `tracees`).
+
+mod supervisor;
+mod tracees;
+
+pub use supervisor::{TraceConfig, TraceError, TraceStats, TraceSupervisor};
+pub use tracees::Origin;
