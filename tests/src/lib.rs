@@ -5,6 +5,7 @@
 
 pub mod bundle;
 pub mod dockerd;
+pub mod workload;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -82,4 +83,31 @@ pub fn wait_until(timeout: std::time::Duration, mut check: impl FnMut() -> bool)
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+/// Imports `image`: busybox plus the fixture `tests/fixtures/<fixture>.c`, built static, at
+/// `/bin/<fixture>`.
+pub fn import_with_fixture(d: &dockerd::Dockerd, image: &str, fixture: &str) {
+    let bundle = bundle::Bundle::new(&["sh"]);
+    let source = workspace().join(format!("tests/fixtures/{fixture}.c"));
+    let out = run(Command::new("gcc")
+        .args(["-O2", "-static", "-pthread", "-o"])
+        .arg(bundle.rootfs().join("bin").join(fixture))
+        .arg(&source));
+    assert_ok(&out, &format!("gcc -static {fixture}.c"));
+    d.import(image, &bundle.rootfs());
+}
+
+/// The pids of the processes whose command line names `state_dir`: its monitor.
+pub fn monitor_pids(state_dir: &std::path::Path) -> Vec<i32> {
+    let needle = state_dir.as_os_str().as_encoded_bytes().to_vec();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| c.split(|&b| b == 0).any(|a| a.starts_with(&needle)))
+                .unwrap_or(false)
+        })
+        .collect()
 }

@@ -2,13 +2,10 @@
 //! `docker run` and `docker exec`, it survives storms, signals and pauses without hanging the
 //! container, Docker's own seccomp profile stays in force, and nothing is left after `docker rm`.
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use ids_e2e::bundle::Bundle;
 use ids_e2e::dockerd::Dockerd;
-use ids_e2e::{assert_ok, ids_runc, run, wait_until};
+use ids_e2e::{assert_ok, ids_runc, monitor_pids, wait_until};
 
 fn syscall_count(doc: &serde_json::Value, name: &str) -> u64 {
     doc["syscalls"][name].as_u64().unwrap_or(0)
@@ -16,27 +13,7 @@ fn syscall_count(doc: &serde_json::Value, name: &str) -> u64 {
 
 /// A busybox image that also has the multi-threaded `storm` fixture at /bin/storm.
 fn import_storm_image(d: &Dockerd) {
-    let bundle = Bundle::new(&["sh"]);
-    let source = ids_e2e::workspace().join("tests/fixtures/storm.c");
-    let out = run(Command::new("gcc")
-        .args(["-O2", "-static", "-pthread", "-o"])
-        .arg(bundle.rootfs().join("bin/storm"))
-        .arg(&source));
-    assert_ok(&out, "gcc -static storm.c");
-    d.import("storm:latest", &bundle.rootfs());
-}
-
-fn monitor_pids(state_dir: &Path) -> Vec<i32> {
-    let needle = state_dir.as_os_str().as_encoded_bytes().to_vec();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| c.split(|&b| b == 0).any(|a| a.starts_with(&needle)))
-                .unwrap_or(false)
-        })
-        .collect()
+    ids_e2e::import_with_fixture(d, "storm:latest", "storm");
 }
 
 #[test]

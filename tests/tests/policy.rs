@@ -1,50 +1,14 @@
 //! Profiles and policy through a private dockerd: learn a container's behaviour, then detect, log,
 //! deny and kill; profiles shipped in images; malformed and hostile profiles.
 
-use std::time::Duration;
-
 use ids_e2e::bundle::Bundle;
 use ids_e2e::dockerd::Dockerd;
-use ids_e2e::{ids_runc, stdout, wait_until};
+use ids_e2e::ids_runc;
 
-/// The normal workload: what the container does every time.
-const NORMAL: &str = "for i in 1 2 3 4 5; do ls /bin >/dev/null; cat /etc/passwd >/dev/null; \
-                      echo $i >/dev/null; done; echo done";
-/// Something it never did: read the shadow file, then listen on a socket.
-const ANOMALOUS: &str = "cat /etc/shadow >/dev/null; nc -l -p 8080 -w 1; echo survived";
+use ids_e2e::workload::{ANOMALOUS, NORMAL};
 
-/// Learns profile `name` from three runs of the normal workload.
 fn learn(d: &Dockerd, name: &str) {
-    for _ in 0..3 {
-        let out = d.docker_ok(&[
-            "run",
-            "--rm",
-            "--runtime=ids-runc",
-            "-e",
-            "IDS_RUNC_MODE=learn",
-            "-e",
-            &format!("IDS_RUNC_PROFILE={name}"),
-            "busybox",
-            "sh",
-            "-c",
-            NORMAL,
-        ]);
-        assert_eq!(out, "done");
-    }
-    let path = d.profile_dir().join(format!("{name}.json"));
-    let profile: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&path).expect("learned profile saved")).unwrap();
-    assert_eq!(profile["name"], name);
-    assert!(
-        profile["training"]["calls"].as_u64().unwrap() > 1000,
-        "{}",
-        profile["training"]
-    );
-    assert!(profile["syscalls"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|s| s == "execve"));
+    ids_e2e::workload::learn(d, name, "seccomp-notify");
 }
 
 /// Learns profile `name`, then returns it as JSON with its policy replaced by `policy`.
@@ -65,39 +29,8 @@ fn rootfs_with_profile_dir() -> (Bundle, std::path::PathBuf) {
     (bundle, dir)
 }
 
-/// Runs `script` detached under `action`, waits for it to end, returns (exit code, id, logs).
 fn detect(d: &Dockerd, name: &str, action: &str, script: &str) -> (i64, String, String) {
-    let id = d.docker_ok(&[
-        "run",
-        "-d",
-        "--runtime=ids-runc",
-        "-e",
-        "IDS_RUNC_MODE=detect",
-        "-e",
-        &format!("IDS_RUNC_PROFILE={name}"),
-        "-e",
-        &format!("IDS_RUNC_ACTION={action}"),
-        "busybox",
-        "sh",
-        "-c",
-        script,
-    ]);
-    assert!(
-        wait_until(Duration::from_secs(30), || d.docker_ok(&[
-            "inspect",
-            "-f",
-            "{{.State.Status}}",
-            &id
-        ]) == "exited"),
-        "container did not finish"
-    );
-    let code: i64 = d
-        .docker_ok(&["inspect", "-f", "{{.State.ExitCode}}", &id])
-        .parse()
-        .unwrap();
-    let logs = d.docker(&["logs", &id]);
-    let logs = format!("{}{}", stdout(&logs), String::from_utf8_lossy(&logs.stderr));
-    (code, id, logs)
+    ids_e2e::workload::detect(d, name, "seccomp-notify", action, script)
 }
 
 #[test]

@@ -1,0 +1,92 @@
+//! The workload the profile tests learn and judge: a busybox shell doing the same few things every
+//! time, and something it never does.
+
+use std::time::Duration;
+
+use crate::dockerd::Dockerd;
+use crate::{stdout, wait_until};
+
+/// The normal workload: what the container does every time.
+pub const NORMAL: &str = "for i in 1 2 3 4 5; do ls /bin >/dev/null; cat /etc/passwd >/dev/null; \
+                      echo $i >/dev/null; done; echo done";
+/// Something it never did: read the shadow file, then listen on a socket.
+pub const ANOMALOUS: &str = "cat /etc/shadow >/dev/null; nc -l -p 8080 -w 1; echo survived";
+
+/// Learns profile `name` from three runs of the normal workload under `monitor`.
+pub fn learn(d: &Dockerd, name: &str, monitor: &str) {
+    for _ in 0..3 {
+        let out = d.docker_ok(&[
+            "run",
+            "--rm",
+            "--runtime=ids-runc",
+            "-e",
+            "IDS_RUNC_MODE=learn",
+            "-e",
+            &format!("IDS_RUNC_MONITOR={monitor}"),
+            "-e",
+            &format!("IDS_RUNC_PROFILE={name}"),
+            "busybox",
+            "sh",
+            "-c",
+            NORMAL,
+        ]);
+        assert_eq!(out, "done");
+    }
+    let path = d.profile_dir().join(format!("{name}.json"));
+    let profile: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("learned profile saved")).unwrap();
+    assert_eq!(profile["name"], name);
+    assert!(
+        profile["training"]["calls"].as_u64().unwrap() > 1000,
+        "{}",
+        profile["training"]
+    );
+    assert!(profile["syscalls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s == "execve"));
+}
+
+/// Runs `script` detached under `monitor` and `action`, waits for it to end, returns (exit code, id, logs).
+pub fn detect(
+    d: &Dockerd,
+    name: &str,
+    monitor: &str,
+    action: &str,
+    script: &str,
+) -> (i64, String, String) {
+    let id = d.docker_ok(&[
+        "run",
+        "-d",
+        "--runtime=ids-runc",
+        "-e",
+        "IDS_RUNC_MODE=detect",
+        "-e",
+        &format!("IDS_RUNC_MONITOR={monitor}"),
+        "-e",
+        &format!("IDS_RUNC_PROFILE={name}"),
+        "-e",
+        &format!("IDS_RUNC_ACTION={action}"),
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert!(
+        wait_until(Duration::from_secs(30), || d.docker_ok(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}}",
+            &id
+        ]) == "exited"),
+        "container did not finish"
+    );
+    let code: i64 = d
+        .docker_ok(&["inspect", "-f", "{{.State.ExitCode}}", &id])
+        .parse()
+        .unwrap();
+    let logs = d.docker(&["logs", &id]);
+    let logs = format!("{}{}", stdout(&logs), String::from_utf8_lossy(&logs.stderr));
+    (code, id, logs)
+}
