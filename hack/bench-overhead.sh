@@ -3,7 +3,9 @@
 # container under plain runc; under runc with `floor`, a minimal C notify supervisor
 # (hack/bench/notify-floor.c: blocking RECV, CONTINUE, nothing else: the least any notify monitor
 # can cost); under ids-runc with the null monitor (answers CONTINUE, no detector), without
-# synchronous wake-ups, and with the detector learning and detecting.
+# synchronous wake-ups, and with the detector learning and detecting; and the same three (null,
+# learn, detect) under the ptrace monitor (pt-*). The floor of the two ptrace stop mechanisms
+# (PTRACE_SYSCALL, SECCOMP_RET_TRACE) is measured on a host process by hack/bench/ptrace-floor.c.
 # The modes take turns within each round, so that drift of the machine hits them alike; per cell
 # the median and the minimum over the rounds are printed (on 2 vCPUs the notify round trip is
 # bimodal, depending on where the scheduler puts the monitor, so both matter).
@@ -74,6 +76,9 @@ config() {
     .process.args = ["sh", "-c", $script]
     | if $mode == "runc" then .
       elif $mode == "floor" then .linux.seccomp = $floor
+      elif ($mode | startswith("pt-")) then
+        .annotations = {"io.ids-runc.mode": ($mode | ltrimstr("pt-")), "io.ids-runc.monitor": "ptrace",
+                        "io.ids-runc.profile": ($profile + "-ptrace"), "io.ids-runc.action": "log"}
       else
         .annotations = {"io.ids-runc.mode": (if $mode == "null-nosync" then "null" else $mode end),
                         "io.ids-runc.profile": $profile, "io.ids-runc.action": "log"}
@@ -116,11 +121,12 @@ sample() {
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
 
 floor=$(floor_seccomp)
-modes=(runc floor null null-nosync learn detect)
+modes=(runc floor null null-nosync learn detect pt-null pt-learn pt-detect)
 declare -A samples
 for workload in files getppid forkexec; do
   # learn first, so that detect has a profile from the first round on
   sample learn "$workload" >/dev/null
+  sample pt-learn "$workload" >/dev/null
   for round in $(seq "$RUNS"); do
     for mode in "${modes[@]}"; do
       samples[$mode,$workload]+="$(sample "$mode" "$workload") "
@@ -144,12 +150,31 @@ for what in median minimum; do
   done
 done
 
+for what in median minimum; do
+  printf '\nptrace monitor: %s seconds over %s rounds\n' "$what" "$RUNS"
+  printf '%-10s %8s %8s %8s %8s %8s   %11s %13s %15s %15s\n' workload runc null pt-null pt-learn pt-detect \
+    pt-null/runc pt-null/null pt-detect/pt-null pt-detect/detect
+  for workload in files getppid forkexec; do
+    declare -A v=()
+    for mode in "${modes[@]}"; do v[$mode]=$(stat "$what" <<<"${samples[$mode,$workload]}"); done
+    printf '%-10s %8s %8s %8s %8s %8s   %10sx %12sx %14sx %14sx\n' "$workload" \
+      "${v[runc]}" "${v[null]}" "${v[pt-null]}" "${v[pt-learn]}" "${v[pt-detect]}" \
+      "$(ratio "${v[pt-null]}" "${v[runc]}")" "$(ratio "${v[pt-null]}" "${v[null]}")" \
+      "$(ratio "${v[pt-detect]}" "${v[pt-null]}")" "$(ratio "${v[pt-detect]}" "${v[detect]}")"
+  done
+done
+
+echo
+echo "ptrace stop mechanisms on a host process (hack/bench/ptrace-floor.c, $GETPPID getppid calls, 3 runs):"
+gcc -O2 -o "$work/ptrace-floor" hack/bench/ptrace-floor.c
+for _ in 1 2 3; do "$work/ptrace-floor" "$GETPPID" | paste -sd' '; done
+
 echo
 echo "start latency (runc run of true, median of $STARTS):"
 export IDS_RUNC_CONFIG=$work/ids-runc.json
-for mode in runc null learn; do
+for mode in runc null learn pt-null pt-learn; do
   config "$mode" "true" bench-start
   runtime=$ids_runc; [ "$mode" = runc ] && runtime=$runc
   s=$(for _ in $(seq "$STARTS"); do one_run "$runtime"; done | median)
-  printf '  %-6s %6.1f ms\n' "$mode" "$(awk -v s="$s" 'BEGIN {print s * 1000}')"
+  printf '  %-8s %6.1f ms\n' "$mode" "$(awk -v s="$s" 'BEGIN {print s * 1000}')"
 done

@@ -607,6 +607,41 @@ mod tests {
     }
 
     #[test]
+    fn calls_the_profiles_monitor_could_not_see_are_set_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = learnt(dir.path());
+        let events_path = dir.path().join("events.jsonl");
+        let mut settings = settings(GuardMode::Detect, profile.policy, None);
+        settings.monitor = MonitorKind::Ptrace;
+        settings.blind_to = vec!["write".into(), "rt_sigreturn".into()];
+        let mut g = Guard::new(
+            settings,
+            profile.detector().unwrap(),
+            EventLog::new(&events_path),
+        );
+        let (write, rt_sigreturn) = (1, 15);
+        for _ in 0..20 {
+            for nr in NORMAL {
+                assert_eq!(g.admit(&call(nr)), Admission::Continue);
+                g.observe(&call(nr));
+                // Between every two calls of the learnt stream, calls the profile never saw.
+                assert_eq!(g.admit(&call(write)), Admission::Continue);
+                g.observe(&call(write));
+                g.observe(&call(rt_sigreturn));
+            }
+        }
+        assert!(
+            crate::events::read_all(&events_path).unwrap().is_empty(),
+            "set-aside calls raised events"
+        );
+        assert_eq!(g.detector().counters().mismatches, 0);
+        assert_eq!(g.inspect()["syscalls"]["write"], 60, "still counted");
+        // A call outside the blind list is still judged.
+        let socket = 41;
+        assert_eq!(g.admit(&call(socket)), Admission::Deny(libc::EPERM));
+    }
+
+    #[test]
     fn an_anomalous_epoch_is_logged_with_its_bags() {
         let dir = tempfile::tempdir().unwrap();
         let mut profile = learnt(dir.path());
