@@ -36,8 +36,9 @@ fn run_and_exec_feed_the_same_monitor() {
     assert!(
         wait_until(Duration::from_secs(10), || d
             .inspect(&id)
-            .is_some_and(|doc| syscall_count(&doc, "execve") > 0)),
-        "inspect never showed execve"
+            .is_some_and(|doc| syscall_count(&doc, "execve") > 0
+                && doc["detector"]["windows"].as_u64() > Some(0))),
+        "inspect never showed execve and a window after it"
     );
     let before = d.inspect(&id).unwrap();
     assert_eq!(before["mode"], "learn");

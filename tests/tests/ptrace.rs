@@ -251,3 +251,65 @@ fn a_program_that_uses_ptrace_fails_clearly_instead_of_hanging() {
         "{traced}"
     );
 }
+
+#[test]
+fn the_container_outlives_its_ptrace_monitor() {
+    let d = Dockerd::start(&ids_runc());
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--runtime=ids-runc",
+        "--name",
+        "orphan",
+        "-e",
+        "IDS_RUNC_MODE=learn",
+        "-e",
+        "IDS_RUNC_MONITOR=ptrace",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do echo tick; sleep 0.05; done",
+    ]);
+    let id = d.id_of("orphan");
+    assert!(
+        wait_until(Duration::from_secs(10), || syscalls_seen(&d, &id) > 50),
+        "not traced"
+    );
+    let state = d.state_root().join(&id);
+    let monitors = monitor_pids(&state);
+    assert_eq!(monitors.len(), 1, "{monitors:?}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(monitors[0]),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), || monitor_pids(&state).is_empty()),
+        "monitor survived SIGKILL"
+    );
+    let ticks = || {
+        ids_e2e::stdout(&d.docker(&["logs", "orphan"]))
+            .lines()
+            .count()
+    };
+    let before = ticks();
+    assert!(
+        wait_until(Duration::from_secs(10), || ticks() > before + 10),
+        "the container stopped when its ptrace monitor died"
+    );
+    assert_eq!(status(&d, "orphan"), "running");
+    // A new process could not be traced: exec fails closed, and says why.
+    let exec = d.docker(&["exec", "orphan", "true"]);
+    assert!(!exec.status.success(), "exec ran untraced");
+    let why = format!(
+        "{}{}",
+        String::from_utf8_lossy(&exec.stdout),
+        String::from_utf8_lossy(&exec.stderr)
+    );
+    assert!(why.contains("ptrace monitor"), "{why:?}");
+    d.docker_ok(&["rm", "-f", "orphan"]);
+    assert!(
+        wait_until(Duration::from_secs(10), || !state.exists()),
+        "state dir left after rm"
+    );
+}

@@ -27,7 +27,7 @@ use serde::Serialize;
 use super::tracees::{Origin, Side, Tracees};
 use crate::control::{self, ControlServer};
 use crate::notify::{ContainerProcessState, ContainerState};
-use crate::sink::{Admission, RunEnd, Syscall, SyscallSink};
+use crate::sink::{Admission, RunEnd, Syscall, SyscallSink, AUDIT_ARCH_X86_64};
 use crate::watcher::{self, WakeSignalBlocked, Watcher};
 
 /// How the trace loop runs.
@@ -60,6 +60,8 @@ pub struct TraceStats {
     pub handovers: u64,
     /// Container system calls seen (entries).
     pub syscalls: u64,
+    /// Calls of runc's init in the container before its `execve`, not passed on.
+    pub runc_calls: u64,
     /// Of those, skipped because the sink denied them.
     pub denied: u64,
     /// Signals delivered to tracees (passed on unchanged).
@@ -360,6 +362,11 @@ impl<S: SyscallSink> TraceSupervisor<S> {
                     arch: info.arch,
                     nr,
                 };
+                if self.tracees.get(tid).is_some_and(|t| t.starting) && !is_execve(&call) {
+                    self.stats.runc_calls += 1;
+                    self.resume(pid, None);
+                    return;
+                }
                 if let Admission::Deny(errno) = self.sink.admit(&call) {
                     if skip_call(pid).is_ok() {
                         self.stats.denied += 1;
@@ -479,6 +486,13 @@ fn syscall_info(pid: Pid) -> Option<libc::ptrace_syscall_info> {
         )
     };
     (rc > 0).then_some(info)
+}
+
+/// `execve` or `execveat`, the calls that end a process's start-up. runc's init is a 64-bit Go
+/// program, so only the x86_64 numbers matter.
+fn is_execve(call: &Syscall) -> bool {
+    call.arch == AUDIT_ARCH_X86_64
+        && (call.nr == libc::SYS_execve as i32 || call.nr == libc::SYS_execveat as i32)
 }
 
 /// Makes the call at this entry stop not run: its number becomes -1.

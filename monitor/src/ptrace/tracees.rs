@@ -57,6 +57,12 @@ pub struct Tracee {
     pub started: bool,
     /// Its current call was denied at entry: at the exit stop, make it return `-errno`.
     pub deny: Option<i32>,
+    /// A thread of runc's init (or of an exec'd process) before the `execve` of the container's
+    /// program completed (`PTRACE_EVENT_EXEC`): its calls are runc's. Only its `execve` goes to
+    /// the sink, which ends the start-up there as under seccomp notify. The other Go threads of
+    /// runc's init (sysmon's `nanosleep`, say) can still make calls between that `execve` and the
+    /// moment the kernel kills them for the exec: they stay runc's, since they never see the exec.
+    pub starting: bool,
 }
 
 /// The traced threads, by tid.
@@ -109,6 +115,7 @@ impl Tracees {
                 origin,
                 started: true,
                 deny: None,
+                starting: false,
             },
         );
     }
@@ -120,12 +127,12 @@ impl Tracees {
         let Some(parent) = self.threads.get(&parent).copied() else {
             // The parent is unknown (it exec'd under another tid, say): the child is judged by
             // where it lives.
-            return self.classify(child, Side::Runc, Origin::Running);
+            return self.classify(child, Side::Runc, Origin::Running, false);
         };
-        self.classify(child, parent.side, parent.origin)
+        self.classify(child, parent.side, parent.origin, parent.starting)
     }
 
-    fn classify(&mut self, child: u32, parent_side: Side, origin: Origin) -> Born {
+    fn classify(&mut self, child: u32, parent_side: Side, origin: Origin, starting: bool) -> Born {
         let in_container = parent_side == Side::Container || self.in_other_pid_ns(child);
         let tracee = Tracee {
             side: if in_container {
@@ -136,8 +143,13 @@ impl Tracees {
             origin,
             started: false,
             deny: None,
+            starting: false,
         };
         let handover = in_container && parent_side == Side::Runc;
+        let tracee = Tracee {
+            starting: handover || starting,
+            ..tracee
+        };
         let was_waiting = match self.waiting.iter().position(|&t| t == child) {
             Some(at) => {
                 self.waiting.swap_remove(at);
@@ -176,6 +188,7 @@ impl Tracees {
         }
         if let Some(t) = self.threads.get_mut(&tid) {
             t.deny = None;
+            t.starting = false;
         }
     }
 
@@ -243,6 +256,36 @@ mod tests {
         t.gone(200);
         t.gone(100);
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn a_handover_and_its_threads_are_starting_until_the_exec() {
+        let mut t = Tracees::new();
+        t.seized(100, Origin::Creating);
+        // Pretend pid 200 is runc's init in the container's pid namespace.
+        t.threads.insert(
+            200,
+            Tracee {
+                side: Side::Container,
+                origin: Origin::Creating,
+                started: true,
+                deny: None,
+                starting: true,
+            },
+        );
+        let thread = t.born(200, 201);
+        assert!(thread.tracee.starting, "a Go thread of runc's init");
+        t.exec(200, 200);
+        assert!(!t.get(200).unwrap().starting);
+        assert!(
+            t.get(201).unwrap().starting,
+            "killed by the exec, never the container's"
+        );
+        let child = t.born(200, 300);
+        assert!(
+            !child.tracee.starting,
+            "the program's children are the container's"
+        );
     }
 
     #[test]
