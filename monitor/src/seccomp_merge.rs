@@ -92,10 +92,39 @@ pub fn add_notify(
         return Err(MergeError::NotifyDefaultAction);
     }
 
+    let rules = stopping_rules(&profile, LinuxSeccompAction::ScmpActNotify, &NEVER_NOTIFIED)?;
+    profile.set_syscalls(Some(rules));
+    profile.set_listener_path(Some(listener_path.to_path_buf()));
+    Ok(profile)
+}
+
+/// Returns `existing` (or, without a profile, an allow-everything one for the host's architectures)
+/// with every call it lets through turned into `SCMP_ACT_TRACE`: a ptrace stop for a tracer with
+/// `PTRACE_O_TRACESECCOMP`, ENOSYS if no tracer is attached. Nothing is left out: a tracer can let
+/// `write` and `rt_sigreturn` go on as well as any call.
+pub fn add_trace(existing: Option<&LinuxSeccomp>) -> Result<LinuxSeccomp, MergeError> {
+    let mut profile = match existing {
+        Some(profile) => profile.clone(),
+        None => allow_everything(),
+    };
+    let rules = stopping_rules(&profile, LinuxSeccompAction::ScmpActTrace, &[])?;
+    profile.set_syscalls(Some(rules));
+    Ok(profile)
+}
+
+/// The profile's rules with every ALLOW rule turned into `action` (but for the names in `never`),
+/// plus, when the default action lets calls through, one `action` rule over every name no rule
+/// mentions.
+fn stopping_rules(
+    profile: &LinuxSeccomp,
+    action: LinuxSeccompAction,
+    never: &[&str],
+) -> Result<Vec<LinuxSyscall>, MergeError> {
+    let default_action = profile.default_action();
     let mut rules = Vec::new();
     for rule in profile.syscalls().iter().flatten() {
         if rule.action() == LinuxSeccompAction::ScmpActAllow {
-            split_allow_rule(rule, &mut rules);
+            split_allow_rule(rule, action, never, &mut rules);
         } else {
             rules.push(rule.clone());
         }
@@ -109,20 +138,16 @@ pub fn add_notify(
             .iter()
             .flat_map(|rule| rule.names().iter().map(String::as_str))
             .collect();
-        let unruled: Vec<String> = known_syscalls(&architectures_of(&profile))?
+        let unruled: Vec<String> = known_syscalls(&architectures_of(profile))?
             .into_iter()
-            .filter(|name| {
-                !ruled.contains(name.as_str()) && !NEVER_NOTIFIED.contains(&name.as_str())
-            })
+            .filter(|name| !ruled.contains(name.as_str()) && !never.contains(&name.as_str()))
             .collect();
         if !unruled.is_empty() {
-            rules.push(notify_rule(unruled, None));
+            rules.push(rule_with(action, unruled, None));
         }
     }
 
-    profile.set_syscalls(Some(rules));
-    profile.set_listener_path(Some(listener_path.to_path_buf()));
-    Ok(profile)
+    Ok(rules)
 }
 
 /// What runc builds without a seccomp section, plus the architectures a container on this host
@@ -150,31 +175,37 @@ fn architectures_of(profile: &LinuxSeccomp) -> Vec<Arch> {
     }
 }
 
-/// Pushes the NOTIFY version of an ALLOW rule, and an ALLOW rule for the names that must not be
-/// notified, each with the original conditions.
-fn split_allow_rule(rule: &LinuxSyscall, out: &mut Vec<LinuxSyscall>) {
+/// Pushes the `action` version of an ALLOW rule, and an ALLOW rule for the names in `never`, each
+/// with the original conditions.
+fn split_allow_rule(
+    rule: &LinuxSyscall,
+    action: LinuxSeccompAction,
+    never: &[&str],
+    out: &mut Vec<LinuxSyscall>,
+) {
     let (kept, notified): (Vec<String>, Vec<String>) = rule
         .names()
         .iter()
         .cloned()
-        .partition(|name| NEVER_NOTIFIED.contains(&name.as_str()));
+        .partition(|name| never.contains(&name.as_str()));
     if !kept.is_empty() {
         let mut allow = rule.clone();
         allow.set_names(kept);
         out.push(allow);
     }
     if !notified.is_empty() {
-        out.push(notify_rule(notified, rule.args().clone()));
+        out.push(rule_with(action, notified, rule.args().clone()));
     }
 }
 
-fn notify_rule(
+fn rule_with(
+    action: LinuxSeccompAction,
     names: Vec<String>,
     args: Option<Vec<oci_spec::runtime::LinuxSeccompArg>>,
 ) -> LinuxSyscall {
     let mut rule = LinuxSyscall::default();
     rule.set_names(names);
-    rule.set_action(LinuxSeccompAction::ScmpActNotify);
+    rule.set_action(action);
     rule.set_args(args);
     rule
 }
@@ -281,6 +312,38 @@ mod tests {
             actions_of(&merged, "unshare").is_empty(),
             "unshare still falls to ERRNO"
         );
+    }
+
+    #[test]
+    fn docker_profile_allow_rules_become_trace_every_name_included() {
+        let original = docker_default();
+        let merged = add_trace(Some(&original)).unwrap();
+        assert_eq!(merged.default_action(), LinuxSeccompAction::ScmpActErrno);
+        assert_eq!(merged.listener_path(), &None);
+        assert!(merged
+            .syscalls()
+            .iter()
+            .flatten()
+            .all(|r| r.action() != LinuxSeccompAction::ScmpActAllow));
+        for name in ["write", "rt_sigreturn", "futex", "openat"] {
+            let rules = actions_of(&merged, name);
+            assert!(!rules.is_empty(), "{name} has no rule");
+            assert!(
+                rules
+                    .iter()
+                    .all(|r| r.action() == LinuxSeccompAction::ScmpActTrace),
+                "{name}: {rules:?}"
+            );
+        }
+        let personality = actions_of(&merged, "personality");
+        assert_eq!(personality.len(), 5, "conditions kept, one rule each");
+        assert!(actions_of(&merged, "unshare").is_empty());
+        let unconfined = add_trace(None).unwrap();
+        assert_eq!(
+            unconfined.default_action(),
+            LinuxSeccompAction::ScmpActAllow
+        );
+        assert!(!actions_of(&unconfined, "write").is_empty());
     }
 
     #[test]

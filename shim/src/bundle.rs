@@ -1,12 +1,13 @@
 //! The bundle's config.json and the one change ids-runc makes to it: the container's seccomp
-//! profile gets NOTIFY rules and a listener path (the merge rule lives in the monitor crate).
+//! profile gets NOTIFY rules and a listener path, or, for the ptrace monitor's seccomp stops,
+//! TRACE rules (the merge rules live in the monitor crate).
 //! The file is replaced atomically; the original is kept beside it as `config.ids-runc.orig.json`.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use ids_monitor::atomic_file::write_atomically;
-use ids_monitor::seccomp_merge::add_notify;
+use ids_monitor::seccomp_merge::{add_notify, add_trace};
 use oci_spec::runtime::LinuxSeccomp;
 
 pub const ORIGINAL_NAME: &str = "config.ids-runc.orig.json";
@@ -15,6 +16,9 @@ pub struct BundleConfig {
     path: PathBuf,
     /// The container's configuration as the manager wrote it (every field kept, known or not).
     pub spec: serde_json::Value,
+    /// An earlier create's change was undone in `spec` but is still in the file: unless this
+    /// create rewrites the file, `put_back` must, or runc reads the old change.
+    pub undone: bool,
 }
 
 impl BundleConfig {
@@ -26,11 +30,18 @@ impl BundleConfig {
         let path = bundle.join("config.json");
         let mut spec = read_json(&path)?;
         let original = bundle.join(ORIGINAL_NAME);
-        let ours = spec["linux"]["seccomp"]["listenerPath"]
+        let notify_rewrite = spec["linux"]["seccomp"]["listenerPath"]
             .as_str()
             .is_some_and(|p| Path::new(p).starts_with(state_root));
-        if ours && original.exists() {
+        if original.exists() {
             let original = read_json(&original)?;
+            if !notify_rewrite && !is_trace_rewrite(&spec, &original) {
+                return Ok(BundleConfig {
+                    path,
+                    spec,
+                    undone: false,
+                });
+            }
             let seccomp = original
                 .pointer("/linux/seccomp")
                 .cloned()
@@ -49,7 +60,8 @@ impl BundleConfig {
                 doc.remove("linux");
             }
         }
-        Ok(BundleConfig { path, spec })
+        let undone = original.exists();
+        Ok(BundleConfig { path, spec, undone })
     }
 
     pub fn path(&self) -> &Path {
@@ -59,17 +71,34 @@ impl BundleConfig {
     /// The spec with every system call the container's seccomp profile lets through sent to the
     /// listener at `listener`.
     pub fn with_notify(&self, listener: &Path) -> anyhow::Result<serde_json::Value> {
-        let existing: Option<LinuxSeccomp> = match &self.spec["linux"]["seccomp"] {
-            serde_json::Value::Null => None,
-            v => Some(serde_json::from_value(v.clone()).with_context(|| {
-                format!(
-                    "{}: linux.seccomp is not a valid seccomp profile",
-                    self.path.display()
-                )
-            })?),
-        };
-        let merged = add_notify(existing.as_ref(), listener)
+        let merged = add_notify(self.seccomp()?.as_ref(), listener)
             .with_context(|| format!("{}: linux.seccomp", self.path.display()))?;
+        self.with_seccomp(merged)
+    }
+
+    /// The spec with every system call the container's seccomp profile lets through made a
+    /// ptrace stop (`SCMP_ACT_TRACE`).
+    pub fn with_trace(&self) -> anyhow::Result<serde_json::Value> {
+        let merged = add_trace(self.seccomp()?.as_ref())
+            .with_context(|| format!("{}: linux.seccomp", self.path.display()))?;
+        self.with_seccomp(merged)
+    }
+
+    fn seccomp(&self) -> anyhow::Result<Option<LinuxSeccomp>> {
+        match &self.spec["linux"]["seccomp"] {
+            serde_json::Value::Null => Ok(None),
+            v => Ok(Some(serde_json::from_value(v.clone()).with_context(
+                || {
+                    format!(
+                        "{}: linux.seccomp is not a valid seccomp profile",
+                        self.path.display()
+                    )
+                },
+            )?)),
+        }
+    }
+
+    fn with_seccomp(&self, seccomp: LinuxSeccomp) -> anyhow::Result<serde_json::Value> {
         let mut spec = self.spec.clone();
         let linux = spec
             .as_object_mut()
@@ -79,7 +108,7 @@ impl BundleConfig {
         let linux = linux
             .as_object_mut()
             .with_context(|| format!("{}: linux is not an object", self.path.display()))?;
-        linux.insert("seccomp".into(), serde_json::to_value(merged)?);
+        linux.insert("seccomp".into(), serde_json::to_value(seccomp)?);
         Ok(spec)
     }
 
@@ -104,6 +133,25 @@ impl BundleConfig {
     fn original_path(&self) -> PathBuf {
         self.path.with_file_name(ORIGINAL_NAME)
     }
+}
+
+/// Whether `spec`'s seccomp section is what the ptrace monitor's seccomp stops make of the
+/// `original`'s (it has no listener path to tell it by).
+fn is_trace_rewrite(spec: &serde_json::Value, original: &serde_json::Value) -> bool {
+    let Some(current) = spec.pointer("/linux/seccomp") else {
+        return false;
+    };
+    let before: Option<LinuxSeccomp> = match original.pointer("/linux/seccomp") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(v) => match serde_json::from_value(v.clone()) {
+            Ok(seccomp) => Some(seccomp),
+            Err(_) => return false,
+        },
+    };
+    add_trace(before.as_ref())
+        .ok()
+        .and_then(|traced| serde_json::to_value(traced).ok())
+        .is_some_and(|traced| &traced == current)
 }
 
 fn read_json(path: &Path) -> anyhow::Result<serde_json::Value> {
@@ -154,6 +202,22 @@ mod tests {
         let again = BundleConfig::load(dir.path(), root).unwrap();
         assert_eq!(again.spec["process"]["args"], json!(["true"]));
         assert!(again.spec.get("linux").is_none(), "{}", again.spec);
+    }
+
+    #[test]
+    fn a_trace_rewrite_is_undone_by_the_next_create() {
+        let spec = json!({ "ociVersion": "1.0.2", "process": {"args": ["sh"]} });
+        let dir = bundle_with(spec.clone());
+        let root = Path::new("/run/ids-runc");
+        let config = BundleConfig::load(dir.path(), root).unwrap();
+        config.rewrite(&config.with_trace().unwrap()).unwrap();
+        let again = BundleConfig::load(dir.path(), root).unwrap();
+        assert_eq!(again.spec, spec, "TRACE rules left for the next create");
+        // A seccomp section someone else wrote since is theirs, and kept.
+        let theirs = json!({ "ociVersion": "1.0.2", "linux": {"seccomp": {"defaultAction": "SCMP_ACT_ALLOW"}} });
+        std::fs::write(dir.path().join("config.json"), theirs.to_string()).unwrap();
+        let again = BundleConfig::load(dir.path(), root).unwrap();
+        assert_eq!(again.spec, theirs);
     }
 
     #[test]

@@ -41,6 +41,10 @@ pub struct HostConfig {
     pub sync_wake_up: Option<bool>,
     /// Seconds between two saves of a profile being learnt; default 30.
     pub save_interval_secs: Option<u64>,
+    /// How the ptrace monitor stops calls: `syscall` (PTRACE_SYSCALL, the default: the container
+    /// outlives its monitor) or `seccomp` (SECCOMP_RET_TRACE: one stop per call, faster, but the
+    /// container's calls fail with ENOSYS once its monitor is gone).
+    pub ptrace_stops: Option<ids_monitor::ptrace::PtraceStops>,
     /// The file these settings come from, whether or not it exists (not a key of the file).
     #[serde(skip)]
     pub source: Option<PathBuf>,

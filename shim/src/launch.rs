@@ -7,6 +7,7 @@ use anyhow::Context;
 use ids_monitor::atomic_file::write_atomically;
 use ids_monitor::parameters::Parameters;
 use ids_monitor::profile::{MonitorKind, Policy};
+use ids_monitor::ptrace::PtraceStops;
 use serde::{Deserialize, Serialize};
 
 use crate::selection::Mode;
@@ -38,6 +39,9 @@ pub struct Launch {
     /// The runc that creates the container (ids-runc's pid, which runc keeps across exec).
     pub runc_pid: u32,
     pub sync_wake_up: bool,
+    /// How the ptrace monitor stops calls.
+    #[serde(default)]
+    pub ptrace_stops: PtraceStops,
 }
 
 impl Launch {

@@ -313,3 +313,45 @@ fn the_container_outlives_its_ptrace_monitor() {
         "state dir left after rm"
     );
 }
+
+#[test]
+fn seccomp_stops_learn_detect_deny_and_keep_dockers_profile() {
+    let d = Dockerd::start(&ids_runc());
+    d.set_host_config(serde_json::json!({ "ptrace_stops": "seccomp" }));
+    learn(&d, "stops", "ptrace");
+    let (code, id, logs) = ids_e2e::workload::detect(&d, "stops", "ptrace", "kill", NORMAL);
+    assert_eq!(code, 0, "normal rerun was stopped: {logs}");
+    assert!(d.events_of(&id).is_empty(), "{:?}", d.events_of(&id));
+    let (code, id, logs) = ids_e2e::workload::detect(
+        &d,
+        "stops",
+        "ptrace",
+        "anomaly=log,unseen=deny",
+        "nc -l -p 8080 -w 1; echo \"nc=$?\"; echo survived",
+    );
+    assert_eq!(code, 0, "{logs}");
+    assert!(logs.contains("survived"), "{logs}");
+    assert!(logs.contains("nc=1"), "socket was not denied: {logs}");
+    let events = d.events_of(&id);
+    assert!(
+        events
+            .iter()
+            .any(|e| e["action"] == "denied" && e["syscalls"][0] == "socket"),
+        "{events:?}"
+    );
+    // The TRACE rules are merged into Docker's profile, whose refusals stay.
+    let confined = d.docker(&[
+        "run",
+        "--rm",
+        "--runtime=ids-runc",
+        "-e",
+        "IDS_RUNC_MODE=learn",
+        "-e",
+        "IDS_RUNC_MONITOR=ptrace",
+        "busybox",
+        "unshare",
+        "-U",
+        "true",
+    ]);
+    assert_eq!(confined.status.code(), Some(1));
+}

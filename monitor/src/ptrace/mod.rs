@@ -15,3 +15,18 @@ mod tracees;
 
 pub use supervisor::{TraceConfig, TraceError, TraceStats, TraceSupervisor};
 pub use tracees::Origin;
+
+/// How the ptrace monitor stops a container's calls.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PtraceStops {
+    /// `PTRACE_SYSCALL`: a stop at each call's entry and exit. Needs nothing of the container's
+    /// seccomp profile, and a container whose monitor stops or dies goes on, unwatched.
+    #[default]
+    Syscall,
+    /// `SECCOMP_RET_TRACE` rules in the container's seccomp profile (ALLOW → TRACE) and
+    /// `PTRACE_O_TRACESECCOMP`: one stop per call, and only for calls the profile lets through.
+    /// Faster; but with no tracer attached a TRACE'd call fails with ENOSYS, so a container whose
+    /// monitor stops or dies breaks, as under seccomp notify.
+    Seccomp,
+}

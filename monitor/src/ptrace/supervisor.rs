@@ -25,6 +25,7 @@ use nix::unistd::Pid;
 use serde::Serialize;
 
 use super::tracees::{Origin, Side, Tracees};
+use super::PtraceStops;
 use crate::control::{self, ControlServer};
 use crate::notify::{ContainerProcessState, ContainerState};
 use crate::sink::{Admission, RunEnd, Syscall, SyscallSink, AUDIT_ARCH_X86_64};
@@ -39,6 +40,8 @@ pub struct TraceConfig {
     pub handover_timeout: Option<Duration>,
     /// How often the stop condition is checked, at most.
     pub stop_check_interval: Duration,
+    /// How container calls stop the tracee.
+    pub stops: PtraceStops,
 }
 
 impl Default for TraceConfig {
@@ -47,6 +50,7 @@ impl Default for TraceConfig {
             container: String::new(),
             handover_timeout: None,
             stop_check_interval: Duration::from_millis(100),
+            stops: PtraceStops::Syscall,
         }
     }
 }
@@ -88,12 +92,15 @@ pub enum TraceError {
 }
 
 /// The options every tracee gets: follow every thread and child, report exec; no EXITKILL.
-fn trace_options() -> Options {
-    Options::PTRACE_O_TRACESYSGOOD
-        | Options::PTRACE_O_TRACECLONE
+fn trace_options(stops: PtraceStops) -> Options {
+    let follow = Options::PTRACE_O_TRACECLONE
         | Options::PTRACE_O_TRACEFORK
         | Options::PTRACE_O_TRACEVFORK
-        | Options::PTRACE_O_TRACEEXEC
+        | Options::PTRACE_O_TRACEEXEC;
+    match stops {
+        PtraceStops::Syscall => follow | Options::PTRACE_O_TRACESYSGOOD,
+        PtraceStops::Seccomp => follow | Options::PTRACE_O_TRACESECCOMP,
+    }
 }
 
 /// Traces one container's processes until none is left.
@@ -145,7 +152,7 @@ impl<S: SyscallSink> TraceSupervisor<S> {
 
     /// Starts tracing `pid` (a process about to exec runc), as if asked on the control socket.
     pub fn trace(&mut self, pid: u32, origin: Origin) -> Result<(), Errno> {
-        ptrace::seize(Pid::from_raw(pid as i32), trace_options())?;
+        ptrace::seize(Pid::from_raw(pid as i32), trace_options(self.config.stops))?;
         self.tracees.seized(pid, origin);
         self.traced_any = true;
         self.stats.seized += 1;
@@ -303,6 +310,7 @@ impl<S: SyscallSink> TraceSupervisor<S> {
                 }
                 self.resume(pid, None);
             }
+            libc::PTRACE_EVENT_SECCOMP => self.on_syscall_stop(pid),
             libc::PTRACE_EVENT_EXEC => {
                 let former = ptrace::getevent(pid).map_or(tid, |f| f as u32);
                 self.tracees.exec(tid, former);
@@ -354,9 +362,17 @@ impl<S: SyscallSink> TraceSupervisor<S> {
             return;
         };
         match info.op {
-            libc::PTRACE_SYSCALL_INFO_ENTRY => {
-                // SAFETY: the kernel filled the `entry` member for an entry stop.
-                let nr = unsafe { info.u.entry.nr } as i32;
+            libc::PTRACE_SYSCALL_INFO_ENTRY | libc::PTRACE_SYSCALL_INFO_SECCOMP => {
+                let seccomp_stop = info.op == libc::PTRACE_SYSCALL_INFO_SECCOMP;
+                // SAFETY: the kernel filled the member of the union that `op` names; `nr` is at
+                // the same place in both.
+                let nr = unsafe {
+                    if seccomp_stop {
+                        info.u.seccomp.nr
+                    } else {
+                        info.u.entry.nr
+                    }
+                } as i32;
                 let call = Syscall {
                     pid: tid,
                     arch: info.arch,
@@ -368,9 +384,12 @@ impl<S: SyscallSink> TraceSupervisor<S> {
                     return;
                 }
                 if let Admission::Deny(errno) = self.sink.admit(&call) {
-                    if skip_call(pid).is_ok() {
+                    // At a seccomp stop the result can be set at once; at a syscall-entry stop
+                    // the kernel overwrites it, so it is set at the exit stop.
+                    let result = seccomp_stop.then_some(-i64::from(errno));
+                    if skip_call(pid, result).is_ok() {
                         self.stats.denied += 1;
-                        if let Some(t) = self.tracees.get_mut(tid) {
+                        if let (false, Some(t)) = (seccomp_stop, self.tracees.get_mut(tid)) {
                             t.deny = Some(errno);
                         }
                     }
@@ -393,8 +412,8 @@ impl<S: SyscallSink> TraceSupervisor<S> {
     /// next event. A tracee gone meanwhile (ESRCH) is reported by waitpid.
     fn resume(&mut self, pid: Pid, signal: Option<Signal>) {
         let side = self.tracees.get(pid.as_raw() as u32).map(|t| t.side);
-        let resumed = match side {
-            Some(Side::Container) => ptrace::syscall(pid, signal),
+        let resumed = match (side, self.config.stops) {
+            (Some(Side::Container), PtraceStops::Syscall) => ptrace::syscall(pid, signal),
             _ => ptrace::cont(pid, signal),
         };
         if let Err(e) = resumed {
@@ -495,10 +514,14 @@ fn is_execve(call: &Syscall) -> bool {
         && (call.nr == libc::SYS_execve as i32 || call.nr == libc::SYS_execveat as i32)
 }
 
-/// Makes the call at this entry stop not run: its number becomes -1.
-fn skip_call(pid: Pid) -> nix::Result<()> {
+/// Makes the call at this entry or seccomp stop not run: its number becomes -1 (and its result
+/// `result`, if given).
+fn skip_call(pid: Pid, result: Option<i64>) -> nix::Result<()> {
     let mut regs = ptrace::getregs(pid)?;
     regs.orig_rax = u64::MAX;
+    if let Some(result) = result {
+        regs.rax = result as u64;
+    }
     ptrace::setregs(pid, regs)
 }
 

@@ -1,5 +1,6 @@
 //! `create` and `run`: decide how the container is monitored, start its monitor, point the
-//! container's seccomp profile at it, then hand the very same command line to runc.
+//! container's seccomp profile at it (or, for the ptrace monitor, have it trace this process),
+//! then hand the very same command line to runc.
 //!
 //! No container runs unmonitored by surprise: if it should be monitored and anything on the way
 //! fails (a malformed profile, a monitor that cannot start), `create` fails with the reason —
@@ -11,6 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use ids_monitor::events::{ActionTaken, Event, EventKind, EventLog};
 use ids_monitor::profile::MonitorKind;
+use ids_monitor::ptrace::PtraceStops;
 
 use crate::bundle::BundleConfig;
 use crate::host_config::HostConfig;
@@ -39,16 +41,16 @@ pub fn run(runc: &Runc, args: &RuncArgs, host: &HostConfig) -> anyhow::Result<i3
             if selection.mode == Mode::Off {
                 return Ok(false);
             }
-            start_monitor(runc, args, id, host, &config, &state, &selection)
-                .with_context(|| {
-                    format!(
-                        "container {id} is to be monitored ({} {}) and its monitor could not start",
-                        selection.mode_source, selection.mode
-                    )
-                })
-                .map(|()| true)
+            start_monitor(runc, args, id, host, &config, &state, &selection).with_context(|| {
+                format!(
+                    "container {id} is to be monitored ({} {}) and its monitor could not start",
+                    selection.mode_source, selection.mode
+                )
+            })
         });
     match monitored {
+        // What an earlier create on this bundle wrote must not reach runc.
+        Ok(false) if config.undone => config.restore()?,
         Ok(_) => {}
         Err(err) if host.fail_open => {
             let _ = state.remove();
@@ -65,6 +67,8 @@ pub fn run(runc: &Runc, args: &RuncArgs, host: &HostConfig) -> anyhow::Result<i3
     Err(runc.exec(&args.words))
 }
 
+/// Starts the container's monitor and points the container at it. True if config.json was
+/// rewritten.
 fn start_monitor(
     runc: &Runc,
     args: &RuncArgs,
@@ -73,14 +77,20 @@ fn start_monitor(
     config: &BundleConfig,
     state: &StateDir,
     selection: &Selection,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     // The notify monitor needs the container's seccomp profile pointed at it; the ptrace monitor
     // leaves it alone and traces runc itself, from this process on.
-    let notify_spec = match selection.monitor {
+    // With PTRACE_SYSCALL stops there is nothing to rewrite; with seccomp stops, its ALLOW
+    // rules become TRACE rules.
+    let ptrace_stops = host.ptrace_stops.unwrap_or_default();
+    let new_spec = match selection.monitor {
         MonitorKind::Ptrace => {
             ensure_own_pid_namespace(&config.spec)
                 .with_context(|| format!("{}", config.path().display()))?;
-            None
+            match ptrace_stops {
+                PtraceStops::Syscall => None,
+                PtraceStops::Seccomp => Some(config.with_trace()?),
+            }
         }
         _ => Some(config.with_notify(&state.seccomp_socket())?),
     };
@@ -114,13 +124,17 @@ fn start_monitor(
         runc_root: args.global.root.clone(),
         runc_pid: std::process::id(),
         sync_wake_up: host.sync_wake_up.unwrap_or(true),
+        ptrace_stops,
     }
     .write(state.path())?;
     let pid = monitor_process::start(state, READY_TIMEOUT)?;
-    let attached = match &notify_spec {
-        Some(spec) => config.rewrite(spec),
-        None => monitor_process::trace_me(state, "creating"),
-    };
+    let attached = new_spec
+        .as_ref()
+        .map_or(Ok(()), |spec| config.rewrite(spec))
+        .and_then(|()| match selection.monitor {
+            MonitorKind::Ptrace => monitor_process::trace_me(state, "creating"),
+            _ => Ok(()),
+        });
     if let Err(err) = attached {
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(pid as i32),
@@ -128,7 +142,7 @@ fn start_monitor(
         );
         return Err(err);
     }
-    Ok(())
+    Ok(new_spec.is_some())
 }
 
 /// The ptrace monitor tells the container's processes from runc's by their pid namespace.

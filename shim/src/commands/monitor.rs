@@ -283,6 +283,7 @@ fn trace<S: SyscallSink>(
     let config = TraceConfig {
         container: launch.id.clone(),
         handover_timeout: Some(HANDOVER_CHECK),
+        stops: launch.ptrace_stops,
         ..TraceConfig::default()
     };
     let mut supervisor = TraceSupervisor::new(sink, config).with_control(control);
