@@ -249,9 +249,9 @@ impl Detector {
         match self.mode {
             Mode::Learn => {
                 self.known[sym.index()] = true;
-                self.training.calls += 1;
+                self.training.calls = self.training.calls.saturating_add(1);
                 if id.is_some() {
-                    self.training.windows += 1;
+                    self.training.windows = self.training.windows.saturating_add(1);
                     self.counters.windows += 1;
                     let new = self.db.learn(live) == Insertion::New;
                     self.epoch.window(new);
@@ -284,7 +284,7 @@ impl Detector {
 
     fn end_training_epoch(&mut self, end: EpochEnd) {
         self.counters.epochs += 1;
-        self.training.epochs += 1;
+        self.training.epochs = self.training.epochs.saturating_add(1);
         self.convergence.epoch_end(end);
         self.training.converged_at = self.convergence.converged_at();
         self.training.last_similarity = self.convergence.last_similarity();

@@ -54,8 +54,9 @@ impl NormalDb {
         let id = bag.id();
         match self.entries.get_mut(&id) {
             Some(entry) if entry.bag == bag => {
-                entry.frequency += frequency;
-                self.total += frequency;
+                // Frequencies come from profiles, which are input: they saturate, never wrap.
+                entry.frequency = entry.frequency.saturating_add(frequency);
+                self.total = self.total.saturating_add(frequency);
                 Insertion::Existing
             }
             Some(_) => {
@@ -64,7 +65,7 @@ impl NormalDb {
             }
             None => {
                 self.entries.insert(id, DbEntry { bag, frequency });
-                self.total += frequency;
+                self.total = self.total.saturating_add(frequency);
                 Insertion::New
             }
         }
@@ -76,8 +77,8 @@ impl NormalDb {
         let id = live.bag().id();
         match self.entries.get_mut(&id) {
             Some(entry) if entry.bag.matches(live.bag()) => {
-                entry.frequency += 1;
-                self.total += 1;
+                entry.frequency = entry.frequency.saturating_add(1);
+                self.total = self.total.saturating_add(1);
                 Insertion::Existing
             }
             Some(_) => {
@@ -87,7 +88,7 @@ impl NormalDb {
             None => {
                 let bag = live.sorted_bag();
                 self.entries.insert(id, DbEntry { bag, frequency: 1 });
-                self.total += 1;
+                self.total = self.total.saturating_add(1);
                 Insertion::New
             }
         }

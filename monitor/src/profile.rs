@@ -471,14 +471,16 @@ impl Profile {
                     "differs from the first profile's; their databases see different syscalls",
                 ));
             }
+            // Counts saturate: a profile is input, and two of them may add up past u64::MAX.
             for r in &p.normal_db {
-                *bags.entry(&r.bag).or_default() += r.frequency;
+                let f = bags.entry(&r.bag).or_default();
+                *f = f.saturating_add(r.frequency);
             }
             syscalls.extend(p.syscalls.iter().cloned());
-            training.traces += p.training.traces;
-            training.calls += p.training.calls;
-            training.windows += p.training.windows;
-            training.epochs += p.training.epochs;
+            training.traces = training.traces.saturating_add(p.training.traces);
+            training.calls = training.calls.saturating_add(p.training.calls);
+            training.windows = training.windows.saturating_add(p.training.windows);
+            training.epochs = training.epochs.saturating_add(p.training.epochs);
             all_converged &= p.training.converged_at_epoch.is_some();
         }
         // A merged database converged only if every part did; the epoch number is the total.
