@@ -108,6 +108,7 @@ pub struct Guard {
     last_flush: Instant,
     clock_countdown: u32,
     killed: bool,
+    reported_database_full: bool,
 }
 
 impl Guard {
@@ -142,6 +143,7 @@ impl Guard {
             last_flush: Instant::now(),
             clock_countdown: CLOCK_EVERY,
             killed: false,
+            reported_database_full: false,
         }
     }
 
@@ -369,6 +371,15 @@ impl Guard {
             return;
         }
         self.clock_countdown = CLOCK_EVERY;
+        if self.detector.database_full() && !self.reported_database_full {
+            self.reported_database_full = true;
+            let mut event = self.event(EventKind::DatabaseFull);
+            event.message = Some(format!(
+                "the normal database holds {} bags, its limit; new bags are no longer learnt",
+                self.detector.database().len()
+            ));
+            self.emit(event, false);
+        }
         if self.last_flush.elapsed() >= FLUSH_EVERY {
             self.last_flush = Instant::now();
             self.flush();
@@ -480,6 +491,8 @@ impl SyscallSink for Guard {
                 "mismatches": c.mismatches,
                 "anomalies": c.anomalies,
                 "merged_bags": c.merged_bags,
+                "rejected_bags": c.rejected_bags,
+                "database_limit": self.detector.database_limit(),
                 "streams": c.streams,
                 "converged": self.detector.converged(),
             },

@@ -21,6 +21,8 @@ pub enum Insertion {
     Existing,
     /// Another bag has the same id (a 64-bit hash collision); the database kept the first one.
     Collision,
+    /// The bag was not in the database, which holds as many bags as it may: it was not added.
+    Full,
 }
 
 /// Bag → frequency, looked up by [`BagId`] in O(1).
@@ -72,9 +74,11 @@ impl NormalDb {
     }
 
     /// Counts one sighting of the bag of a live window. The canonical form is built only for a new
-    /// bag, and a known id is checked against the stored bag without allocating.
-    pub fn learn(&mut self, live: &SlidingBag) -> Insertion {
+    /// bag, and a known id is checked against the stored bag without allocating. A new bag is not
+    /// added once the database holds `limit` bags.
+    pub fn learn(&mut self, live: &SlidingBag, limit: usize) -> Insertion {
         let id = live.bag().id();
+        let full = self.entries.len() >= limit;
         match self.entries.get_mut(&id) {
             Some(entry) if entry.bag.matches(live.bag()) => {
                 entry.frequency = entry.frequency.saturating_add(1);
@@ -85,6 +89,7 @@ impl NormalDb {
                 self.collisions += 1;
                 Insertion::Collision
             }
+            None if full => Insertion::Full,
             None => {
                 let bag = live.sorted_bag();
                 self.entries.insert(id, DbEntry { bag, frequency: 1 });
@@ -156,7 +161,7 @@ mod tests {
         let mut results = Vec::new();
         for s in [1, 2, 1, 2, 3] {
             if live.push(Sym(s)).is_some() {
-                results.push(db.learn(&live));
+                results.push(db.learn(&live, usize::MAX));
             }
         }
         // Windows: {1,2} {1,2} {1,2} {2,3}.

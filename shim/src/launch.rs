@@ -38,6 +38,13 @@ pub struct Launch {
     /// The runc that creates the container (ids-runc's pid, which runc keeps across exec).
     pub runc_pid: u32,
     pub sync_wake_up: bool,
+    /// Bags the normal database may hold (host config `max_database_entries`).
+    #[serde(default = "default_max_database_entries")]
+    pub max_database_entries: usize,
+}
+
+fn default_max_database_entries() -> usize {
+    crate::host_config::DEFAULT_MAX_DATABASE_ENTRIES
 }
 
 impl Launch {

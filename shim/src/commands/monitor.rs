@@ -108,7 +108,7 @@ fn prepare(state_dir: &Path) -> anyhow::Result<Prepared> {
 }
 
 fn guard(launch: &Launch) -> anyhow::Result<Guard> {
-    let detector = match &launch.profile {
+    let mut detector = match &launch.profile {
         Some(path) => Profile::load(path)?
             .detector()
             .with_context(|| format!("profile {}", path.display()))?,
@@ -117,6 +117,7 @@ fn guard(launch: &Launch) -> anyhow::Result<Guard> {
             Detector::new(launch.parameters)
         }
     };
+    detector.set_database_limit(launch.max_database_entries);
     let mode = match launch.mode {
         Mode::Detect => GuardMode::Detect,
         Mode::Learn => GuardMode::Learn,
