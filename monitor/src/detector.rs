@@ -392,6 +392,7 @@ impl Detector {
     }
 
     /// Whether a new bag was turned away because the database was full.
+    #[inline]
     pub fn database_full(&self) -> bool {
         self.counters.rejected_bags > 0
     }

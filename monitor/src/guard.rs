@@ -352,6 +352,16 @@ impl Guard {
         self.act(action, event);
     }
 
+    fn report_database_full(&mut self) {
+        self.reported_database_full = true;
+        let mut event = self.event(EventKind::DatabaseFull);
+        event.message = Some(format!(
+            "the normal database holds {} bags, its limit; new bags are no longer learnt",
+            self.detector.database().len()
+        ));
+        self.emit(event, false);
+    }
+
     fn switch_to_detect(&mut self) {
         self.save_learned();
         self.detector.set_mode(Mode::Detect);
@@ -371,15 +381,6 @@ impl Guard {
             return;
         }
         self.clock_countdown = CLOCK_EVERY;
-        if self.detector.database_full() && !self.reported_database_full {
-            self.reported_database_full = true;
-            let mut event = self.event(EventKind::DatabaseFull);
-            event.message = Some(format!(
-                "the normal database holds {} bags, its limit; new bags are no longer learnt",
-                self.detector.database().len()
-            ));
-            self.emit(event, false);
-        }
         if self.last_flush.elapsed() >= FLUSH_EVERY {
             self.last_flush = Instant::now();
             self.flush();
@@ -448,6 +449,9 @@ impl SyscallSink for Guard {
         }
         if let Some(verdict) = self.detector.observe(call.pid, sym) {
             self.on_verdict(&verdict);
+        }
+        if !self.reported_database_full && self.detector.database_full() {
+            self.report_database_full();
         }
         // A thread that exits takes its window with it; without this a container that keeps
         // forking would grow its monitor without bound.
