@@ -5,6 +5,7 @@
 
 pub mod bundle;
 pub mod dockerd;
+pub mod procs;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

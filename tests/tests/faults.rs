@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use ids_e2e::bundle::Bundle;
 use ids_e2e::dockerd::Dockerd;
+use ids_e2e::procs::{monitor_pid, monitors_under};
 use ids_e2e::{ids_runc, run, wait_until};
 
 /// A workload that makes a few thousand calls and ends.
@@ -20,31 +21,6 @@ fn status(d: &Dockerd, name: &str) -> String {
 fn profile_calls(path: &Path) -> u64 {
     let p: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     p["training"]["calls"].as_u64().unwrap()
-}
-
-/// Whether a process runs `ids-runc monitor` for a state dir under `root`.
-fn monitors_under(root: &Path) -> Vec<i32> {
-    let root = root.as_os_str().as_encoded_bytes();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-                return false;
-            };
-            let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
-            args.iter().any(|a| *a == b"monitor") && args.iter().any(|a| a.starts_with(root))
-        })
-        .collect()
-}
-
-fn monitor_pid(d: &Dockerd, id: &str) -> i32 {
-    let path = d.state_root().join(id).join("monitor.pid");
-    std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .trim()
-        .parse()
-        .unwrap()
 }
 
 fn kill_monitor(d: &Dockerd, id: &str) {
