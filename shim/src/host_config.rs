@@ -45,6 +45,9 @@ pub struct HostConfig {
     /// At the limit learning adds no new bag, one `database-full` event is written, and the
     /// monitor goes on (detection judges against what was learnt).
     pub max_database_entries: Option<usize>,
+    /// What no container, image or profile can weaken: `{"mode": …, "action": …}` (see
+    /// `mandatory.rs`).
+    pub mandatory: Option<crate::mandatory::Mandatory>,
     /// The file these settings come from, whether or not it exists (not a key of the file).
     #[serde(skip)]
     pub source: Option<PathBuf>,
