@@ -190,8 +190,15 @@ impl Dockerd {
 
     /// Imports `rootfs` as image `name` (with `sh` as its command).
     pub fn import(&self, name: &str, rootfs: &Path) {
+        self.import_with(name, rootfs, &[]);
+    }
+
+    /// Imports `rootfs` as image `name` with `sh` as its command and Dockerfile `changes`
+    /// (`ENV K=V`, ...).
+    pub fn import_with(&self, name: &str, rootfs: &Path, changes: &[&str]) {
+        let changes: String = changes.iter().map(|c| format!(" -c '{c}'")).collect();
         let out = run(Command::new("sh").arg("-c").arg(format!(
-            "tar -C '{}' -c . | {} -H unix://{} import -c 'CMD [\"sh\"]' - '{name}'",
+            "tar -C '{}' -c . | {} -H unix://{} import -c 'CMD [\"sh\"]'{changes} - '{name}'",
             rootfs.display(),
             docker_client(),
             self.socket().display()

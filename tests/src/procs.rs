@@ -55,10 +55,11 @@ pub fn status_field(pid: i32, field: &str) -> Option<u64> {
         .ok()
 }
 
-/// Imports `loadbox`: busybox plus `/bin/threads` and `/bin/forks` (hack/bench/*.c, static).
+/// Imports `loadbox`: busybox plus `/bin/threads`, `/bin/forks` and `/bin/getppid` (hack/bench/*.c,
+/// built static).
 pub fn import_loadbox(d: &Dockerd) {
     let bundle = Bundle::new(&["sh"]);
-    for program in ["threads", "forks"] {
+    for program in ["threads", "forks", "getppid"] {
         let out = run(Command::new("gcc")
             .args(["-O2", "-static", "-pthread", "-o"])
             .arg(bundle.rootfs().join("bin").join(program))
