@@ -508,3 +508,63 @@ fn restart_always_gives_a_new_monitor_each_time_and_keeps_learning() {
     let left: Vec<_> = std::fs::read_dir(d.state_root()).unwrap().collect();
     assert!(left.is_empty(), "state left: {left:?}");
 }
+
+#[test]
+fn dockerd_restarted_while_monitored_containers_run() {
+    let mut d = Dockerd::start(&ids_runc());
+    let run = |name: &str, restart: &str| {
+        d.docker_ok(&[
+            "run",
+            "-d",
+            "--runtime=ids-runc",
+            &format!("--restart={restart}"),
+            "--name",
+            name,
+            "-e",
+            "IDS_RUNC_MODE=learn",
+            "-e",
+            &format!("IDS_RUNC_PROFILE={name}"),
+            "busybox",
+            "sh",
+            "-c",
+            &format!("{WORK}; sleep 600"),
+        ])
+    };
+    let always = run("always", "always");
+    let once = run("once", "no");
+    for id in [&always, &once] {
+        wait_for_counters(&d, id, |c| c["detector"]["calls"].as_u64() > Some(500));
+    }
+    let old = [monitor_pid(&d, &always), monitor_pid(&d, &once)];
+    d.restart();
+    for pid in old {
+        assert!(
+            wait_until(Duration::from_secs(20), || !Path::new(&format!(
+                "/proc/{pid}"
+            ))
+            .exists()),
+            "monitor {pid} outlived dockerd's restart"
+        );
+    }
+    // The one with a restart policy is back, with a new monitor that extends its profile.
+    let profile = d.profile_dir().join("always.json");
+    let saved = profile_calls(&profile);
+    wait_for_counters(&d, &always, |c| c["detector"]["calls"].as_u64() > Some(500));
+    assert_eq!(
+        monitors_under(d.state_root()),
+        vec![monitor_pid(&d, &always)]
+    );
+    assert_eq!(status(&d, &once), "exited");
+    assert!(
+        !d.state_root().join(&once).exists(),
+        "state of a stopped container left"
+    );
+    assert!(d.profile_dir().join("once.json").exists());
+    d.docker_ok(&["stop", "-t", "1", &always]);
+    assert!(profile_calls(&profile) > saved);
+    d.docker_ok(&["rm", &always, &once]);
+    assert!(wait_until(Duration::from_secs(10), || monitors_under(
+        d.state_root()
+    )
+    .is_empty()));
+}
