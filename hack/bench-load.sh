@@ -38,14 +38,26 @@ docker_cmd=/usr/bin/docker
 docker() { "$docker_cmd" -H "unix://$work/docker.sock" "$@"; }
 dockerd_pid=
 cleanup() {
+  set +e
   if [ -n "$dockerd_pid" ]; then
-    for id in $(docker ps -aq 2>/dev/null); do docker rm -f "$id" >/dev/null 2>&1 || true; done
-    kill -TERM "$dockerd_pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$dockerd_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$dockerd_pid" 2>/dev/null || true
+    for id in $(docker ps -aq 2>/dev/null); do docker rm -f "$id" >/dev/null 2>&1; done
+    kill -TERM "$dockerd_pid" 2>/dev/null
+    for _ in $(seq 300); do  # until it exits (a zombie: it is our child) or 30 s pass
+      st=$(awk '{print $3}' "/proc/$dockerd_pid/stat" 2>/dev/null)
+      { [ -z "$st" ] || [ "$st" = Z ]; } && break
+      sleep 0.1
+    done
+    kill -KILL "$dockerd_pid" 2>/dev/null
+    wait "$dockerd_pid" 2>/dev/null
+    # Its containerd outlives it for a moment, and would recreate its exec dir after the rm.
+    for _ in $(seq 100); do pgrep -f "containerd --config $work/" >/dev/null || break; sleep 0.1; done
   fi
-  grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
-  rm -rf "$work" "$state"
+  grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m"; done
+  for _ in 1 2 3 4 5; do
+    rm -rf "$work" "$state"
+    sleep 1
+    [ -e "$work" ] || [ -e "$state" ] || break
+  done
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
