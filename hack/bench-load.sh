@@ -83,12 +83,12 @@ tar -C "$work/bundle/rootfs" -c . | docker import -c 'CMD ["sh"]' - loadbox >/de
 
 run_flags=(--runtime=ids-runc -e IDS_RUNC_MODE=learn)
 monitor_of() { cat "$state/$1/monitor.pid"; }
-# kB kB ms: VmHWM VmRSS and user+system CPU of a pid.
+# kB kB ms ms: VmHWM, VmRSS, user+system CPU and system CPU of a pid.
 measure() {
   local pid=$1 hz
   hz=$(getconf CLK_TCK)
   awk '/^VmHWM:/ {h=$2} /^VmRSS:/ {r=$2} END {printf "%s %s ", h, r}' "/proc/$pid/status"
-  awk -v hz="$hz" '{sub(/^.*\) /, ""); printf "%d\n", ($12 + $13) * 1000 / hz}' "/proc/$pid/stat"
+  awk -v hz="$hz" '{sub(/^.*\) /, ""); printf "%d %d\n", ($12 + $13) * 1000 / hz, $13 * 1000 / hz}' "/proc/$pid/stat"
 }
 rows=()
 row() { rows+=("$(printf '%-28s %10s %10s %10s %10s  %s' "$@")"); }
@@ -112,7 +112,7 @@ wait "${pids[@]}"
 end=$(date +%s%N)
 max_hwm=0 max_rss=0 max_cpu=0 sum_rss=0
 for id in "${ids[@]}"; do
-  read -r hwm rss cpu < <(measure "$(monitor_of "$id")")
+  read -r hwm rss cpu _ < <(measure "$(monitor_of "$id")")
   (( hwm > max_hwm )) && max_hwm=$hwm
   (( rss > max_rss )) && max_rss=$rss
   (( cpu > max_cpu )) && max_cpu=$cpu
@@ -144,11 +144,11 @@ scenario() {  # name, then the command to exec in a fresh sleeper
   start=$(date +%s%N)
   "$@" "$id"
   end=$(date +%s%N)
-  read -r hwm rss cpu < <(measure "$mon")
+  read -r hwm rss cpu sys < <(measure "$mon")
   local streams
   streams=$(IDS_RUNC_CONFIG=$work/ids-runc.json "$ids_runc" inspect "$id" | jq -r '"\(.detector.calls) calls, \(.detector.streams) streams, \(.detector.database_size) bags"')
   row "$name" "$hwm" "$rss" "$cpu" "$(( (end - start) / 1000000 ))" \
-    "$streams; monitor fds $fds_before -> $(ls "/proc/$mon/fd" | wc -l), threads $(awk '/^Threads:/ {print $2}' "/proc/$mon/status")"
+    "$streams; ${sys} ms of it in the kernel; monitor fds $fds_before -> $(ls "/proc/$mon/fd" | wc -l), threads $(awk '/^Threads:/ {print $2}' "/proc/$mon/status")"
   docker rm -f "$id" >/dev/null
 }
 execs() { for _ in $(seq "$EXECS"); do docker exec "$1" true; done; }
