@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ids_e2e::bundle::Bundle;
 use ids_e2e::dockerd::Dockerd;
-use ids_e2e::procs::{assert_nothing_left, import_loadbox, monitor_pid};
+use ids_e2e::procs::{assert_nothing_left, import_loadbox, monitor_pid, status_field};
 use ids_e2e::{ids_runc, wait_until};
 
 fn exited(d: &Dockerd, id: &str) -> bool {
@@ -133,6 +133,9 @@ fn ten_thousand_threads_do_not_crash_the_monitor() {
         "{}",
         c["detector"]
     );
+    // Bounded memory: a window per live thread, dropped at its exit (11 MiB measured in release).
+    let peak_kib = status_field(monitor, "VmHWM").unwrap();
+    assert!(peak_kib < 64 * 1024, "monitor peaked at {peak_kib} KiB");
     d.docker_ok(&["rm", "-f", &id]);
     assert_nothing_left(&d);
 }
