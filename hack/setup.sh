@@ -14,6 +14,8 @@ packages=(
   docker.io           # dockerd for the end-to-end tests and the demo
   containerd          # ctr, and dockerd's containerd
   jq                  # bundle and daemon.json edits in scripts
+  gcc                 # static load and benchmark programs (hack/bench/*.c)
+  libc6-dev           # their static libc
   unzip               # ADFA-LD benchmark
 )
 

@@ -19,6 +19,9 @@ use crate::window::{Window, MAX_WINDOW};
 
 /// Unknown windows a verdict carries, at most (the first ones of the epoch).
 pub const MAX_REPORTED_WINDOWS: usize = 4;
+/// Calls of unknown windows held for continuous training per epoch, at most (2 MiB). A profile may
+/// ask for epochs of a million 64-call windows; windows past this are judged but not merged.
+pub const MAX_PENDING_CALLS: usize = 1 << 20;
 
 /// What the detector does with a window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +108,8 @@ pub struct Counters {
     pub anomalies: u64,
     /// Bags added by continuous training.
     pub merged_bags: u64,
+    /// New bags not added because the database was full (see [`Detector::set_database_limit`]).
+    pub rejected_bags: u64,
     /// Distinct bags in the normal database.
     pub db_size: usize,
     /// Mismatches so far in the current epoch.
@@ -139,7 +144,7 @@ struct Pending {
 impl Pending {
     fn with_capacity(epoch: u32, window: usize) -> Pending {
         Pending {
-            calls: Vec::with_capacity(epoch as usize * window),
+            calls: Vec::with_capacity((epoch as usize * window).min(MAX_PENDING_CALLS)),
             window,
         }
     }
@@ -165,6 +170,8 @@ pub struct Detector {
     mode: Mode,
     alphabet: &'static Alphabet,
     db: NormalDb,
+    /// Bags the database may hold; learning adds no new bag past it.
+    db_limit: usize,
     /// Indexed by symbol: the syscall was seen in training.
     known: Box<[bool]>,
     container: SlidingBag,
@@ -221,6 +228,7 @@ impl Detector {
             container: SlidingBag::new(params.window, alphabet.len()),
             threads: HashMap::default(),
             db,
+            db_limit: usize::MAX,
             known: known_table,
             epoch: Epoch::new(params.epoch),
             convergence,
@@ -249,11 +257,18 @@ impl Detector {
         match self.mode {
             Mode::Learn => {
                 self.known[sym.index()] = true;
-                self.training.calls += 1;
+                self.training.calls = self.training.calls.saturating_add(1);
                 if id.is_some() {
-                    self.training.windows += 1;
+                    self.training.windows = self.training.windows.saturating_add(1);
                     self.counters.windows += 1;
-                    let new = self.db.learn(live) == Insertion::New;
+                    let new = match self.db.learn(live, self.db_limit) {
+                        Insertion::New => true,
+                        Insertion::Full => {
+                            self.counters.rejected_bags += 1;
+                            true
+                        }
+                        Insertion::Existing | Insertion::Collision => false,
+                    };
                     self.epoch.window(new);
                 }
                 let end = self.epoch.call()?;
@@ -284,7 +299,7 @@ impl Detector {
 
     fn end_training_epoch(&mut self, end: EpochEnd) {
         self.counters.epochs += 1;
-        self.training.epochs += 1;
+        self.training.epochs = self.training.epochs.saturating_add(1);
         self.convergence.epoch_end(end);
         self.training.converged_at = self.convergence.converged_at();
         self.training.last_similarity = self.convergence.last_similarity();
@@ -306,7 +321,9 @@ impl Detector {
                     self.known[sym.index()] = true;
                 }
                 for bag in self.pending.bags() {
-                    if self.db.insert(bag, 1) == Insertion::New {
+                    if self.db.len() >= self.db_limit && !self.db.contains(bag.id()) {
+                        self.counters.rejected_bags += 1;
+                    } else if self.db.insert(bag, 1) == Insertion::New {
                         self.counters.merged_bags += 1;
                     }
                 }
@@ -359,6 +376,25 @@ impl Detector {
             self.unknown = [None; MAX_REPORTED_WINDOWS];
             self.pending.calls.clear();
         }
+    }
+
+    /// Caps the normal database at `limit` bags. Past it, learning and continuous training still
+    /// count the bags they know but add no new one ([`Counters::rejected_bags`] counts those), and
+    /// detection goes on against what is there. A database loaded bigger than the limit keeps its
+    /// bags.
+    pub fn set_database_limit(&mut self, limit: usize) {
+        self.db_limit = limit;
+    }
+
+    /// Bags the database may hold.
+    pub fn database_limit(&self) -> usize {
+        self.db_limit
+    }
+
+    /// Whether a new bag was turned away because the database was full.
+    #[inline]
+    pub fn database_full(&self) -> bool {
+        self.counters.rejected_bags > 0
     }
 
     /// Turns continuous training (merging the new bags of non-anomalous epochs) on or off.
@@ -623,5 +659,57 @@ mod tests {
         let v = feed(&mut d, 0, &calls);
         assert_eq!(v[0].mismatches, 20);
         assert_eq!(v[0].unknown_windows().count(), MAX_REPORTED_WINDOWS);
+    }
+
+    #[test]
+    fn a_full_database_takes_no_new_bag_and_detection_goes_on() {
+        let mut d = Detector::new(params(
+            1,
+            100,
+            Threshold::Absolute(0),
+            StreamMode::PerContainer,
+        ));
+        d.set_database_limit(3);
+        feed(&mut d, 0, &[1, 2, 3, 4, 5, 1, 2, 3, 4, 5]);
+        assert_eq!(d.counters().db_size, 3, "bags {{1}}, {{2}}, {{3}}");
+        assert_eq!(d.counters().rejected_bags, 4, "4 and 5, twice each");
+        assert!(d.database_full());
+        d.set_mode(Mode::Detect);
+        let v = feed(&mut d, 0, &[1; 99]);
+        assert!(v.is_empty());
+        let v = feed(&mut d, 0, &[4]);
+        assert_eq!(
+            v[0].mismatches, 1,
+            "a bag turned away is unknown to detection"
+        );
+    }
+
+    #[test]
+    fn continuous_training_respects_the_database_limit() {
+        let mut d = Detector::new(params(
+            1,
+            4,
+            Threshold::Absolute(2),
+            StreamMode::PerContainer,
+        ));
+        feed(&mut d, 0, &[1, 1, 1, 1]);
+        d.set_mode(Mode::Detect);
+        d.set_continuous_training(true);
+        d.set_database_limit(2);
+        let v = feed(&mut d, 0, &[2, 3, 1, 1]);
+        assert!(!v[0].anomalous);
+        assert_eq!(d.counters().db_size, 2);
+        assert_eq!(
+            (d.counters().merged_bags, d.counters().rejected_bags),
+            (1, 1)
+        );
+    }
+
+    #[test]
+    fn the_continuous_training_buffer_is_bounded() {
+        let mut p = params(64, 1_000_000, Threshold::Ratio(0.5), StreamMode::PerThread);
+        p.training.continuous = true;
+        let d = Detector::new(p);
+        assert_eq!(d.pending.calls.capacity(), MAX_PENDING_CALLS);
     }
 }

@@ -25,6 +25,11 @@ pub enum EventKind {
     /// The monitor could not do its work (a profile it could not save, an event it could not
     /// write, a kill that failed).
     MonitorError,
+    /// The normal database reached its size limit: learning adds no new bag from now on.
+    DatabaseFull,
+    /// A container's monitor is gone while the container still exists (noticed by `inspect` or
+    /// `delete`).
+    MonitorDied,
 }
 
 impl EventKind {
@@ -35,6 +40,8 @@ impl EventKind {
             EventKind::UnseenSyscall => "unseen-syscall",
             EventKind::ModeSwitch => "mode-switch",
             EventKind::MonitorError => "monitor-error",
+            EventKind::DatabaseFull => "database-full",
+            EventKind::MonitorDied => "monitor-died",
         }
     }
 }
@@ -224,6 +231,8 @@ mod tests {
             EventKind::UnseenSyscall,
             EventKind::ModeSwitch,
             EventKind::MonitorError,
+            EventKind::DatabaseFull,
+            EventKind::MonitorDied,
         ] {
             assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
         }

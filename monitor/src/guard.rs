@@ -119,6 +119,7 @@ pub struct Guard {
     last_flush: Instant,
     clock_countdown: u32,
     killed: bool,
+    reported_database_full: bool,
 }
 
 impl Guard {
@@ -162,6 +163,7 @@ impl Guard {
             last_flush: Instant::now(),
             clock_countdown: CLOCK_EVERY,
             killed: false,
+            reported_database_full: false,
         }
     }
 
@@ -370,6 +372,16 @@ impl Guard {
         self.act(action, event);
     }
 
+    fn report_database_full(&mut self) {
+        self.reported_database_full = true;
+        let mut event = self.event(EventKind::DatabaseFull);
+        event.message = Some(format!(
+            "the normal database holds {} bags, its limit; new bags are no longer learnt",
+            self.detector.database().len()
+        ));
+        self.emit(event, false);
+    }
+
     fn switch_to_detect(&mut self) {
         self.save_learned();
         self.detector.set_mode(Mode::Detect);
@@ -461,6 +473,9 @@ impl SyscallSink for Guard {
         if let Some(verdict) = self.detector.observe(call.pid, sym) {
             self.on_verdict(&verdict);
         }
+        if !self.reported_database_full && self.detector.database_full() {
+            self.report_database_full();
+        }
         // A thread that exits takes its window with it; without this a container that keeps
         // forking would grow its monitor without bound.
         if self.exits.contains(&Some(sym)) {
@@ -503,6 +518,8 @@ impl SyscallSink for Guard {
                 "mismatches": c.mismatches,
                 "anomalies": c.anomalies,
                 "merged_bags": c.merged_bags,
+                "rejected_bags": c.rejected_bags,
+                "database_limit": self.detector.database_limit(),
                 "streams": c.streams,
                 "converged": self.detector.converged(),
             },

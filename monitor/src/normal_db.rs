@@ -21,6 +21,8 @@ pub enum Insertion {
     Existing,
     /// Another bag has the same id (a 64-bit hash collision); the database kept the first one.
     Collision,
+    /// The bag was not in the database, which holds as many bags as it may: it was not added.
+    Full,
 }
 
 /// Bag → frequency, looked up by [`BagId`] in O(1).
@@ -54,8 +56,9 @@ impl NormalDb {
         let id = bag.id();
         match self.entries.get_mut(&id) {
             Some(entry) if entry.bag == bag => {
-                entry.frequency += frequency;
-                self.total += frequency;
+                // Frequencies come from profiles, which are input: they saturate, never wrap.
+                entry.frequency = entry.frequency.saturating_add(frequency);
+                self.total = self.total.saturating_add(frequency);
                 Insertion::Existing
             }
             Some(_) => {
@@ -64,30 +67,33 @@ impl NormalDb {
             }
             None => {
                 self.entries.insert(id, DbEntry { bag, frequency });
-                self.total += frequency;
+                self.total = self.total.saturating_add(frequency);
                 Insertion::New
             }
         }
     }
 
     /// Counts one sighting of the bag of a live window. The canonical form is built only for a new
-    /// bag, and a known id is checked against the stored bag without allocating.
-    pub fn learn(&mut self, live: &SlidingBag) -> Insertion {
+    /// bag, and a known id is checked against the stored bag without allocating. A new bag is not
+    /// added once the database holds `limit` bags.
+    pub fn learn(&mut self, live: &SlidingBag, limit: usize) -> Insertion {
         let id = live.bag().id();
+        let full = self.entries.len() >= limit;
         match self.entries.get_mut(&id) {
             Some(entry) if entry.bag.matches(live.bag()) => {
-                entry.frequency += 1;
-                self.total += 1;
+                entry.frequency = entry.frequency.saturating_add(1);
+                self.total = self.total.saturating_add(1);
                 Insertion::Existing
             }
             Some(_) => {
                 self.collisions += 1;
                 Insertion::Collision
             }
+            None if full => Insertion::Full,
             None => {
                 let bag = live.sorted_bag();
                 self.entries.insert(id, DbEntry { bag, frequency: 1 });
-                self.total += 1;
+                self.total = self.total.saturating_add(1);
                 Insertion::New
             }
         }
@@ -155,7 +161,7 @@ mod tests {
         let mut results = Vec::new();
         for s in [1, 2, 1, 2, 3] {
             if live.push(Sym(s)).is_some() {
-                results.push(db.learn(&live));
+                results.push(db.learn(&live, usize::MAX));
             }
         }
         // Windows: {1,2} {1,2} {1,2} {2,3}.

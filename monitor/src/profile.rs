@@ -7,6 +7,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -19,6 +21,9 @@ use crate::parameters::Parameters;
 
 /// The format version this code reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
+/// Larger profile files are refused rather than read into memory (wherever they come from: the
+/// host store, a path given by the container's settings, the image).
+pub const MAX_FILE_SIZE: u64 = 64 << 20;
 
 /// A profile file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -405,12 +410,44 @@ impl Profile {
         Ok(profile)
     }
 
-    /// Reads and validates a profile file.
+    /// Reads and validates a profile file. It must be a regular file (opened without blocking, so
+    /// a FIFO cannot hang the caller) of at most [`MAX_FILE_SIZE`] bytes.
     pub fn load(path: &Path) -> Result<Profile, ProfileError> {
-        let text = fs::read_to_string(path).map_err(|source| ProfileError::Read {
+        let read_error = |source| ProfileError::Read {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(read_error)?;
+        let meta = file.metadata().map_err(read_error)?;
+        if !meta.is_file() {
+            return Err(read_error(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file",
+            )));
+        }
+        if meta.len() > MAX_FILE_SIZE {
+            return Err(read_error(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "{} bytes; profiles larger than {MAX_FILE_SIZE} bytes are refused",
+                    meta.len()
+                ),
+            )));
+        }
+        let mut text = String::new();
+        file.take(MAX_FILE_SIZE + 1)
+            .read_to_string(&mut text)
+            .map_err(read_error)?;
+        if text.len() as u64 > MAX_FILE_SIZE {
+            return Err(read_error(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("grew past {MAX_FILE_SIZE} bytes while it was read"),
+            )));
+        }
         Profile::parse(&text, path)
     }
 
@@ -471,14 +508,16 @@ impl Profile {
                     "differs from the first profile's; their databases see different syscalls",
                 ));
             }
+            // Counts saturate: a profile is input, and two of them may add up past u64::MAX.
             for r in &p.normal_db {
-                *bags.entry(&r.bag).or_default() += r.frequency;
+                let f = bags.entry(&r.bag).or_default();
+                *f = f.saturating_add(r.frequency);
             }
             syscalls.extend(p.syscalls.iter().cloned());
-            training.traces += p.training.traces;
-            training.calls += p.training.calls;
-            training.windows += p.training.windows;
-            training.epochs += p.training.epochs;
+            training.traces = training.traces.saturating_add(p.training.traces);
+            training.calls = training.calls.saturating_add(p.training.calls);
+            training.windows = training.windows.saturating_add(p.training.windows);
+            training.epochs = training.epochs.saturating_add(p.training.epochs);
             all_converged &= p.training.converged_at_epoch.is_some();
         }
         // A merged database converged only if every part did; the epoch number is the total.
@@ -802,5 +841,27 @@ mod tests {
         bad.parameters.epoch = 8;
         let e = Profile::merge("m", &[a, bad]).unwrap_err();
         assert_eq!(e.field, "(profile 1).parameters.window");
+    }
+
+    #[test]
+    fn load_refuses_what_is_not_a_small_regular_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.json");
+        let file = fs::File::create(&big).unwrap();
+        file.set_len(MAX_FILE_SIZE + 1).unwrap();
+        let err = Profile::load(&big).unwrap_err().to_string();
+        assert!(err.contains("larger than"), "{err}");
+
+        let fifo = dir.path().join("fifo.json");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        let err = Profile::load(&fifo).unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+
+        let err = Profile::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+
+        let ok = dir.path().join("ok.json");
+        profile().save(&ok).unwrap();
+        assert_eq!(Profile::load(&ok).unwrap(), profile());
     }
 }

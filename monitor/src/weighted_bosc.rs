@@ -87,7 +87,7 @@ impl TraceScorer for WeightedBosc {
         let mut live = SlidingBag::new(self.window, self.symbols);
         for &sym in trace {
             if live.push(sym).is_some() {
-                self.db.learn(&live);
+                self.db.learn(&live, usize::MAX);
                 for s in live.window().calls() {
                     self.sub_bags.insert(live.bag().id_without(s));
                 }

@@ -248,4 +248,54 @@ mod tests {
             "{err}"
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 256, ..Default::default() })]
+
+        /// Whatever config.json holds, loading and rewriting it succeeds or fails; never panics.
+        #[test]
+        fn any_config_is_rewritten_or_refused(
+            linux in proptest::prop_oneof![
+                proptest::strategy::Just(serde_json::Value::Null),
+                proptest::strategy::Just(serde_json::json!([])),
+                proptest::strategy::Just(serde_json::json!("x")),
+                proptest::strategy::Just(serde_json::json!({})),
+                proptest::strategy::Just(serde_json::json!({"seccomp": null})),
+                proptest::strategy::Just(serde_json::json!({"seccomp": 3})),
+                proptest::strategy::Just(serde_json::json!({"seccomp": {"defaultAction": "SCMP_ACT_ALLOW"}})),
+                proptest::strategy::Just(serde_json::json!({"seccomp": {"defaultAction": "SCMP_ACT_NOTIFY"}})),
+                proptest::strategy::Just(serde_json::json!({"seccomp": {"defaultAction": "SCMP_ACT_ERRNO",
+                    "listenerPath": "/run/x/c/seccomp.sock", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW"}]}})),
+                proptest::strategy::Just(serde_json::json!({"seccomp": {"listenerPath": "/run/x/c/seccomp.sock"}})),
+            ],
+            top in proptest::prop_oneof![
+                proptest::strategy::Just(true),
+                proptest::strategy::Just(false),
+            ],
+            keep_original in proptest::bool::ANY,
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let spec = if top {
+                let mut s = serde_json::json!({"ociVersion": "1.0.2"});
+                if !linux.is_null() {
+                    s["linux"] = linux.clone();
+                }
+                s
+            } else {
+                linux.clone()
+            };
+            std::fs::write(dir.path().join("config.json"), spec.to_string()).unwrap();
+            if keep_original {
+                std::fs::write(dir.path().join(ORIGINAL_NAME), linux.to_string()).unwrap();
+            }
+            let root = Path::new("/run/x");
+            if let Ok(config) = BundleConfig::load(dir.path(), root) {
+                if let Ok(new) = config.with_notify(&root.join("c/seccomp.sock")) {
+                    config.rewrite(&new).unwrap();
+                    let again = BundleConfig::load(dir.path(), root).unwrap();
+                    let _ = again.with_notify(&root.join("c/seccomp.sock"));
+                }
+            }
+        }
+    }
 }

@@ -45,12 +45,27 @@ pub struct HostConfig {
     /// outlives its monitor) or `seccomp` (SECCOMP_RET_TRACE: one stop per call, faster, but the
     /// container's calls fail with ENOSYS once its monitor is gone).
     pub ptrace_stops: Option<ids_monitor::ptrace::PtraceStops>,
+    /// Bags a container's normal database may hold (about 90 bytes each); default 1,000,000.
+    /// At the limit learning adds no new bag, one `database-full` event is written, and the
+    /// monitor goes on (detection judges against what was learnt).
+    pub max_database_entries: Option<usize>,
+    /// What no container, image or profile can weaken: `{"mode": …, "action": …}` (see
+    /// `mandatory.rs`).
+    pub mandatory: Option<crate::mandatory::Mandatory>,
     /// The file these settings come from, whether or not it exists (not a key of the file).
     #[serde(skip)]
     pub source: Option<PathBuf>,
 }
 
+/// Default of `max_database_entries`: about 90 MB of bags per container.
+pub const DEFAULT_MAX_DATABASE_ENTRIES: usize = 1_000_000;
+
 impl HostConfig {
+    pub fn max_database_entries(&self) -> usize {
+        self.max_database_entries
+            .unwrap_or(DEFAULT_MAX_DATABASE_ENTRIES)
+    }
+
     pub fn profile_dir(&self) -> PathBuf {
         self.profile_dir
             .clone()
@@ -129,5 +144,20 @@ mod tests {
         std::fs::write(&path, r#"{"runtime": "/opt/runc"}"#).unwrap();
         let c = HostConfig::load_from(&path).unwrap();
         assert_eq!(c.runtime, Some(PathBuf::from("/opt/runc")));
+    }
+
+    #[test]
+    fn database_limit_has_a_default_and_can_be_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        assert_eq!(
+            HostConfig::load_from(&path).unwrap().max_database_entries(),
+            DEFAULT_MAX_DATABASE_ENTRIES
+        );
+        std::fs::write(&path, r#"{"max_database_entries": 500}"#).unwrap();
+        assert_eq!(
+            HostConfig::load_from(&path).unwrap().max_database_entries(),
+            500
+        );
     }
 }

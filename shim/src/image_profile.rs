@@ -18,8 +18,8 @@ use nix::sys::stat::Mode;
 use crate::selection::FoundProfile;
 
 pub const PATH_IN_IMAGE: &str = "/etc/ids-runc/profile.json";
-/// Larger files are refused rather than read into memory.
-pub const MAX_SIZE: u64 = 64 << 20;
+/// Larger files are refused rather than read into memory (the limit of every profile load).
+pub const MAX_SIZE: u64 = ids_monitor::profile::MAX_FILE_SIZE;
 
 /// The container's rootfs: `root.path` of the spec, relative to the bundle unless absolute.
 fn rootfs(bundle: &Path, spec: &serde_json::Value) -> PathBuf {

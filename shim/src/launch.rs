@@ -42,6 +42,13 @@ pub struct Launch {
     /// How the ptrace monitor stops calls.
     #[serde(default)]
     pub ptrace_stops: PtraceStops,
+    /// Bags the normal database may hold (host config `max_database_entries`).
+    #[serde(default = "default_max_database_entries")]
+    pub max_database_entries: usize,
+}
+
+fn default_max_database_entries() -> usize {
+    crate::host_config::DEFAULT_MAX_DATABASE_ENTRIES
 }
 
 impl Launch {

@@ -8,6 +8,8 @@ mod container_ref;
 mod host_config;
 mod image_profile;
 mod launch;
+mod mandatory;
+mod monitor_health;
 mod monitor_process;
 mod runc;
 mod runc_args;

@@ -270,4 +270,61 @@ mod tests {
         assert_eq!(parse("--debug").command(), None);
         assert!(parse("--debug=false state x").global.debug.eq(&false));
     }
+
+    /// Words as runc's callers write them, and anything else.
+    fn word() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        prop_oneof![
+            prop::sample::select(vec![
+                "create",
+                "run",
+                "exec",
+                "delete",
+                "state",
+                "--root",
+                "--log",
+                "--log-format",
+                "json",
+                "--bundle",
+                "-b",
+                "--",
+                "-",
+                "--=",
+                "-=",
+                "--pid-file",
+                "--debug=false",
+                "--systemd-cgroup",
+                "--version",
+                "-v",
+                "-h",
+                "--preserve-fds",
+                "=",
+                "---x",
+            ])
+            .prop_map(|w| w.as_bytes().to_vec()),
+            "-{0,3}[a-z=-]{0,8}(=[a-z/]{0,6})?".prop_map(String::into_bytes),
+            prop::collection::vec(any::<u8>(), 0..12),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 2048, ..Default::default() })]
+
+        /// Any command line is read without a panic, and runc gets its words unchanged.
+        #[test]
+        fn any_command_line_is_read_and_kept(words in proptest::collection::vec(word(), 0..12)) {
+            let words: Vec<OsString> = words
+                .into_iter()
+                .map(|w| OsStr::from_bytes(&w).to_owned())
+                .collect();
+            let a = RuncArgs::parse(words.clone());
+            proptest::prop_assert_eq!(&a.words, &words);
+            if let Some(at) = a.command_at {
+                proptest::prop_assert!(at < words.len());
+                proptest::prop_assert_eq!(a.command(), Some(words[at].as_os_str()));
+            }
+            let _ = (a.container_id(), a.bundle(), a.flag_value(&["pid-file", "bundle"]));
+            proptest::prop_assert!(a.positional.len() <= words.len());
+        }
+    }
 }

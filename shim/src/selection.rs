@@ -222,14 +222,17 @@ pub fn select(
     id: &str,
     host: &HostConfig,
 ) -> anyhow::Result<Selection> {
-    let explicit_mode = setting(spec, "mode")
-        .map(|s| {
-            s.value
-                .parse::<Mode>()
-                .map(|m| (m, s.source.clone()))
-                .map_err(|e| s.error(e))
-        })
-        .transpose()?;
+    let explicit_mode = match crate::mandatory::mode(host) {
+        Some(mandatory) => Some(mandatory),
+        None => setting(spec, "mode")
+            .map(|s| {
+                s.value
+                    .parse::<Mode>()
+                    .map(|m| (m, s.source.clone()))
+                    .map_err(|e| s.error(e))
+            })
+            .transpose()?,
+    };
     if explicit_mode.as_ref().is_some_and(|(m, _)| *m == Mode::Off) {
         return Ok(off(id));
     }
@@ -329,6 +332,14 @@ pub fn select(
     let policy = match setting(spec, "action") {
         Some(s) => parse_action(&s.value, base).map_err(|e| s.error(e))?,
         None => base,
+    };
+    let policy = match crate::mandatory::action(host) {
+        Some(floor) => crate::mandatory::at_least(
+            policy,
+            parse_action(floor, Policy::default())
+                .map_err(|e| anyhow::anyhow!("host config mandatory.action: {e}"))?,
+        ),
+        None => policy,
     };
 
     Ok(Selection {

@@ -67,32 +67,7 @@ impl Dockerd {
             "runtimes": { "ids-runc": { "path": ids_runc } },
         });
         std::fs::write(dir.join("daemon.json"), config.to_string()).expect("write daemon.json");
-        let log = std::fs::File::create(dir.join("dockerd.log")).expect("dockerd log");
-        let child = Command::new("dockerd")
-            .arg("--config-file")
-            .arg(dir.join("daemon.json"))
-            .arg("--data-root")
-            .arg(dir.join("data"))
-            .arg("--exec-root")
-            .arg(dir.join("exec"))
-            .arg("--pidfile")
-            .arg(dir.join("dockerd.pid"))
-            .arg("-H")
-            .arg(format!("unix://{}", dir.join("docker.sock").display()))
-            .args([
-                "--iptables=false",
-                "--ip-masq=false",
-                "--bridge=none",
-                "--userland-proxy=false",
-                "--log-level=warn",
-            ])
-            .env("IDS_RUNC_RUNTIME", &recorder)
-            .env("IDS_RUNC_CONFIG", dir.join("ids-runc.json"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("dup log"))
-            .stderr(log)
-            .spawn()
-            .expect("start dockerd (hack/setup.sh installs docker.io)");
+        let child = spawn(&dir, &recorder);
         let daemon = Dockerd {
             child,
             dir,
@@ -100,16 +75,30 @@ impl Dockerd {
             state_root,
         };
         daemon.set_host_config(serde_json::json!({}));
-        let ready = wait_until(Duration::from_secs(60), || {
-            daemon.docker(&["version"]).status.success()
-        });
-        assert!(
-            ready,
-            "dockerd did not answer within 60 s:\n{}",
-            daemon.log()
-        );
+        daemon.wait_ready();
         daemon.import_busybox();
         daemon
+    }
+
+    fn wait_ready(&self) {
+        let ready = wait_until(Duration::from_secs(60), || {
+            self.docker(&["version"]).status.success()
+        });
+        assert!(ready, "dockerd did not answer within 60 s:\n{}", self.log());
+    }
+
+    /// Stops the daemon (SIGTERM: it stops its containers, as a host shutdown or a package upgrade
+    /// does) and starts it again on the same directories; containers with a restart policy come
+    /// back.
+    pub fn restart(&mut self) {
+        let pid = Pid::from_raw(self.child.id() as i32);
+        let _ = kill(pid, Signal::SIGTERM);
+        let exited = wait_until(Duration::from_secs(60), || {
+            matches!(self.child.try_wait(), Ok(Some(_)))
+        });
+        assert!(exited, "dockerd did not stop within 60 s");
+        self.child = spawn(&self.dir, &self.dir.join("runc-recorder"));
+        self.wait_ready();
     }
 
     fn import_busybox(&self) {
@@ -190,8 +179,15 @@ impl Dockerd {
 
     /// Imports `rootfs` as image `name` (with `sh` as its command).
     pub fn import(&self, name: &str, rootfs: &Path) {
+        self.import_with(name, rootfs, &[]);
+    }
+
+    /// Imports `rootfs` as image `name` with `sh` as its command and Dockerfile `changes`
+    /// (`ENV K=V`, ...).
+    pub fn import_with(&self, name: &str, rootfs: &Path, changes: &[&str]) {
+        let changes: String = changes.iter().map(|c| format!(" -c '{c}'")).collect();
         let out = run(Command::new("sh").arg("-c").arg(format!(
-            "tar -C '{}' -c . | {} -H unix://{} import -c 'CMD [\"sh\"]' - '{name}'",
+            "tar -C '{}' -c . | {} -H unix://{} import -c 'CMD [\"sh\"]'{changes} - '{name}'",
             rootfs.display(),
             docker_client(),
             self.socket().display()
@@ -271,6 +267,40 @@ impl Drop for Dockerd {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Starts dockerd on the directories of `dir`, with ids-runc reaching runc through `recorder`.
+fn spawn(dir: &Path, recorder: &Path) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("dockerd.log"))
+        .expect("dockerd log");
+    Command::new("dockerd")
+        .arg("--config-file")
+        .arg(dir.join("daemon.json"))
+        .arg("--data-root")
+        .arg(dir.join("data"))
+        .arg("--exec-root")
+        .arg(dir.join("exec"))
+        .arg("--pidfile")
+        .arg(dir.join("dockerd.pid"))
+        .arg("-H")
+        .arg(format!("unix://{}", dir.join("docker.sock").display()))
+        .args([
+            "--iptables=false",
+            "--ip-masq=false",
+            "--bridge=none",
+            "--userland-proxy=false",
+            "--log-level=warn",
+        ])
+        .env("IDS_RUNC_RUNTIME", recorder)
+        .env("IDS_RUNC_CONFIG", dir.join("ids-runc.json"))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("dup log"))
+        .stderr(log)
+        .spawn()
+        .expect("start dockerd (hack/setup.sh installs docker.io)")
 }
 
 fn which(name: &str) -> Option<PathBuf> {

@@ -5,6 +5,7 @@
 
 pub mod bundle;
 pub mod dockerd;
+pub mod procs;
 pub mod workload;
 
 use std::path::PathBuf;

@@ -125,6 +125,7 @@ fn start_monitor(
         runc_pid: std::process::id(),
         sync_wake_up: host.sync_wake_up.unwrap_or(true),
         ptrace_stops,
+        max_database_entries: host.max_database_entries(),
     }
     .write(state.path())?;
     let pid = monitor_process::start(state, READY_TIMEOUT)?;

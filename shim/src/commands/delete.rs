@@ -15,11 +15,17 @@ use crate::state_dir::StateDir;
 const MONITOR_GRACE: Duration = Duration::from_secs(5);
 
 pub fn run(runc: &Runc, args: &RuncArgs, host: &HostConfig) -> anyhow::Result<i32> {
+    let state = args
+        .container_id()
+        .and_then(|id| id.to_str())
+        .and_then(|id| StateDir::new(&host.state_root(), id).ok());
+    // A monitor that died is reported before its state goes; the container is being deleted
+    // anyway, so it is not killed here.
+    if let Some(state) = state.as_ref().filter(|s| s.exists()) {
+        crate::monitor_health::check(state, "delete", false);
+    }
     let code = runc.run(&args.words)?;
-    let Some(id) = args.container_id().and_then(|id| id.to_str()) else {
-        return Ok(code);
-    };
-    let Ok(state) = StateDir::new(&host.state_root(), id) else {
+    let (Some(id), Some(state)) = (args.container_id().and_then(|id| id.to_str()), state) else {
         return Ok(code);
     };
     if state.exists() && (code == 0 || !runc.knows(args.global.root.as_deref(), id)) {
@@ -49,9 +55,5 @@ fn stop_monitor(state: &StateDir) {
 
 /// The monitor's pid, if that pid still runs our monitor for this state dir (pids get reused).
 fn monitor_pid(state: &StateDir) -> Option<Pid> {
-    let pid = state.recorded_monitor_pid()?;
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let dir = state.path().as_os_str().as_encoded_bytes();
-    let ours = cmdline.split(|&b| b == 0).any(|arg| arg == dir);
-    ours.then(|| Pid::from_raw(pid))
+    crate::monitor_health::live_monitor_pid(state).map(Pid::from_raw)
 }

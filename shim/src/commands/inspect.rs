@@ -29,12 +29,19 @@ pub fn main(words: Vec<std::ffi::OsString>, host: &HostConfig) -> anyhow::Result
         &format!("monitor state in {}", root.display()),
     )?;
     let state = StateDir::new(&root, &id)?;
-    let doc = ids_monitor::control::request(
+    let doc = match ids_monitor::control::request(
         &state.control_socket(),
         ids_monitor::control::INSPECT,
         Duration::from_secs(5),
-    )
-    .with_context(|| format!("cannot reach the monitor of {}", args.id))?;
+    ) {
+        Ok(doc) => doc,
+        Err(e) => {
+            if let Some(death) = crate::monitor_health::check(&state, "inspect", true) {
+                anyhow::bail!("container {id}: {death}");
+            }
+            return Err(e).with_context(|| format!("cannot reach the monitor of {}", args.id));
+        }
+    };
     println!("{}", serde_json::to_string_pretty(&doc)?);
     Ok(0)
 }

@@ -113,7 +113,7 @@ fn prepare(state_dir: &Path) -> anyhow::Result<Prepared> {
 }
 
 fn guard(launch: &Launch) -> anyhow::Result<Guard> {
-    let (detector, profile_monitor) = match &launch.profile {
+    let (mut detector, profile_monitor) = match &launch.profile {
         Some(path) => {
             let profile = Profile::load(path)?;
             let detector = profile
@@ -127,6 +127,7 @@ fn guard(launch: &Launch) -> anyhow::Result<Guard> {
         }
     };
     let blind_to = blind_to(launch, profile_monitor);
+    detector.set_database_limit(launch.max_database_entries);
     let mode = match launch.mode {
         Mode::Detect => GuardMode::Detect,
         Mode::Learn => GuardMode::Learn,
