@@ -16,6 +16,7 @@ continuous training is off).
 """
 
 import argparse
+import datetime
 import json
 import os
 import statistics
@@ -60,13 +61,25 @@ def label(epochs, attacks):
     return out
 
 
-def score(labelled, attacks, ratio):
+def event_ms(event):
+    t = datetime.datetime.strptime(event["time"].rstrip("Z"), "%Y-%m-%dT%H:%M:%S.%f")
+    return int(t.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000)
+
+
+def in_attack(ms, attacks):
+    return any(a0 <= ms <= a1 + GRACE_MS for a0, a1 in attacks)
+
+
+def score(labelled, attacks, ratio, unseen_ms=()):
     flagged = lambda e: e["mismatches"] > ratio * e["windows"]  # noqa: E731
     attack_epochs = [(e, i) for e, k, i in labelled if k == "attack"]
     normal_epochs = [e for e, k, _ in labelled if k == "normal"]
     detected, ttd_ms, ttd_epochs = 0, [], []
-    for i, (a0, _) in enumerate(attacks):
+    with_events = 0
+    for i, (a0, a1) in enumerate(attacks):
         mine = [e for e, j in attack_epochs if j == i]
+        by_event = any(a0 <= t <= a1 + GRACE_MS for t in unseen_ms)
+        with_events += by_event or any(flagged(e) for e in mine)
         for n, e in enumerate(mine):
             if flagged(e):
                 detected += 1
@@ -75,6 +88,7 @@ def score(labelled, attacks, ratio):
                 break
     return {
         "detected": detected,
+        "detected_or_event": with_events,
         "attack_flagged": sum(flagged(e) for e, _ in attack_epochs),
         "attack_epochs": len(attack_epochs),
         "normal_flagged": sum(flagged(e) for e in normal_epochs),
@@ -88,7 +102,7 @@ def svg(path, labelled, attacks, names, title):
     """Mismatches per epoch over time (log scale), attack sessions shaded, threshold line."""
     if not labelled:
         return
-    w, h, left, right, top, bottom = 960, 360, 60, 20, 40, 50
+    w, h, left, right, top, bottom = 960, 380, 60, 20, 50, 50
     t0 = min([labelled[0][0]["at_ms"]] + [a for a, _ in attacks])
     t1 = max([labelled[-1][0]["at_ms"]] + [b for _, b in attacks])
     span = max(1, t1 - t0)
@@ -129,18 +143,30 @@ def svg(path, labelled, attacks, names, title):
         "unknown bags per epoch</text>"
     )
     p.append(f'<rect x="{left}" y="{top}" width="{w - left - right}" height="{h - top - bottom}" fill="none" stroke="black"/>')
-    thr = " ".join(f'{x(e["at_ms"]):.1f},{y(e["threshold"]):.1f}' for e, _, _ in labelled)
-    p.append(f'<polyline points="{thr}" fill="none" stroke="#d62728" stroke-dasharray="4 3"/>')
-    pts = " ".join(f'{x(e["at_ms"]):.1f},{y(e["mismatches"]):.1f}' for e, _, _ in labelled)
-    p.append(f'<polyline points="{pts}" fill="none" stroke="#1f77b4" stroke-width="1"/>')
+    # Each epoch is drawn over the time it covered (from the end of the one before to its own end).
+    spans, prev = [], None
     for e, _, _ in labelled:
+        spans.append((prev if prev is not None else e["at_ms"], e["at_ms"], e))
+        prev = e["at_ms"]
+    step = lambda key: " ".join(  # noqa: E731
+        f'{x(a):.1f},{y(e[key]):.1f} {x(b):.1f},{y(e[key]):.1f}' for a, b, e in spans
+    )
+    p.append(f'<polyline points="{step("threshold")}" fill="none" stroke="#d62728" stroke-dasharray="4 3"/>')
+    p.append(f'<polyline points="{step("mismatches")}" fill="none" stroke="#1f77b4" stroke-width="1"/>')
+    for a, b, e in spans:
         if e["anomalous"]:
-            p.append(f'<circle cx="{x(e["at_ms"]):.1f}" cy="{y(e["mismatches"]):.1f}" r="2.5" fill="#d62728"/>')
-    lx = w - right - 330
-    p.append(f'<rect x="{lx}" y="8" width="14" height="10" fill="#f4b6b6"/><text x="{lx + 18}" y="17">sqlmap session</text>')
-    p.append(f'<line x1="{lx + 110}" x2="{lx + 130}" y1="13" y2="13" stroke="#d62728" stroke-dasharray="4 3"/>'
-             f'<text x="{lx + 134}" y="17">threshold</text>')
-    p.append(f'<circle cx="{lx + 205}" cy="13" r="3" fill="#d62728"/><text x="{lx + 212}" y="17">anomalous epoch</text>')
+            p.append(
+                f'<line x1="{x(a):.1f}" x2="{max(x(b), x(a) + 2):.1f}" y1="{y(e["mismatches"]):.1f}" '
+                f'y2="{y(e["mismatches"]):.1f}" stroke="#d62728" stroke-width="3"/>'
+            )
+    lx = left
+    p.append(f'<rect x="{lx}" y="26" width="14" height="10" fill="#f4b6b6"/><text x="{lx + 18}" y="35">sqlmap session</text>')
+    p.append(f'<line x1="{lx + 110}" x2="{lx + 130}" y1="31" y2="31" stroke="#d62728" stroke-dasharray="4 3"/>'
+             f'<text x="{lx + 134}" y="35">threshold</text>')
+    p.append(f'<line x1="{lx + 200}" x2="{lx + 220}" y1="31" y2="31" stroke="#1f77b4"/>'
+             f'<text x="{lx + 224}" y="35">unknown bags in the epoch</text>')
+    p.append(f'<line x1="{lx + 380}" x2="{lx + 400}" y1="31" y2="31" stroke="#d62728" stroke-width="3"/>'
+             f'<text x="{lx + 404}" y="35">anomalous epoch</text>')
     p.append("</svg>")
     with open(path, "w") as f:
         f.write("\n".join(p) + "\n")
@@ -164,9 +190,10 @@ def main():
     print("### Detection: MariaDB under mysqlslap (normal) and sqlmap (attacks)\n")
     print(
         "| setting | monitor | W | E | threshold | attack sessions detected | attack epochs flagged "
-        "| normal epochs flagged (FP) | time to detect, median / max | epochs to detect, max |"
+        "| normal epochs flagged (FP) | time to detect, median / max | epochs to detect, max "
+        "| sessions detected, unseen-syscall events too | unseen-syscall events outside attacks |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     plots = {}
     notes = []
     for name, monitor, window, epoch, ratio in configs:
@@ -177,9 +204,13 @@ def main():
         attacks = [(int(s[3]), int(s[4])) for s in mine if s[2] == "attack"]
         names = [s[5] for s in mine if s[2] == "attack"]
         labelled = label(epochs, attacks)
+        ev = [e for e in events if e.get("container") == cid]
+        unseen = [e for e in ev if e.get("kind") == "unseen-syscall"]
+        unseen_ms = [event_ms(e) for e in unseen]
+        unseen_normal = sum(not in_attack(t, attacks) for t in unseen_ms)
         plots[name] = (labelled, attacks, names, window, epoch, ratio, monitor)
         for r in sorted(set(SWEEP + [ratio])):
-            s = score(labelled, attacks, r)
+            s = score(labelled, attacks, r, unseen_ms)
             fp = s["normal_flagged"] / s["normal_epochs"] if s["normal_epochs"] else 0
             ttd = (
                 f'{statistics.median(s["ttd_ms"]) / 1000:.2f} s / {max(s["ttd_ms"]) / 1000:.2f} s'
@@ -191,24 +222,26 @@ def main():
                 f"| {name} | {monitor} | {window} | {epoch} | > {fmt_ratio(r)}{live} "
                 f'| {s["detected"]}/{len(attacks)} | {s["attack_flagged"]}/{s["attack_epochs"]} '
                 f'| {s["normal_flagged"]}/{s["normal_epochs"]} ({fp * 100:.2f}%) | {ttd} '
-                f'| {max(s["ttd_epochs"]) if s["ttd_epochs"] else "–"} |'
+                f'| {max(s["ttd_epochs"]) if s["ttd_epochs"] else "–"} '
+                f'| {s["detected_or_event"]}/{len(attacks)} | {unseen_normal} |'
             )
         live_flags = sum(1 for e in epochs if e["anomalous"])
         offline = score(labelled, attacks, ratio)
         if live_flags != offline["attack_flagged"] + offline["normal_flagged"]:
             notes.append(f"{name}: the monitor flagged {live_flags} epochs, the offline rule {offline['attack_flagged'] + offline['normal_flagged']}")
-        ev = [e for e in events if e.get("container") == cid]
-        unseen = [e for e in ev if e.get("kind") == "unseen-syscall"]
-        if unseen:
-            calls = sorted({c for e in unseen for c in e.get("syscalls", [])})
-            notes.append(f"{name}: {len(unseen)} unseen-syscall events ({', '.join(calls)})")
+        for e, t in zip(unseen, unseen_ms):
+            during = [n for (a0, a1), n in zip(attacks, names) if a0 <= t <= a1 + GRACE_MS]
+            notes.append(
+                f"{name}: unseen syscall {', '.join(e.get('syscalls', []))} "
+                f"{'during ' + during[0] if during else 'outside the attacks'}"
+            )
         notes.append(
             f"{name}: {sum(1 for e in ev if e.get('kind') == 'anomaly')} anomaly events; "
             f"{len(epochs)} epochs in the detect run, {len([s for s in mine if s[2] == 'normal'])} "
             f"mysqlslap and {len(attacks)} sqlmap sessions"
         )
     if not ptrace:
-        print(f"| ptrace | ptrace | 10 | 1000 | > 1% | {na} | {na} | {na} | {na} | {na} |")
+        print(f"| ptrace | ptrace | 10 | 1000 | > 1% | {na} | {na} | {na} | {na} | {na} | {na} | {na} |")
     print()
     for n in notes:
         print(f"- {n}")
