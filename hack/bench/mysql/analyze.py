@@ -18,6 +18,7 @@ continuous training is off).
 import argparse
 import datetime
 import json
+import math
 import os
 import statistics
 import sys
@@ -107,8 +108,7 @@ def svg(path, labelled, attacks, names, title):
     t1 = max([labelled[-1][0]["at_ms"]] + [b for _, b in attacks])
     span = max(1, t1 - t0)
     ymax = max(max(e["mismatches"] for e, _, _ in labelled), max(e["threshold"] for e, _, _ in labelled), 10)
-    import math
-
+    ymax = 10 ** math.ceil(math.log10(ymax))  # the top tick is a power of ten
     ly = lambda v: math.log10(1 + v)  # noqa: E731
     x = lambda t: left + (t - t0) / span * (w - left - right)  # noqa: E731
     y = lambda v: top + (1 - ly(v) / ly(ymax)) * (h - top - bottom)  # noqa: E731
