@@ -24,7 +24,7 @@ import statistics
 import sys
 
 GRACE_MS = 1000
-SWEEP = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05]
+SWEEP = [0.001, 0.005, 0.01, 0.02, 0.05]
 
 
 def tsv(path):
