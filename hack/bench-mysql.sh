@@ -150,7 +150,7 @@ slap() {
   local args=(--protocol=tcp -h127.0.0.1 -P"$port" -u"${USER_PASS%%:*}" -p"${USER_PASS#*:}"
     --concurrency="$conc" --iterations=1 --number-of-queries="$queries")
   if [ "$mix" = shop ]; then
-    args+=(--create-schema=$DB --no-drop --delimiter=';' --query="SELECT name, email FROM customers WHERE id = FLOOR(1 + RAND() * 500);SELECT COUNT(*), SUM(amount) FROM orders WHERE customer_id = FLOOR(1 + RAND() * 500);INSERT INTO orders (customer_id, item, amount) VALUES (FLOOR(1 + RAND() * 500), 'slap', 9.99);UPDATE customers SET email = email WHERE id = FLOOR(1 + RAND() * 500)")
+    args+=(--create-schema="$DB" --no-drop --delimiter=';' --query="SELECT name, email FROM customers WHERE id = FLOOR(1 + RAND() * 500);SELECT COUNT(*), SUM(amount) FROM orders WHERE customer_id = FLOOR(1 + RAND() * 500);INSERT INTO orders (customer_id, item, amount) VALUES (FLOOR(1 + RAND() * 500), 'slap', 9.99);UPDATE customers SET email = email WHERE id = FLOOR(1 + RAND() * 500)")
   else
     args+=(--create-schema="slap$port" --auto-generate-sql --auto-generate-sql-add-autoincrement --auto-generate-sql-load-type="$mix")
   fi
@@ -184,14 +184,14 @@ schedule() { # SEED ALL|N
 ptrace_note=
 probe=$(dk run --rm --runtime ids-runc -e IDS_RUNC_MODE=null -e IDS_RUNC_MONITOR=ptrace \
   ids-mariadb sh -c true 2>&1) && ptrace=yes || ptrace=no
-if [ $ptrace = no ]; then
+if [ "$ptrace" = no ]; then
   ptrace_note=$(printf '%s' "$probe" | tr '\n' ' ' | sed 's/.*\(ptrace monitor[^.:"]*\).*/\1/')
   log "ptrace monitor unavailable: $ptrace_note"
 fi
 configs=()
 for c in $CONFIGS; do
   IFS=: read -r name monitor _ <<<"$c"
-  [ "$monitor" = ptrace ] && [ $ptrace = no ] && continue
+  [ "$monitor" = ptrace ] && [ "$ptrace" = no ] && continue
   configs+=("$c")
 done
 printf '%s\n' "${configs[@]}" | tr : '\t' >"$OUT/configs.tsv"
@@ -291,13 +291,27 @@ sleep 2
 stop_each detect
 
 log "throughput: mysqlslap mixed, $SLAP_QUERIES queries, concurrency 8; $RUNS rounds, modes interleaved"
-modes=(runc null notify)
+# detect under each monitor with the first profile learnt through it
+profile_of() {
+  local c name monitor
+  for c in "${configs[@]}"; do
+    IFS=: read -r name monitor _ <<<"$c"
+    if [ "$monitor" = "$1" ]; then echo "$name"; return 0; fi
+  done
+}
+notify_profile=$(profile_of seccomp-notify)
+ptrace_profile=$(profile_of ptrace)
+modes=(runc null)
 server tp-runc $((PORT + 10)) runc
 server tp-null $((PORT + 11)) ids-runc -e IDS_RUNC_MODE=null
-server tp-notify $((PORT + 12)) ids-runc -e IDS_RUNC_MODE=detect -e IDS_RUNC_PROFILE=mysql -e IDS_RUNC_ACTION=log
-if [ $ptrace = yes ]; then
+if [ -n "$notify_profile" ]; then
+  modes+=(notify)
+  server tp-notify $((PORT + 12)) ids-runc -e IDS_RUNC_MODE=detect -e "IDS_RUNC_PROFILE=$notify_profile" \
+    -e IDS_RUNC_ACTION=log
+fi
+if [ -n "$ptrace_profile" ]; then
   modes+=(ptrace)
-  server tp-ptrace $((PORT + 13)) ids-runc -e IDS_RUNC_MODE=detect -e IDS_RUNC_PROFILE=mysql-ptrace \
+  server tp-ptrace $((PORT + 13)) ids-runc -e IDS_RUNC_MODE=detect -e "IDS_RUNC_PROFILE=$ptrace_profile" \
     -e IDS_RUNC_MONITOR=ptrace -e IDS_RUNC_ACTION=log
 fi
 declare -A tp_port=([runc]=$((PORT + 10)) [null]=$((PORT + 11)) [notify]=$((PORT + 12)) [ptrace]=$((PORT + 13)))
