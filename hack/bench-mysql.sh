@@ -69,7 +69,8 @@ cleanup() {
   local rc=$? pid
   set +e
   trap - EXIT INT TERM
-  for pid in $(jobs -p); do kill "$pid" 2>/dev/null; done
+  # sessions still running; dockerd last, after its containers
+  for pid in $(jobs -p); do [ "$pid" = "$dockerd_pid" ] || kill "$pid" 2>/dev/null; done
   if [ -n "$dockerd_pid" ]; then
     ids=$(dk ps -aq 2>/dev/null)
     # shellcheck disable=SC2086
