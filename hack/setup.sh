@@ -3,6 +3,8 @@
 # Idempotent: packages already present are not fetched again, and a rerun only rebuilds.
 #   hack/setup.sh            packages + release build + /usr/local/bin/ids-runc
 #   hack/setup.sh --deps     packages only
+#   --bench-mysql            also what hack/bench-mysql.sh needs (MariaDB, mysqlslap, sqlmap, pymysql),
+#                            installed without starting the host's MariaDB service
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +21,24 @@ packages=(
   unzip               # ADFA-LD benchmark
 )
 
+deps_only=no
+bench_mysql=no
+for arg in "$@"; do
+  case $arg in
+    --deps) deps_only=yes ;;
+    --bench-mysql) bench_mysql=yes ;;
+    *) echo "setup: unknown option $arg (expected --deps, --bench-mysql)" >&2; exit 2 ;;
+  esac
+done
+if [ $bench_mysql = yes ]; then
+  packages+=(
+    mariadb-server    # the database of the paper's experiment (its files make the image)
+    mariadb-client    # mysqlslap, mariadb-admin
+    sqlmap            # the attacker
+    python3-pymysql   # sqlmap's driver for direct connections (-d mysql://...)
+  )
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -27,9 +47,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # The benchmark runs MariaDB in containers only: keep the package's service from starting on the
+  # host (policy-rc.d, if the machine has none of its own, for the time of the install).
+  no_start=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    no_start=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\nexit 101\n' >"$no_start"
+    chmod 0755 "$no_start"
+  fi
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+    || { [ -z "$no_start" ] || rm -f "$no_start"; exit 1; }
+  [ -z "$no_start" ] || rm -f "$no_start"
 fi
-[ "${1:-}" = --deps ] && exit 0
+[ $deps_only = yes ] && exit 0
 
 command -v cargo >/dev/null || { echo "setup: cargo not found: install a Rust toolchain (rustup)" >&2; exit 1; }
 cargo build --release --locked -p ids-runc

@@ -24,6 +24,8 @@ fn settings(mode: GuardMode, policy: Policy) -> GuardSettings {
         profile_name: "p1".into(),
         mode,
         monitor: MonitorKind::SeccompNotify,
+        profile_monitor: MonitorKind::SeccompNotify,
+        blind_to: Vec::new(),
         policy,
         save_to: None,
         save_every: Duration::from_secs(3600),

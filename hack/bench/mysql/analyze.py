@@ -1,0 +1,291 @@
+#!/usr/bin/env python3
+"""Scores what hack/bench-mysql.sh recorded: prints the markdown table, writes the SVG.
+
+Reads from OUT: configs.tsv (name, monitor, window, epoch, ratio), containers.tsv (name, phase,
+id), sessions.tsv (name, phase, kind, start_ms, end_ms, what), runs/<id>.epochs.jsonl (the
+monitors' per-epoch records), events.jsonl, throughput.tsv (mode, round, seconds).
+
+An epoch covers the time from the end of the previous epoch of its container to its own end
+(`at_ms`). It is an attack epoch if that span overlaps an sqlmap session (extended by GRACE_MS
+after the session's end, for the server's work on a closing connection), else normal. An attack
+session is detected if one of its attack epochs is anomalous; the time to detect is from the
+session's start (sqlmap's own start included) to the end of the first anomalous epoch, and "epochs
+to detect" counts the attack epochs before that one (0: the first epoch that saw the attack).
+Thresholds other than the live one are applied offline to the same mismatch counts (exact, since
+continuous training is off).
+"""
+
+import argparse
+import datetime
+import json
+import math
+import os
+import statistics
+import sys
+
+GRACE_MS = 1000
+SWEEP = [0.001, 0.005, 0.01, 0.02, 0.05]
+
+
+def tsv(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [line.rstrip("\n").split("\t") for line in f if line.strip()]
+
+
+def jsonl(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def fmt_ratio(r):
+    return f"{r * 100:g}%"
+
+
+def label(epochs, attacks):
+    """(epoch, kind, session index or None) for each epoch record."""
+    out = []
+    prev = None
+    for e in epochs:
+        start = prev if prev is not None else e["at_ms"] - 1
+        end = e["at_ms"]
+        hit = None
+        for i, (a0, a1) in enumerate(attacks):
+            if start < a1 + GRACE_MS and end >= a0:
+                hit = i
+                break
+        out.append((e, "attack" if hit is not None else "normal", hit))
+        prev = end
+    return out
+
+
+def event_ms(event):
+    t = datetime.datetime.strptime(event["time"].rstrip("Z"), "%Y-%m-%dT%H:%M:%S.%f")
+    return int(t.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000)
+
+
+def in_attack(ms, attacks):
+    return any(a0 <= ms <= a1 + GRACE_MS for a0, a1 in attacks)
+
+
+def score(labelled, attacks, ratio, unseen_ms=()):
+    flagged = lambda e: e["mismatches"] > ratio * e["windows"]  # noqa: E731
+    attack_epochs = [(e, i) for e, k, i in labelled if k == "attack"]
+    normal_epochs = [e for e, k, _ in labelled if k == "normal"]
+    detected, ttd_ms, ttd_epochs = 0, [], []
+    with_events = 0
+    for i, (a0, a1) in enumerate(attacks):
+        mine = [e for e, j in attack_epochs if j == i]
+        by_event = any(a0 <= t <= a1 + GRACE_MS for t in unseen_ms)
+        with_events += by_event or any(flagged(e) for e in mine)
+        for n, e in enumerate(mine):
+            if flagged(e):
+                detected += 1
+                ttd_ms.append(max(0, e["at_ms"] - a0))
+                ttd_epochs.append(n)
+                break
+    return {
+        "detected": detected,
+        "detected_or_event": with_events,
+        "attack_flagged": sum(flagged(e) for e, _ in attack_epochs),
+        "attack_epochs": len(attack_epochs),
+        "normal_flagged": sum(flagged(e) for e in normal_epochs),
+        "normal_epochs": len(normal_epochs),
+        "ttd_ms": ttd_ms,
+        "ttd_epochs": ttd_epochs,
+    }
+
+
+def svg(path, labelled, attacks, names, title):
+    """Mismatches per epoch over time (log scale), attack sessions shaded, threshold line."""
+    if not labelled:
+        return
+    w, h, left, right, top, bottom = 960, 380, 60, 20, 50, 50
+    t0 = min([labelled[0][0]["at_ms"]] + [a for a, _ in attacks])
+    t1 = max([labelled[-1][0]["at_ms"]] + [b for _, b in attacks])
+    span = max(1, t1 - t0)
+    ymax = max(max(e["mismatches"] for e, _, _ in labelled), max(e["threshold"] for e, _, _ in labelled), 10)
+    ymax = 10 ** math.ceil(math.log10(ymax))  # the top tick is a power of ten
+    ly = lambda v: math.log10(1 + v)  # noqa: E731
+    x = lambda t: left + (t - t0) / span * (w - left - right)  # noqa: E731
+    y = lambda v: top + (1 - ly(v) / ly(ymax)) * (h - top - bottom)  # noqa: E731
+    p = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" '
+        'font-family="sans-serif" font-size="11">',
+        f'<rect width="{w}" height="{h}" fill="white"/>',
+        f'<text x="{left}" y="20" font-size="13" font-weight="bold">{title}</text>',
+    ]
+    for (a0, a1), name in zip(attacks, names):
+        p.append(
+            f'<rect x="{x(a0):.1f}" y="{top}" width="{max(1.0, x(a1) - x(a0)):.1f}" '
+            f'height="{h - top - bottom}" fill="#f4b6b6" opacity="0.6"><title>{name}</title></rect>'
+        )
+    tick = 1
+    while tick <= ymax:
+        p.append(f'<line x1="{left}" x2="{w - right}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" stroke="#eee"/>')
+        p.append(f'<text x="{left - 5}" y="{y(tick) + 4:.1f}" text-anchor="end">{tick}</text>')
+        tick *= 10
+    p.append(f'<text x="{left - 5}" y="{y(0) + 4:.1f}" text-anchor="end">0</text>')
+    secs = span / 1000
+    step = next(s for s in (10, 20, 30, 60, 120, 300, 600, 1e9) if secs / s <= 12)
+    t = 0
+    while t <= secs:
+        xx = x(t0 + t * 1000)
+        p.append(f'<line x1="{xx:.1f}" x2="{xx:.1f}" y1="{h - bottom}" y2="{h - bottom + 4}" stroke="black"/>')
+        p.append(f'<text x="{xx:.1f}" y="{h - bottom + 16}" text-anchor="middle">{t:g}</text>')
+        t += step
+    p.append(f'<text x="{(w + left) / 2}" y="{h - 12}" text-anchor="middle">seconds since the detecting container started</text>')
+    p.append(
+        f'<text transform="translate(14 {(h - bottom + top) / 2}) rotate(-90)" text-anchor="middle">'
+        "unknown bags per epoch</text>"
+    )
+    p.append(f'<rect x="{left}" y="{top}" width="{w - left - right}" height="{h - top - bottom}" fill="none" stroke="black"/>')
+    # Each epoch is drawn over the time it covered (from the end of the one before to its own end).
+    spans, prev = [], None
+    for e, _, _ in labelled:
+        spans.append((prev if prev is not None else e["at_ms"], e["at_ms"], e))
+        prev = e["at_ms"]
+    step = lambda key: " ".join(  # noqa: E731
+        f'{x(a):.1f},{y(e[key]):.1f} {x(b):.1f},{y(e[key]):.1f}' for a, b, e in spans
+    )
+    p.append(f'<polyline points="{step("threshold")}" fill="none" stroke="#d62728" stroke-dasharray="4 3"/>')
+    p.append(f'<polyline points="{step("mismatches")}" fill="none" stroke="#1f77b4" stroke-width="1"/>')
+    for a, b, e in spans:
+        if e["anomalous"]:
+            p.append(
+                f'<line x1="{x(a):.1f}" x2="{max(x(b), x(a) + 2):.1f}" y1="{y(e["mismatches"]):.1f}" '
+                f'y2="{y(e["mismatches"]):.1f}" stroke="#d62728" stroke-width="3"/>'
+            )
+    lx = left
+    p.append(f'<rect x="{lx}" y="26" width="14" height="10" fill="#f4b6b6"/><text x="{lx + 18}" y="35">sqlmap session</text>')
+    p.append(f'<line x1="{lx + 110}" x2="{lx + 130}" y1="31" y2="31" stroke="#d62728" stroke-dasharray="4 3"/>'
+             f'<text x="{lx + 134}" y="35">threshold</text>')
+    p.append(f'<line x1="{lx + 200}" x2="{lx + 220}" y1="31" y2="31" stroke="#1f77b4"/>'
+             f'<text x="{lx + 224}" y="35">unknown bags in the epoch</text>')
+    p.append(f'<line x1="{lx + 380}" x2="{lx + 400}" y1="31" y2="31" stroke="#d62728" stroke-width="3"/>'
+             f'<text x="{lx + 404}" y="35">anomalous epoch</text>')
+    p.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(p) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out")
+    ap.add_argument("--queries", type=int, default=20000)
+    ap.add_argument("--elapsed", type=int, default=0)
+    ap.add_argument("--ptrace-note", default="")
+    args = ap.parse_args()
+    out = args.out
+    configs = tsv(os.path.join(out, "configs.tsv"))
+    containers = {(n, ph): cid for n, ph, cid in tsv(os.path.join(out, "containers.tsv"))}
+    sessions = tsv(os.path.join(out, "sessions.tsv"))
+    events = jsonl(os.path.join(out, "events.jsonl"))
+    ptrace = open(os.path.join(out, "ptrace-available")).read().strip() == "yes"
+    na = "n/a (ptrace monitor unavailable)"
+
+    print("### Detection: MariaDB under mysqlslap (normal) and sqlmap (attacks)\n")
+    print(
+        "| setting | monitor | W | E | threshold | attack sessions detected | attack epochs flagged "
+        "| normal epochs flagged (FP) | time to detect, median / max | epochs to detect, max "
+        "| sessions detected, unseen-syscall events too | unseen-syscall events outside attacks |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    plots = {}
+    notes = []
+    for name, monitor, window, epoch, ratio in configs:
+        ratio = float(ratio)
+        cid = containers.get((name, "detect"))
+        epochs = jsonl(os.path.join(out, "runs", f"{cid}.epochs.jsonl")) if cid else []
+        mine = [s for s in sessions if s[0] == name and s[1] == "detect"]
+        attacks = [(int(s[3]), int(s[4])) for s in mine if s[2] == "attack"]
+        names = [s[5] for s in mine if s[2] == "attack"]
+        labelled = label(epochs, attacks)
+        ev = [e for e in events if e.get("container") == cid]
+        unseen = [e for e in ev if e.get("kind") == "unseen-syscall"]
+        unseen_ms = [event_ms(e) for e in unseen]
+        unseen_normal = sum(not in_attack(t, attacks) for t in unseen_ms)
+        plots[name] = (labelled, attacks, names, window, epoch, ratio, monitor)
+        for r in sorted(set(SWEEP + [ratio])):
+            s = score(labelled, attacks, r, unseen_ms)
+            fp = s["normal_flagged"] / s["normal_epochs"] if s["normal_epochs"] else 0
+            ttd = (
+                f'{statistics.median(s["ttd_ms"]) / 1000:.2f} s / {max(s["ttd_ms"]) / 1000:.2f} s'
+                if s["ttd_ms"]
+                else "–"
+            )
+            live = " (live)" if r == ratio else ""
+            print(
+                f"| {name} | {monitor} | {window} | {epoch} | > {fmt_ratio(r)}{live} "
+                f'| {s["detected"]}/{len(attacks)} | {s["attack_flagged"]}/{s["attack_epochs"]} '
+                f'| {s["normal_flagged"]}/{s["normal_epochs"]} ({fp * 100:.2f}%) | {ttd} '
+                f'| {max(s["ttd_epochs"]) if s["ttd_epochs"] else "–"} '
+                f'| {s["detected_or_event"]}/{len(attacks)} | {unseen_normal} |'
+            )
+        live_flags = sum(1 for e in epochs if e["anomalous"])
+        offline = score(labelled, attacks, ratio)
+        if live_flags != offline["attack_flagged"] + offline["normal_flagged"]:
+            notes.append(f"{name}: the monitor flagged {live_flags} epochs, the offline rule {offline['attack_flagged'] + offline['normal_flagged']}")
+        for e, t in zip(unseen, unseen_ms):
+            during = [n for (a0, a1), n in zip(attacks, names) if a0 <= t <= a1 + GRACE_MS]
+            notes.append(
+                f"{name}: unseen syscall {', '.join(e.get('syscalls', []))} "
+                f"{'during ' + during[0] if during else 'outside the attacks'}"
+            )
+        notes.append(
+            f"{name}: {sum(1 for e in ev if e.get('kind') == 'anomaly')} anomaly events; "
+            f"{len(epochs)} epochs in the detect run, {len([s for s in mine if s[2] == 'normal'])} "
+            f"mysqlslap and {len(attacks)} sqlmap sessions"
+        )
+    if not ptrace:
+        print(f"| ptrace | ptrace | 10 | 1000 | > 1% | {na} | {na} | {na} | {na} | {na} | {na} | {na} |")
+    print()
+    for n in notes:
+        print(f"- {n}")
+    if not ptrace and args.ptrace_note:
+        print(f"- ptrace: {args.ptrace_note}")
+
+    tp = {}
+    for mode, _, secs in tsv(os.path.join(out, "throughput.tsv")):
+        if secs:
+            tp.setdefault(mode, []).append(float(secs))
+    print(f"\n### mysqlslap throughput (mixed, {args.queries} queries, concurrency 8; median of the rounds)\n")
+    print("| runtime | median s | min s | queries/s | × runc | × null (floor) |")
+    print("|---|---|---|---|---|---|")
+    med = {m: statistics.median(v) for m, v in tp.items()}
+    labels = {
+        "runc": "plain runc",
+        "null": "ids-runc, null monitor (the floor)",
+        "notify": "ids-runc detect, seccomp-notify",
+        "ptrace": "ids-runc detect, ptrace",
+    }
+    for mode in ("runc", "null", "notify", "ptrace"):
+        if mode not in tp:
+            print(f"| {labels[mode]} | {na} | | | | |")
+            continue
+        m = med[mode]
+        rel = lambda base: f"{med[base] / m:.2f}" if base in med else "–"  # noqa: E731
+        print(
+            f"| {labels[mode]} ({len(tp[mode])} runs) | {m:.3f} | {min(tp[mode]):.3f} | {args.queries / m:.0f} "
+            f"| {rel('runc')} | {rel('null')} |"
+        )
+    print("\n(× columns: throughput relative to that runtime; 1.00 = as fast.)")
+    if args.elapsed:
+        print(f"\nWhole run: {args.elapsed // 60} min {args.elapsed % 60} s.")
+
+    for name, (labelled, attacks, names, window, epoch, ratio, monitor) in plots.items():
+        svg(
+            os.path.join(out, f"{name}-score.svg"),
+            labelled,
+            attacks,
+            names,
+            f"{name}: {monitor}, W={window}, E={epoch}, anomalous above {fmt_ratio(ratio)} unknown bags",
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
