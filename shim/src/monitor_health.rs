@@ -107,6 +107,13 @@ pub fn check(state: &StateDir, noticed_by: &str, kill: bool) -> Option<Death> {
     let runc = Runc {
         path: launch.runc.clone(),
     };
+    // Claimed before the kill: the kill makes the containerd shim call `delete`, whose own check
+    // must not report the death first, as if nobody had killed anything.
+    let first = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(state.path().join(REPORTED))
+        .is_ok();
     let mut killed = false;
     if kill && has_tasks(&runc, &launch) {
         let mut words = Vec::new();
@@ -129,11 +136,6 @@ pub fn check(state: &StateDir, noticed_by: &str, kill: bool) -> Option<Death> {
         meanwhile,
         killed,
     };
-    let first = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(state.path().join(REPORTED))
-        .is_ok();
     if first {
         let mut event = Event::now(
             &launch.id,
