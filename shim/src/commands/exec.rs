@@ -28,7 +28,10 @@ pub fn run(runc: &Runc, args: &RuncArgs, host: &HostConfig) -> anyhow::Result<i3
 }
 
 fn trace_if_ptrace(id: &str, host: &HostConfig) -> anyhow::Result<()> {
-    let state = StateDir::new(&host.state_root(), id)?;
+    // runc judges the id; one that cannot name a state dir is no container ids-runc monitors.
+    let Ok(state) = StateDir::new(&host.state_root(), id) else {
+        return Ok(());
+    };
     if !state.exists() {
         return Ok(());
     }
