@@ -5,7 +5,8 @@
 //! entry the sink admits the call (a denied call is skipped: its number becomes -1 and at the exit
 //! its result becomes `-errno`); the tracee is resumed, and only then does the sink observe it.
 //!
-//! While tracees run, the tracer blocks in `waitpid`; the watcher thread (shared with the notify
+//! While tracees run, the tracer polls `waitpid` a little (see [`SPIN_POLLS`]), then blocks in it;
+//! the watcher thread (shared with the notify
 //! fast path) interrupts it with SIGUSR2 when a control client or the stop check needs the loop.
 //!
 //! Signals reach the tracees unchanged: a signal-delivery stop is resumed with the same signal. A
@@ -267,7 +268,7 @@ impl<S: SyscallSink> TraceSupervisor<S> {
             Instant::now() + self.config.stop_check_interval,
         );
         while !watcher.wake_requested() && !self.tracees.is_empty() {
-            match waitpid(None::<Pid>, Some(WaitPidFlag::__WALL)) {
+            match next_stop() {
                 Ok(status) => self.on_status(status),
                 Err(Errno::EINTR) => {}
                 Err(Errno::ECHILD) => {
@@ -470,6 +471,23 @@ impl<S: SyscallSink> TraceSupervisor<S> {
         self.tracees.clear();
         self.stats.tracees = 0;
     }
+}
+
+/// `waitpid` polls before the blocking one: a stop that comes within them is taken without the
+/// tracer going to sleep, and so without the wake-up of an idle vCPU, which costs tens of µs on a
+/// VM. Measured on `hack/bench/ptrace-floor.c`: 88 → 25 µs per traced call; 100 polls are about
+/// 50 µs of spinning after each stop at most.
+const SPIN_POLLS: u32 = 100;
+
+/// The next stop of any tracee: polled for a while, then waited for.
+fn next_stop() -> nix::Result<WaitStatus> {
+    for _ in 0..SPIN_POLLS {
+        match waitpid(None::<Pid>, Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => std::hint::spin_loop(),
+            other => return other,
+        }
+    }
+    waitpid(None::<Pid>, Some(WaitPidFlag::__WALL))
 }
 
 /// What the sink is told of a new container process, shaped as runc's notify handover.
