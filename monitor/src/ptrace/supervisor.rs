@@ -482,7 +482,10 @@ const SPIN_POLLS: u32 = 100;
 /// The next stop of any tracee: polled for a while, then waited for.
 fn next_stop() -> nix::Result<WaitStatus> {
     for _ in 0..SPIN_POLLS {
-        match waitpid(None::<Pid>, Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG)) {
+        match waitpid(
+            None::<Pid>,
+            Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG),
+        ) {
             Ok(WaitStatus::StillAlive) => std::hint::spin_loop(),
             other => return other,
         }
