@@ -224,52 +224,51 @@ fn serve(prepared: Prepared) -> anyhow::Result<i32> {
         launch.monitor,
         launch.profile_name
     );
-    let end = match (listener, guard) {
-        (None, Some(guard)) => {
-            let (end, mut guard) = trace(guard, control, &launch, &stop)?;
+    let end = match guard {
+        Some(guard) => {
+            let (end, mut guard) = watch(listener, guard, control, &launch, &stop)?;
             guard.save_learned();
             guard.flush();
             end
         }
-        (None, None) => trace(NullSink::default(), control, &launch, &stop)?.0,
-        (Some(listener), guard) => notify(listener, guard, control, &launch, &stop)?,
+        None => watch(listener, NullSink::default(), control, &launch, &stop)?.0,
     };
     finish(&launch, &state, end, &stop);
     Ok(0)
 }
 
-/// Serves the container with the seccomp-notify backend until it is gone.
-fn notify(
-    listener: HandoverListener,
-    guard: Option<Guard>,
+/// Watches the container with its backend until it is gone: seccomp notify if there is a
+/// listener, else ptrace. Returns why it ended, and the sink with all it saw.
+fn watch<S: SyscallSink>(
+    listener: Option<HandoverListener>,
+    sink: S,
     control: ControlServer,
     launch: &Launch,
     stop: &AtomicBool,
-) -> anyhow::Result<RunEnd> {
+) -> anyhow::Result<(RunEnd, S)> {
+    match listener {
+        Some(listener) => notify(listener, sink, control, launch, stop),
+        None => trace(sink, control, launch, stop),
+    }
+}
+
+/// Serves the container with the seccomp-notify backend until it is gone.
+fn notify<S: SyscallSink>(
+    listener: HandoverListener,
+    sink: S,
+    control: ControlServer,
+    launch: &Launch,
+    stop: &AtomicBool,
+) -> anyhow::Result<(RunEnd, S)> {
     let config = SupervisorConfig {
         sync_wake_up: launch.sync_wake_up,
         handover_timeout: Some(HANDOVER_CHECK),
         ..SupervisorConfig::default()
     };
-    Ok(match guard {
-        Some(guard) => {
-            let mut supervisor =
-                NotifySupervisor::new(listener, guard, config).with_control(control);
-            let end = supervise(&mut supervisor, launch, stop)?;
-            log_end(launch, end, &supervisor.inspect());
-            let mut guard = supervisor.into_sink();
-            guard.save_learned();
-            guard.flush();
-            end
-        }
-        None => {
-            let mut supervisor =
-                NotifySupervisor::new(listener, NullSink::default(), config).with_control(control);
-            let end = supervise(&mut supervisor, launch, stop)?;
-            log_end(launch, end, &supervisor.inspect());
-            end
-        }
-    })
+    let mut supervisor = NotifySupervisor::new(listener, sink, config).with_control(control);
+    let end = supervise(&mut supervisor, launch, stop)?;
+    log_end(launch, end, &supervisor.inspect());
+    Ok((end, supervisor.into_sink()))
 }
 
 /// Traces the container with the ptrace backend until it is gone, or until asked to stop (then
