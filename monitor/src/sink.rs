@@ -67,6 +67,22 @@ pub trait SyscallSink {
     fn inspect(&self) -> serde_json::Value;
 }
 
+/// What `inspect` answers for a backend: the sink's document with the backend's counters under
+/// `"supervisor"`.
+pub fn inspect_document<S: SyscallSink>(
+    sink: &S,
+    stats: &impl serde::Serialize,
+) -> serde_json::Value {
+    let stats = serde_json::to_value(stats).unwrap_or_default();
+    match sink.inspect() {
+        serde_json::Value::Object(mut doc) => {
+            doc.insert("supervisor".into(), stats);
+            serde_json::Value::Object(doc)
+        }
+        other => serde_json::json!({ "sink": other, "supervisor": stats }),
+    }
+}
+
 /// Answers CONTINUE and counts: the floor for benchmarks of the notify path.
 #[derive(Debug, Default)]
 pub struct NullSink {

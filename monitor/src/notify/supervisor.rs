@@ -23,7 +23,7 @@ use serde::Serialize;
 use super::listener::{HandoverListener, ListenerError};
 use super::seccomp_fd;
 use crate::control::{self, ControlServer};
-use crate::sink::{Admission, RunEnd, Syscall, SyscallSink};
+use crate::sink::{inspect_document, Admission, RunEnd, Syscall, SyscallSink};
 use crate::watcher::{self, WakeSignalBlocked, Watcher};
 
 /// How the supervisor runs.
@@ -428,17 +428,6 @@ impl<S: SyscallSink> NotifySupervisor<S> {
                 }
             }
         }
-    }
-}
-
-fn inspect_document<S: SyscallSink>(sink: &S, stats: &SupervisorStats) -> serde_json::Value {
-    let stats = serde_json::to_value(stats).unwrap_or_default();
-    match sink.inspect() {
-        serde_json::Value::Object(mut doc) => {
-            doc.insert("supervisor".into(), stats);
-            serde_json::Value::Object(doc)
-        }
-        other => serde_json::json!({ "sink": other, "supervisor": stats }),
     }
 }
 

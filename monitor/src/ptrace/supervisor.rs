@@ -29,7 +29,7 @@ use super::tracees::{Origin, Side, Tracees};
 use super::PtraceStops;
 use crate::control::{self, ControlServer};
 use crate::notify::{ContainerProcessState, ContainerState};
-use crate::sink::{Admission, RunEnd, Syscall, SyscallSink, AUDIT_ARCH_X86_64};
+use crate::sink::{inspect_document, Admission, RunEnd, Syscall, SyscallSink, AUDIT_ARCH_X86_64};
 use crate::watcher::{self, WakeSignalBlocked, Watcher};
 
 /// How the trace loop runs.
@@ -334,9 +334,6 @@ impl<S: SyscallSink> TraceSupervisor<S> {
                     // A new child's first stop, before its parent's fork event.
                     self.tracees.first_stop_of_unknown(tid);
                 } else {
-                    if let Some(t) = self.tracees.get_mut(tid) {
-                        t.started = true;
-                    }
                     self.resume(pid, None);
                 }
             }
@@ -551,15 +548,4 @@ fn set_result(pid: Pid, value: i64) -> nix::Result<()> {
     let mut regs = ptrace::getregs(pid)?;
     regs.rax = value as u64;
     ptrace::setregs(pid, regs)
-}
-
-fn inspect_document<S: SyscallSink>(sink: &S, stats: &TraceStats) -> serde_json::Value {
-    let stats = serde_json::to_value(stats).unwrap_or_default();
-    match sink.inspect() {
-        serde_json::Value::Object(mut doc) => {
-            doc.insert("supervisor".into(), stats);
-            serde_json::Value::Object(doc)
-        }
-        other => serde_json::json!({ "sink": other, "supervisor": stats }),
-    }
 }

@@ -53,8 +53,6 @@ impl Origin {
 pub struct Tracee {
     pub side: Side,
     pub origin: Origin,
-    /// The thread has reported its first stop (a new child starts stopped) and runs.
-    pub started: bool,
     /// Its current call was denied at entry: at the exit stop, make it return `-errno`.
     pub deny: Option<i32>,
     /// A thread of runc's init (or of an exec'd process) before the `execve` of the container's
@@ -113,7 +111,6 @@ impl Tracees {
             Tracee {
                 side: Side::Runc,
                 origin,
-                started: true,
                 deny: None,
                 starting: false,
             },
@@ -141,7 +138,6 @@ impl Tracees {
                 Side::Runc
             },
             origin,
-            started: false,
             deny: None,
             starting: false,
         };
@@ -157,13 +153,7 @@ impl Tracees {
             }
             None => false,
         };
-        self.threads.insert(
-            child,
-            Tracee {
-                started: was_waiting,
-                ..tracee
-            },
-        );
+        self.threads.insert(child, tracee);
         Born {
             tracee,
             was_waiting,
@@ -251,7 +241,6 @@ mod tests {
         assert_eq!(t.len(), 2);
         let born = t.born(100, 200);
         assert!(born.was_waiting);
-        assert!(t.get(200).unwrap().started);
         assert_eq!(t.len(), 2);
         t.gone(200);
         t.gone(100);
@@ -268,7 +257,6 @@ mod tests {
             Tracee {
                 side: Side::Container,
                 origin: Origin::Creating,
-                started: true,
                 deny: None,
                 starting: true,
             },
