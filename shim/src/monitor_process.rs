@@ -15,6 +15,8 @@ use std::time::Duration;
 use anyhow::Context;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
+use ids_monitor::ptrace::Origin;
+
 use crate::state_dir::StateDir;
 
 /// The fd number the monitor reads its readiness pipe from.
@@ -108,15 +110,16 @@ fn wait_ready(pipe: OwnedFd, timeout: Duration) -> anyhow::Result<()> {
 /// How long the ptrace monitor may take to seize a process it is asked to trace.
 const TRACE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Asks the container's ptrace monitor to trace this process, which is about to exec runc:
-/// `origin` is `creating` for `create`/`run`, `running` for `exec`. From the answer on, this
+/// Asks the container's ptrace monitor to trace this process, which is about to exec runc for
+/// `create`/`run` (`Origin::Creating`) or `exec` (`Origin::Running`). From the answer on, this
 /// process and every child runc makes are traced.
-pub fn trace_me(state: &StateDir, origin: &str) -> anyhow::Result<()> {
+pub fn trace_me(state: &StateDir, origin: Origin) -> anyhow::Result<()> {
     let socket = state.control_socket();
     let request = format!(
-        "{} {} {origin}",
+        "{} {} {}",
         ids_monitor::control::TRACE,
-        std::process::id()
+        std::process::id(),
+        origin.status()
     );
     let answer = ids_monitor::control::request(&socket, &request, TRACE_TIMEOUT)
         .context("the container's ptrace monitor does not answer")?;

@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use ids_monitor::events::{ActionTaken, Event, EventKind, EventLog};
 use ids_monitor::profile::MonitorKind;
+use ids_monitor::ptrace::Origin;
 use ids_monitor::ptrace::PtraceStops;
 
 use crate::bundle::BundleConfig;
@@ -133,7 +134,7 @@ fn start_monitor(
         .as_ref()
         .map_or(Ok(()), |spec| config.rewrite(spec))
         .and_then(|()| match selection.monitor {
-            MonitorKind::Ptrace => monitor_process::trace_me(state, "creating"),
+            MonitorKind::Ptrace => monitor_process::trace_me(state, Origin::Creating),
             _ => Ok(()),
         });
     if let Err(err) = attached {

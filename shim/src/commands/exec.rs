@@ -6,6 +6,7 @@
 
 use anyhow::Context;
 use ids_monitor::profile::MonitorKind;
+use ids_monitor::ptrace::Origin;
 
 use crate::host_config::HostConfig;
 use crate::launch::Launch;
@@ -41,7 +42,7 @@ fn trace_if_ptrace(id: &str, host: &HostConfig) -> anyhow::Result<()> {
     if launch.monitor != MonitorKind::Ptrace {
         return Ok(());
     }
-    monitor_process::trace_me(&state, "running").with_context(|| {
+    monitor_process::trace_me(&state, Origin::Running).with_context(|| {
         format!(
             "container {id} is watched by the ptrace monitor and the new process cannot be traced"
         )
