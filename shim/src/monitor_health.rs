@@ -81,14 +81,7 @@ fn dead_monitor(state: &StateDir, launch: &Launch) -> Option<i32> {
 
 /// Whether runc still has the container with tasks in it (created, running or paused).
 fn has_tasks(runc: &Runc, launch: &Launch) -> bool {
-    let mut words = Vec::new();
-    if let Some(root) = &launch.runc_root {
-        words.push("--root".to_string());
-        words.push(root.display().to_string());
-    }
-    words.extend(["state".to_string(), launch.id.clone()]);
-    let words: Vec<&str> = words.iter().map(String::as_str).collect();
-    let Ok(out) = runc.output(&words) else {
+    let Ok(out) = runc.output_in(launch.runc_root.as_deref(), &["state", &launch.id]) else {
         return false;
     };
     let state: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
@@ -116,14 +109,9 @@ pub fn check(state: &StateDir, noticed_by: &str, kill: bool) -> Option<Death> {
         .is_ok();
     let mut killed = false;
     if kill && has_tasks(&runc, &launch) {
-        let mut words = Vec::new();
-        if let Some(root) = &launch.runc_root {
-            words.push("--root".to_string());
-            words.push(root.display().to_string());
-        }
-        words.extend(["kill".into(), launch.id.clone(), "KILL".into()]);
-        let words: Vec<&str> = words.iter().map(String::as_str).collect();
-        killed = runc.output(&words).is_ok_and(|o| o.status.success());
+        killed = runc
+            .output_in(launch.runc_root.as_deref(), &["kill", &launch.id, "KILL"])
+            .is_ok_and(|o| o.status.success());
     }
     let meanwhile = match (launch.monitor, launch.ptrace_stops) {
         (MonitorKind::Ptrace, PtraceStops::Syscall) => {

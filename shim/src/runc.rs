@@ -103,17 +103,24 @@ impl Runc {
     /// Whether runc (with `--root root`) still has container `id`. If runc cannot be asked, the
     /// answer is yes: callers remove state only for containers that are surely gone.
     pub fn knows(&self, root: Option<&Path>, id: &str) -> bool {
+        self.output_in(root, &["state", id])
+            .map(|out| out.status.success())
+            .unwrap_or(true)
+    }
+
+    /// Runs `runc [--root ROOT] WORDS` on a container's state and captures its output.
+    pub fn output_in(
+        &self,
+        root: Option<&Path>,
+        words: &[&str],
+    ) -> anyhow::Result<std::process::Output> {
         let mut cmd = Command::new(&self.path);
         if let Some(root) = root {
             cmd.arg("--root").arg(root);
         }
-        cmd.args(["state", id])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(true)
+        cmd.args(words)
+            .output()
+            .with_context(|| format!("cannot run {}", self.path.display()))
     }
 
     /// Runs runc and captures its stdout (for `features`, `--version`).
