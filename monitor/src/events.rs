@@ -30,6 +30,9 @@ pub enum EventKind {
     /// A container's monitor is gone while the container still exists (noticed by `inspect` or
     /// `delete`).
     MonitorDied,
+    /// A container was refused learning into a profile bound to another workload (written by
+    /// `create`, which then fails).
+    LearnRefused,
 }
 
 impl EventKind {
@@ -42,6 +45,7 @@ impl EventKind {
             EventKind::MonitorError => "monitor-error",
             EventKind::DatabaseFull => "database-full",
             EventKind::MonitorDied => "monitor-died",
+            EventKind::LearnRefused => "learn-refused",
         }
     }
 }
@@ -101,6 +105,9 @@ pub struct Event {
     /// The thread that made the call (host tid).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tid: Option<u32>,
+    /// That thread's name (`/proc/<tid>/comm`), which the container chooses: print it escaped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
@@ -130,6 +137,7 @@ impl Event {
             syscalls: Vec::new(),
             pid: None,
             tid: None,
+            process: None,
             message: None,
         }
     }
@@ -233,6 +241,7 @@ mod tests {
             EventKind::MonitorError,
             EventKind::DatabaseFull,
             EventKind::MonitorDied,
+            EventKind::LearnRefused,
         ] {
             assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
         }

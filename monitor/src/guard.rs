@@ -23,6 +23,7 @@ use crate::events::{ActionTaken, Event, EventKind, EventLog};
 use crate::notify::ContainerProcessState;
 use crate::policy::Action;
 use crate::profile::{MonitorKind, Policy, Profile};
+use crate::provenance::Provenance;
 use crate::sink::{Admission, Syscall, SyscallSink};
 use crate::startup::Startup;
 
@@ -67,6 +68,8 @@ pub struct GuardSettings {
     pub save_to: Option<PathBuf>,
     /// How often a learning guard saves what it has learnt.
     pub save_every: Duration,
+    /// Who learnt the profile, this container included: saved with it.
+    pub provenance: Provenance,
 }
 
 /// One judged epoch, kept for reports.
@@ -205,13 +208,15 @@ impl Guard {
 
     /// The profile learnt so far (or the one detection runs with, grown by continuous training).
     pub fn profile(&self) -> Profile {
-        Profile::from_detector(
+        let mut profile = Profile::from_detector(
             &self.settings.profile_name,
             self.settings.profile_monitor,
             self.settings.policy,
             &self.detector,
             1,
-        )
+        );
+        profile.provenance = self.settings.provenance.clone();
+        profile
     }
 
     /// Saves the learnt profile if this guard learns; called periodically and at the end.
@@ -313,6 +318,9 @@ impl Guard {
             Action::Deny => ActionTaken::Denied,
             Action::Kill => ActionTaken::Killed,
         };
+        if let Some(tid) = event.tid {
+            event.process = thread_name(tid);
+        }
         if action == Action::Kill {
             if self.killed {
                 return;
@@ -411,6 +419,13 @@ impl Guard {
             self.save_learned();
         }
     }
+}
+
+/// The name of thread `tid` (host tid), while it is stopped in the call being reported.
+fn thread_name(tid: u32) -> Option<String> {
+    let comm = std::fs::read(format!("/proc/{tid}/comm")).ok()?;
+    let comm = comm.strip_suffix(b"\n").unwrap_or(&comm);
+    Some(String::from_utf8_lossy(comm).into_owned())
 }
 
 impl SyscallSink for Guard {
@@ -555,6 +570,7 @@ mod tests {
             policy,
             save_to,
             save_every: Duration::from_secs(3600),
+            provenance: Default::default(),
         }
     }
 

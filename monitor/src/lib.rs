@@ -22,6 +22,7 @@ pub mod notify;
 pub mod parameters;
 pub mod policy;
 pub mod profile;
+pub mod provenance;
 pub mod ptrace;
 pub mod report;
 pub mod scorer;

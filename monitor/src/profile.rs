@@ -18,6 +18,7 @@ use crate::bag::SortedBag;
 use crate::detector::{Detector, TrainingRecord};
 use crate::normal_db::{Insertion, NormalDb};
 use crate::parameters::Parameters;
+use crate::provenance::Provenance;
 
 /// The format version this code reads and writes.
 pub const FORMAT_VERSION: u32 = 1;
@@ -45,6 +46,9 @@ pub struct Profile {
     pub training: TrainingStats,
     /// The normal database: each bag seen in training with its frequency, sorted by bag.
     pub normal_db: Vec<DbRecord>,
+    /// Which workloads learnt it (live learning records it; absent in older profiles).
+    #[serde(default, skip_serializing_if = "Provenance::is_empty")]
+    pub provenance: Provenance,
 }
 
 /// The kind of monitor a profile was made with, and what it cannot see.
@@ -243,6 +247,7 @@ impl Profile {
                 last_similarity: t.last_similarity,
             },
             normal_db,
+            provenance: Provenance::default(),
         };
         profile.normal_db.sort_by(|a, b| a.bag.cmp(&b.bag));
         profile
@@ -422,6 +427,17 @@ impl Profile {
             .custom_flags(libc::O_NONBLOCK)
             .open(path)
             .map_err(read_error)?;
+        Profile::read_file(file, path)
+    }
+
+    /// Reads and validates a profile from a file already open (the caller chose how to open it:
+    /// without following links, beneath a directory); `path` names it in errors. It must be a
+    /// regular file of at most [`MAX_FILE_SIZE`] bytes.
+    pub fn read_file(file: fs::File, path: &Path) -> Result<Profile, ProfileError> {
+        let read_error = |source| ProfileError::Read {
+            path: path.to_path_buf(),
+            source,
+        };
         let meta = file.metadata().map_err(read_error)?;
         if !meta.is_file() {
             return Err(read_error(std::io::Error::new(
@@ -492,6 +508,7 @@ impl Profile {
         let mut syscalls = BTreeSet::new();
         let mut training = TrainingStats::default();
         let mut all_converged = true;
+        let mut provenance = Provenance::default();
         for (i, p) in profiles.iter().enumerate() {
             if p.parameters.window != first.parameters.window {
                 return Err(invalid(
@@ -519,6 +536,7 @@ impl Profile {
             training.windows = training.windows.saturating_add(p.training.windows);
             training.epochs = training.epochs.saturating_add(p.training.epochs);
             all_converged &= p.training.converged_at_epoch.is_some();
+            provenance.absorb(&p.provenance);
         }
         // A merged database converged only if every part did; the epoch number is the total.
         training.converged_at_epoch = all_converged.then_some(training.epochs);
@@ -537,6 +555,7 @@ impl Profile {
                     bag: bag.clone(),
                 })
                 .collect(),
+            provenance,
         };
         merged.validate()?;
         Ok(merged)

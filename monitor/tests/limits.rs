@@ -29,6 +29,7 @@ fn settings(mode: GuardMode, policy: Policy) -> GuardSettings {
         policy,
         save_to: None,
         save_every: Duration::from_secs(3600),
+        provenance: Default::default(),
     }
 }
 

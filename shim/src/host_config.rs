@@ -22,6 +22,19 @@ pub struct HostConfig {
     pub fail_open: bool,
     /// The host store of profiles; default `/var/lib/ids-runc/profiles`.
     pub profile_dir: Option<PathBuf>,
+    /// Directories whose profiles a container's settings (`io.ids-runc.profile`,
+    /// `IDS_RUNC_PROFILE`) may name by absolute path, read only; default none: such a path is
+    /// refused at `create` (see `profile_ref.rs`).
+    #[serde(default)]
+    pub profile_path_dirs: Vec<PathBuf>,
+    /// Bind each profile of the store to the workload that first learnt it: a container of
+    /// another image (or Kubernetes namespace) cannot extend it. Off by default (see
+    /// `binding.rs`).
+    #[serde(default)]
+    pub bind_profiles: bool,
+    /// Profiles the host binds to a workload by name: `{"web": {"image": "…", "namespace": "…"}}`.
+    #[serde(default)]
+    pub profile_owners: std::collections::BTreeMap<String, crate::binding::Owner>,
     /// The events file; default `/var/log/ids-runc/events.jsonl`.
     pub events_path: Option<PathBuf>,
     /// Where monitors keep per-epoch records of each container, for reports; default

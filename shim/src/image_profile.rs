@@ -6,14 +6,12 @@
 //! regular file (a FIFO would block `create`), and no larger than `MAX_SIZE`.
 
 use std::io::Read;
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use ids_monitor::profile::Profile;
 use nix::errno::Errno;
-use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
-use nix::sys::stat::Mode;
+use nix::fcntl::{OFlag, ResolveFlag};
 
 use crate::selection::FoundProfile;
 
@@ -27,28 +25,16 @@ fn rootfs(bundle: &Path, spec: &serde_json::Value) -> PathBuf {
     bundle.join(root)
 }
 
-fn open_in_root(dir: &Path, path: &str, flags: OFlag) -> nix::Result<OwnedFd> {
-    let how = OpenHow::new()
-        .flags(flags | OFlag::O_CLOEXEC)
-        .mode(Mode::empty())
-        .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
-    let dir_fd = nix::fcntl::open(
-        dir,
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )?;
-    // SAFETY: `open` returned a fresh fd that nothing else owns.
-    let dir_fd = unsafe { OwnedFd::from_raw_fd(dir_fd) };
-    let fd = openat2(std::os::fd::AsRawFd::as_raw_fd(&dir_fd), path, how)?;
-    // SAFETY: `openat2` returned a fresh fd that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
 /// Reads and validates the image's profile; `None` if the image has none.
 pub fn read(bundle: &Path, spec: &serde_json::Value) -> anyhow::Result<Option<FoundProfile>> {
     let root = rootfs(bundle, spec);
     let shown = format!("{}{PATH_IN_IMAGE} (in the image)", root.display());
-    let fd = match open_in_root(&root, PATH_IN_IMAGE, OFlag::O_RDONLY | OFlag::O_NONBLOCK) {
+    let fd = match crate::confined_open::open(
+        &root,
+        Path::new(PATH_IN_IMAGE),
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK,
+        ResolveFlag::RESOLVE_IN_ROOT,
+    ) {
         Ok(fd) => fd,
         Err(Errno::ENOENT) | Err(Errno::ENOTDIR) => return Ok(None),
         Err(e) => return Err(anyhow::anyhow!("cannot open {shown}: {e}")),
@@ -127,7 +113,11 @@ mod tests {
         let bundle = tempfile::tempdir().unwrap();
         let dir = bundle.path().join("rootfs/etc/ids-runc");
         std::fs::create_dir_all(&dir).unwrap();
-        nix::unistd::mkfifo(&dir.join("profile.json"), Mode::from_bits_truncate(0o600)).unwrap();
+        nix::unistd::mkfifo(
+            &dir.join("profile.json"),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .unwrap();
         let err = format!(
             "{:#}",
             read(bundle.path(), &serde_json::json!({})).unwrap_err()

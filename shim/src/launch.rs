@@ -7,6 +7,7 @@ use anyhow::Context;
 use ids_monitor::atomic_file::write_atomically;
 use ids_monitor::parameters::Parameters;
 use ids_monitor::profile::{MonitorKind, Policy};
+use ids_monitor::provenance::Provenance;
 use ids_monitor::ptrace::PtraceStops;
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +28,9 @@ pub struct Launch {
     pub profile: Option<PathBuf>,
     /// Where to save a learned profile.
     pub save_to: Option<PathBuf>,
+    /// Who learnt the profile, this container included; saved with it.
+    #[serde(default)]
+    pub provenance: Option<Provenance>,
     pub policy: Policy,
     /// Detector parameters when learning from nothing.
     pub parameters: Parameters,

@@ -2,8 +2,10 @@
 //! container it launches. Every runc command line is accepted; the few commands that need ids-runc's
 //! work are handled here, and everything goes on to the real runc.
 
+mod binding;
 mod bundle;
 mod commands;
+mod confined_open;
 mod container_ref;
 mod host_config;
 mod image_profile;
@@ -11,12 +13,14 @@ mod launch;
 mod mandatory;
 mod monitor_health;
 mod monitor_process;
+mod profile_ref;
 mod runc;
 mod runc_args;
 mod runc_log;
 mod selection;
 mod state_dir;
 mod stuck_init;
+mod workload;
 
 use std::ffi::OsString;
 

@@ -21,12 +21,24 @@ pub struct Mandatory {
     /// The least strict action allowed, as for `IDS_RUNC_ACTION` (`log`, `kill`, `deny`,
     /// `anomaly=…,unseen=…`): each rule of a container's policy is raised to at least this.
     pub action: Option<String>,
+    /// `false`: no container learns because of its env (`IDS_RUNC_MODE=learn`, or
+    /// `IDS_RUNC_PROFILE` naming what a learning container extends). Env holds the image's
+    /// `ENV` too, so this is how a host keeps images from choosing what they teach.
+    pub learn_from_env: Option<bool>,
 }
 
 /// The mode every container must run in, and where that comes from, if the host sets one.
 pub fn mode(host: &HostConfig) -> Option<(Mode, String)> {
     let mode = host.mandatory.as_ref()?.mode?;
     Some((mode, "host config mandatory.mode".into()))
+}
+
+/// Whether env may choose to learn, or which profile learning extends (default yes).
+pub fn learn_from_env(host: &HostConfig) -> bool {
+    host.mandatory
+        .as_ref()
+        .and_then(|m| m.learn_from_env)
+        .unwrap_or(true)
 }
 
 /// The least strict action the host allows, if it sets one.
@@ -115,6 +127,7 @@ mod tests {
         let mandatory = Mandatory {
             mode: None,
             action: Some("kill".into()),
+            learn_from_env: None,
         };
         let (host, bundle) = host_with_profile(dir.path(), weak, mandatory);
         let s = select(
@@ -136,6 +149,7 @@ mod tests {
         let mandatory = Mandatory {
             mode: Some(Mode::Detect),
             action: None,
+            learn_from_env: None,
         };
         let (host, bundle) = host_with_profile(dir.path(), Policy::default(), mandatory);
         let s = select(

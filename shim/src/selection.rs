@@ -18,10 +18,12 @@ use std::str::FromStr;
 
 use anyhow::Context;
 use ids_monitor::profile::{AnomalyAction, MonitorKind, Policy, Profile, UnseenSyscallAction};
+use ids_monitor::provenance::Provenance;
 use serde::{Deserialize, Serialize};
 
 use crate::host_config::HostConfig;
 use crate::image_profile;
+use crate::profile_ref::ProfileRef;
 
 const ANNOTATION_PREFIX: &str = "io.ids-runc.";
 const ENV_PREFIX: &str = "IDS_RUNC_";
@@ -89,8 +91,10 @@ pub struct Selection {
     pub profile_name: String,
     /// The profile to detect with (detect mode), or to go on learning from (learn mode).
     pub profile: Option<FoundProfile>,
-    /// Where a learned profile is written (learn modes).
+    /// Where a learned profile is written (learn modes): always in the store.
     pub save_to: Option<PathBuf>,
+    /// Who learnt the profile, this container included (learn modes): saved with it.
+    pub provenance: Option<Provenance>,
     pub policy: Policy,
 }
 
@@ -125,25 +129,6 @@ fn setting(spec: &serde_json::Value, key: &str) -> Option<Setting> {
             value: v.to_owned(),
             source: format!("env {env}"),
         })
-}
-
-/// A profile named by a setting: an absolute path, or a name in the host store.
-fn profile_path(value: &str, host: &HostConfig) -> Result<PathBuf, String> {
-    if value.starts_with('/') {
-        return Ok(PathBuf::from(value));
-    }
-    let ok = !value.is_empty()
-        && value != "."
-        && value != ".."
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
-    if !ok {
-        return Err(format!(
-            "{value:?} is neither an absolute path nor a profile name ([A-Za-z0-9_.-])"
-        ));
-    }
-    Ok(host.profile_dir().join(format!("{value}.json")))
 }
 
 fn parse_monitor(value: &str) -> Result<MonitorKind, String> {
@@ -207,14 +192,6 @@ fn parse_action(value: &str, base: Policy) -> Result<Policy, String> {
     }
 }
 
-fn load_profile(path: &Path) -> anyhow::Result<FoundProfile> {
-    let profile = Profile::load(path)?;
-    Ok(FoundProfile {
-        profile,
-        origin: path.display().to_string(),
-    })
-}
-
 /// Works out the selection for container `id` from its bundle's `spec`.
 pub fn select(
     spec: &serde_json::Value,
@@ -239,22 +216,23 @@ pub fn select(
 
     let explicit_profile = setting(spec, "profile")
         .map(|s| {
-            profile_path(&s.value, host)
-                .map(|p| (p, s.value.clone()))
+            ProfileRef::parse(&s.value, host)
+                .map(|r| (r, s.source.clone()))
                 .map_err(|e| s.error(e))
         })
         .transpose()?;
 
-    // The profile detection would use: named, else shipped in the image, else the store's.
-    let store_default = host.profile_dir().join(format!("{id}.json"));
+    // The profile detection would use: named, else shipped in the image, else the store's under
+    // the container's id (an id that cannot name a profile has none).
+    let store_default = ProfileRef::store(id).ok();
     let found = match &explicit_profile {
-        Some((path, _)) => path.exists().then(|| load_profile(path)).transpose()?,
+        Some((r, source)) => r.load(host).with_context(|| source.clone())?,
         None => match image_profile::read(bundle, spec)? {
             Some(found) => Some(found),
-            None => store_default
-                .exists()
-                .then(|| load_profile(&store_default))
-                .transpose()?,
+            None => match &store_default {
+                Some(r) => r.load(host)?,
+                None => None,
+            },
         },
     };
 
@@ -269,34 +247,76 @@ pub fn select(
     if mode == Mode::Off {
         return Ok(off(id));
     }
+    let learning = matches!(mode, Mode::Learn | Mode::LearnDetect);
+    if learning && !crate::mandatory::learn_from_env(host) {
+        let from_env = std::iter::once(mode_source.as_str())
+            .chain(explicit_profile.as_ref().map(|(_, s)| s.as_str()))
+            .find(|s| s.starts_with("env "));
+        if let Some(source) = from_env {
+            anyhow::bail!(
+                "{source}: this host does not let env choose what is learnt (host config \
+                 mandatory.learn_from_env is false; an image's ENV is env too)"
+            );
+        }
+    }
 
     let profile_name = match (&explicit_profile, &found) {
-        (Some((_, value)), _) if !value.starts_with('/') => value.clone(),
+        (Some((ProfileRef::Store(name), _)), _) => name.clone(),
         (_, Some(f)) => f.profile.name.clone(),
         _ => id.to_owned(),
     };
-    let save_to = match mode {
-        Mode::Learn | Mode::LearnDetect => Some(match &explicit_profile {
-            Some((path, _)) => path.clone(),
-            None => host.profile_dir().join(format!("{id}.json")),
-        }),
+    // Learnt profiles are written to the store only.
+    let learn_into = match (learning, &explicit_profile) {
+        (false, _) => None,
+        (true, Some((r @ ProfileRef::Store(_), _))) => Some(r.clone()),
+        (true, Some((ProfileRef::Listed { path, .. }, source))) => anyhow::bail!(
+            "{source}: {} is read only: learnt profiles are written only to the profile store \
+             ({}); name a profile of the store instead",
+            path.display(),
+            host.profile_dir().display()
+        ),
+        (true, None) => Some(store_default.clone().with_context(|| {
+            format!(
+                "container id {id:?} cannot name the profile it learns; set \
+                 io.ids-runc.profile or IDS_RUNC_PROFILE"
+            )
+        })?),
+    };
+    let save_to = learn_into.as_ref().map(|r| r.path(host));
+    // What earlier runs learnt under that name, which learning extends.
+    let learnt = match &learn_into {
+        Some(r) => r.load(host)?,
+        None => None,
+    };
+    let provenance = match &learn_into {
+        Some(ProfileRef::Store(name)) => {
+            let workload = crate::workload::of(spec, id);
+            let existing = learnt.as_ref().map(|f| &f.profile.provenance);
+            crate::binding::check(host, name, existing, &workload).map_err(|refused| {
+                let source = explicit_profile
+                    .as_ref()
+                    .map_or("the container id", |(_, s)| s.as_str())
+                    .to_owned();
+                anyhow::Error::new(refused).context(source)
+            })?;
+            let mut provenance = existing.cloned().unwrap_or_default();
+            let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+            provenance.record(&workload, id, &now.to_string());
+            Some(provenance)
+        }
         _ => None,
     };
     let profile = match mode {
-        // Learning extends what earlier runs learnt under the same name.
-        Mode::Learn => match &save_to {
-            Some(path) if path.exists() => Some(load_profile(path)?),
-            _ => None,
-        },
+        Mode::Learn => learnt,
         Mode::Detect => Some(found.with_context(|| {
             format!(
                 "mode detect ({mode_source}) needs a profile, and none was found: {}",
                 match &explicit_profile {
-                    Some((path, _)) => format!("{} does not exist", path.display()),
+                    Some((r, _)) => format!("{} does not exist", r.path(host).display()),
                     None => format!(
                         "no {} in the image and no {}",
                         image_profile::PATH_IN_IMAGE,
-                        store_default.display()
+                        host.profile_dir().join(format!("{id}.json")).display()
                     ),
                 }
             )
@@ -349,6 +369,7 @@ pub fn select(
         profile_name,
         profile,
         save_to,
+        provenance,
         policy,
     })
 }
@@ -361,6 +382,7 @@ fn off(id: &str) -> Selection {
         profile_name: id.to_owned(),
         profile: None,
         save_to: None,
+        provenance: None,
         policy: Policy::default(),
     }
 }
@@ -451,6 +473,97 @@ mod tests {
             err.contains("/etc/ids-runc/profile.json") && err.contains("c1.json"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn hostile_profile_settings_are_refused_naming_their_source() {
+        let store = tempfile::tempdir().unwrap();
+        let bundle = no_bundle();
+        let h = host(store.path());
+        let long = format!("IDS_RUNC_PROFILE={}", "a".repeat(10_000));
+        for env in [
+            "IDS_RUNC_PROFILE=/etc/ids-pwned",
+            "IDS_RUNC_PROFILE=/tmp/pwned-abs.json",
+            "IDS_RUNC_PROFILE=/root/.ssh/authorized_keys",
+            "IDS_RUNC_PROFILE=a/b",
+            "IDS_RUNC_PROFILE=..",
+            "IDS_RUNC_PROFILE=../../etc/x",
+            "IDS_RUNC_PROFILE=x\u{0}y",
+            "IDS_RUNC_PROFILE=.hidden",
+            "IDS_RUNC_PROFILE=",
+            long.as_str(),
+        ] {
+            for mode in ["learn", "detect", "learn-detect"] {
+                let spec = json!({ "process": { "env": [format!("IDS_RUNC_MODE={mode}"), env] } });
+                let err = format!("{:#}", select(&spec, bundle.path(), "c1", &h).unwrap_err());
+                assert!(err.starts_with("env IDS_RUNC_PROFILE: "), "{env}: {err}");
+            }
+        }
+        let spec = json!({
+            "annotations": { "io.ids-runc.profile": "/etc/passwd" },
+            "process": { "env": ["IDS_RUNC_MODE=detect"] }
+        });
+        let err = format!("{:#}", select(&spec, bundle.path(), "c1", &h).unwrap_err());
+        assert!(err.starts_with("annotation io.ids-runc.profile: "), "{err}");
+        assert_eq!(std::fs::read_dir(store.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn listed_directories_are_read_only() {
+        let store = tempfile::tempdir().unwrap();
+        let listed = tempfile::tempdir().unwrap();
+        let bundle = no_bundle();
+        let h = HostConfig {
+            profile_path_dirs: vec![listed.path().to_owned()],
+            ..host(store.path())
+        };
+        let path = listed.path().join("web.json");
+        let spec = json!({ "process": { "env": [
+            "IDS_RUNC_MODE=learn", format!("IDS_RUNC_PROFILE={}", path.display())
+        ] } });
+        let err = format!("{:#}", select(&spec, bundle.path(), "c1", &h).unwrap_err());
+        assert!(err.contains("read only"), "{err}");
+        let spec = json!({ "process": { "env": [
+            "IDS_RUNC_MODE=detect", format!("IDS_RUNC_PROFILE={}", path.display())
+        ] } });
+        let err = format!("{:#}", select(&spec, bundle.path(), "c1", &h).unwrap_err());
+        assert!(err.contains("does not exist"), "{err}");
+    }
+
+    #[test]
+    fn a_host_can_forbid_learning_from_env() {
+        let store = tempfile::tempdir().unwrap();
+        let bundle = no_bundle();
+        let h = HostConfig {
+            mandatory: Some(crate::mandatory::Mandatory {
+                learn_from_env: Some(false),
+                ..Default::default()
+            }),
+            default_mode: Some(Mode::Learn),
+            ..host(store.path())
+        };
+        for env in ["IDS_RUNC_MODE=learn", "IDS_RUNC_PROFILE=web"] {
+            let spec = json!({ "process": { "env": [env] } });
+            let err = format!("{:#}", select(&spec, bundle.path(), "c1", &h).unwrap_err());
+            assert!(err.contains("learn_from_env"), "{env}: {err}");
+        }
+        // The host's own default still learns, into the container's own profile.
+        let s = select(&json!({}), bundle.path(), "c1", &h).unwrap();
+        assert_eq!(s.save_to, Some(store.path().join("c1.json")));
+    }
+
+    #[test]
+    fn learning_records_who_learns() {
+        let store = tempfile::tempdir().unwrap();
+        let bundle = no_bundle();
+        let spec = json!({
+            "annotations": { "io.kubernetes.cri.image-name": "web:1" },
+            "process": { "env": ["IDS_RUNC_MODE=learn", "IDS_RUNC_PROFILE=web"] }
+        });
+        let s = select(&spec, bundle.path(), "c1", &host(store.path())).unwrap();
+        let p = s.provenance.unwrap();
+        assert_eq!(p.learnt_by[0].workload.image.as_deref(), Some("web:1"));
+        assert_eq!(p.learnt_by[0].containers, ["c1"]);
     }
 
     #[test]

@@ -37,6 +37,7 @@ pub fn run(runc: &Runc, args: &RuncArgs, host: &HostConfig) -> anyhow::Result<i3
     let config = BundleConfig::load(&bundle, &host.state_root())?;
     let state = StateDir::new(&host.state_root(), id)?;
     let monitored = selection::select(&config.spec, &bundle, id, host)
+        .inspect_err(|err| record_refused_learning(host, id, err))
         .with_context(|| format!("{}", config.path().display()))
         .and_then(|selection| {
             if selection.mode == Mode::Off {
@@ -114,6 +115,7 @@ fn start_monitor(
         profile_name: selection.profile_name.clone(),
         profile,
         save_to: selection.save_to.clone(),
+        provenance: selection.provenance.clone(),
         policy: selection.policy,
         parameters: host.parameters.unwrap_or_default(),
         save_interval_secs: host
@@ -163,6 +165,24 @@ fn ensure_own_pid_namespace(spec: &serde_json::Value) -> anyhow::Result<()> {
          (linux.namespaces has no \"pid\"; docker --pid=host?); use the seccomp-notify monitor"
     );
     Ok(())
+}
+
+/// An attempt to extend a profile bound to another workload is an event, whatever happens next.
+fn record_refused_learning(host: &HostConfig, id: &str, err: &anyhow::Error) {
+    let Some(refused) = err.downcast_ref::<crate::binding::Refused>() else {
+        return;
+    };
+    let mut event = Event::now(
+        id,
+        &refused.profile,
+        "learn",
+        MonitorKind::SeccompNotify,
+        EventKind::LearnRefused,
+    );
+    event.message = Some(format!("{err:#}"));
+    if let Err(e) = EventLog::new(&host.events_path()).write(&event, true) {
+        eprintln!("ids-runc: {e}");
+    }
 }
 
 /// The events file must show that a container that should be watched is not.

@@ -143,6 +143,7 @@ fn guard(launch: &Launch) -> anyhow::Result<Guard> {
         policy: launch.policy,
         save_to: launch.save_to.clone(),
         save_every: Duration::from_secs(launch.save_interval_secs.max(1)),
+        provenance: launch.provenance.clone().unwrap_or_default(),
     };
     let epochs_path = launch.runs_dir.join(format!("{}.epochs.jsonl", launch.id));
     let epochs = EpochLog::create(&epochs_path)
