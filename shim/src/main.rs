@@ -20,6 +20,7 @@ mod runc_log;
 mod selection;
 mod state_dir;
 mod stuck_init;
+mod terminal_text;
 mod workload;
 
 use std::ffi::OsString;

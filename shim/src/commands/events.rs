@@ -13,6 +13,7 @@ use ids_monitor::events::Event;
 
 use crate::host_config::HostConfig;
 use crate::runc_args::RuncArgs;
+use crate::terminal_text::{escape, escape_json};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -109,7 +110,7 @@ fn print_from(
             continue;
         }
         if args.json {
-            print!("{line}");
+            print!("{}", escape_json(&line));
         } else {
             println!("{}", readable(&event));
         }
@@ -138,11 +139,46 @@ fn readable(e: &Event) -> String {
     if let Some(tid) = e.tid {
         text += &format!(" tid={tid}");
     }
+    if let Some(p) = &e.process {
+        text += &format!(" process={p}");
+    }
     if let Some(m) = &e.message {
         text += &format!(" — {m}");
     }
+    // Every field may hold what a container chose (its process names, its profile's name, paths
+    // in messages): the line is escaped whole, and each bag line on its own.
+    let mut text = escape(&text).into_owned();
     for bag in e.unseen_bags.iter().take(2) {
-        text += &format!("\n      unknown bag: {bag}");
+        text += &format!("\n      unknown bag: {}", escape(bag));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ids_monitor::events::EventKind;
+    use ids_monitor::profile::MonitorKind;
+
+    #[test]
+    fn what_a_container_chose_is_printed_escaped() {
+        let mut e = Event::now(
+            "c1",
+            "p\u{1b}[2J",
+            "detect",
+            MonitorKind::SeccompNotify,
+            EventKind::UnseenSyscall,
+        );
+        e.process = Some("\u{1b}]0;owned\u{7}".into());
+        e.message = Some("path /x\u{9b}31m".into());
+        e.unseen_bags = vec!["read×9 \u{1b}[1A".into()];
+        let text = readable(&e);
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        assert!(text.contains("process=\\x1b]0;owned\\x07"), "{text}");
+        assert!(text.contains("profile=p\\x1b[2J"), "{text}");
+        assert_eq!(text.lines().count(), 2);
+    }
 }

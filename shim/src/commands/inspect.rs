@@ -42,6 +42,8 @@ pub fn main(words: Vec<std::ffi::OsString>, host: &HostConfig) -> anyhow::Result
             return Err(e).with_context(|| format!("cannot reach the monitor of {}", args.id));
         }
     };
-    println!("{}", serde_json::to_string_pretty(&doc)?);
+    // The document holds what the container chose (its profile's name): escaped for a terminal.
+    let text = serde_json::to_string_pretty(&doc)?;
+    println!("{}", crate::terminal_text::escape_json(&text));
     Ok(0)
 }

@@ -13,11 +13,14 @@ use ids_monitor::detector::{Detector, Mode, Verdict};
 use ids_monitor::eval::{rates_at, rates_at_fpr, roc_auc};
 use ids_monitor::parameters::{Parameters, StreamMode, Threshold, Training};
 use ids_monitor::profile::{AnomalyAction, MonitorKind, Policy, Profile, UnseenSyscallAction};
+use ids_monitor::provenance::Provenance;
 use ids_monitor::scorer::{ScorerMix, TraceScorer};
 use ids_monitor::stide::Stide;
 use ids_monitor::trace::{read_trace, trace_files, Trace, TraceFormat};
 use ids_monitor::weighted_bosc::{Grading, WeightedBosc};
 use serde::de::DeserializeOwned;
+
+use crate::terminal_text::escape;
 
 /// Train, evaluate and inspect bag-of-system-calls profiles.
 #[derive(Parser, Debug)]
@@ -437,7 +440,11 @@ fn eval(a: EvalArgs) -> Result<i32> {
 fn show(a: ShowArgs) -> Result<i32> {
     let p = Profile::load(&a.profile)?;
     let params = &p.parameters;
-    println!("profile    {} ({})", p.name, a.profile.display());
+    println!(
+        "profile    {} ({})",
+        escape(&p.name),
+        escape(&a.profile.display().to_string())
+    );
     println!(
         "monitor    {} (cannot see: {})",
         serde_json::to_value(p.monitor.kind)?
@@ -484,6 +491,9 @@ fn show(a: ShowArgs) -> Result<i32> {
             (None, None) => "not converged".to_string(),
         }
     );
+    for line in learnt_by_lines(&p.provenance) {
+        println!("{}", escape(&line));
+    }
     let total: u64 = p.normal_db.iter().map(|r| r.frequency).sum();
     let once = p.normal_db.iter().filter(|r| r.frequency == 1).count();
     println!(
@@ -507,11 +517,11 @@ fn show(a: ShowArgs) -> Result<i32> {
         by_frequency.len()
     );
     for (name, n) in by_frequency.iter().take(a.top) {
-        println!("  {:>6.2}%  {name}", *n as f64 * 100.0 / slots);
+        println!("  {:>6.2}%  {}", *n as f64 * 100.0 / slots, escape(name));
     }
     if by_frequency.len() > a.top {
         let rest: Vec<&str> = by_frequency[a.top..].iter().map(|x| x.0).collect();
-        println!("  also: {}", rest.join(" "));
+        println!("  also: {}", escape(&rest.join(" ")));
     }
     let mut bags: Vec<_> = p.normal_db.iter().collect();
     bags.sort_by(|x, y| y.frequency.cmp(&x.frequency).then(x.bag.cmp(&y.bag)));
@@ -522,9 +532,29 @@ fn show(a: ShowArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// Who learnt the profile, one line per workload (the store records it; see `provenance.rs`).
+fn learnt_by_lines(provenance: &Provenance) -> Vec<String> {
+    provenance
+        .learnt_by
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            format!(
+                "{} {}: {} runs, {} to {}, last containers {}",
+                if i == 0 { "learnt by " } else { "          " },
+                l.workload.describe(),
+                l.runs,
+                l.first,
+                l.last,
+                l.containers.join(" ")
+            )
+        })
+        .collect()
+}
+
 fn bag_text(bag: &BTreeMap<String, u8>) -> String {
     let parts: Vec<String> = bag.iter().map(|(n, c)| format!("{n}:{c}")).collect();
-    format!("{{{}}}", parts.join(" "))
+    format!("{{{}}}", escape(&parts.join(" ")))
 }
 
 fn diff(a: DiffArgs) -> Result<i32> {
