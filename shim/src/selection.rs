@@ -222,6 +222,15 @@ pub fn select(
         })
         .transpose()?;
 
+    // Learning never even reads a file outside the store.
+    if let (Some((mode, _)), Some((ProfileRef::Listed { path, .. }, source))) =
+        (&explicit_mode, &explicit_profile)
+    {
+        if matches!(mode, Mode::Learn | Mode::LearnDetect) {
+            return Err(read_only(source, path, host));
+        }
+    }
+
     // The profile detection would use: named, else shipped in the image, else the store's under
     // the container's id (an id that cannot name a profile has none).
     let store_default = ProfileRef::store(id).ok();
@@ -269,12 +278,9 @@ pub fn select(
     let learn_into = match (learning, &explicit_profile) {
         (false, _) => None,
         (true, Some((r @ ProfileRef::Store(_), _))) => Some(r.clone()),
-        (true, Some((ProfileRef::Listed { path, .. }, source))) => anyhow::bail!(
-            "{source}: {} is read only: learnt profiles are written only to the profile store \
-             ({}); name a profile of the store instead",
-            path.display(),
-            host.profile_dir().display()
-        ),
+        (true, Some((ProfileRef::Listed { path, .. }, source))) => {
+            return Err(read_only(source, path, host))
+        }
         (true, None) => Some(store_default.clone().with_context(|| {
             format!(
                 "container id {id:?} cannot name the profile it learns; set \
@@ -372,6 +378,16 @@ pub fn select(
         provenance,
         policy,
     })
+}
+
+/// Learning named a profile outside the store (`source` named it).
+fn read_only(source: &str, path: &Path, host: &HostConfig) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{source}: {} is read only: learnt profiles are written only to the profile store ({}); \
+         name a profile of the store instead",
+        path.display(),
+        host.profile_dir().display()
+    )
 }
 
 fn off(id: &str) -> Selection {
