@@ -22,8 +22,9 @@ pub struct Mandatory {
     /// `anomaly=…,unseen=…`): each rule of a container's policy is raised to at least this.
     pub action: Option<String>,
     /// `false`: no container learns because of its env (`IDS_RUNC_MODE=learn`, or
-    /// `IDS_RUNC_PROFILE` naming what a learning container extends). Env holds the image's
-    /// `ENV` too, so this is how a host keeps images from choosing what they teach.
+    /// `IDS_RUNC_PROFILE` naming what a learning container extends), nor under podman because of
+    /// its annotations. Env holds the image's `ENV`, and podman copies the image's annotations,
+    /// so this is how a host keeps images from choosing what they teach.
     pub learn_from_env: Option<bool>,
 }
 

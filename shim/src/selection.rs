@@ -258,13 +258,17 @@ pub fn select(
     }
     let learning = matches!(mode, Mode::Learn | Mode::LearnDetect);
     if learning && !crate::mandatory::learn_from_env(host) {
-        let from_env = std::iter::once(mode_source.as_str())
+        // Env holds the image's ENV; podman also copies the image's annotations into the
+        // container's (measured with podman 4.3), so there annotations are the image's word too.
+        let podman = spec["annotations"]["io.container.manager"] == "libpod";
+        let from_image = std::iter::once(mode_source.as_str())
             .chain(explicit_profile.as_ref().map(|(_, s)| s.as_str()))
-            .find(|s| s.starts_with("env "));
-        if let Some(source) = from_env {
+            .find(|s| s.starts_with("env ") || (podman && s.starts_with("annotation ")));
+        if let Some(source) = from_image {
             anyhow::bail!(
-                "{source}: this host does not let env choose what is learnt (host config \
-                 mandatory.learn_from_env is false; an image's ENV is env too)"
+                "{source}: this host does not let env (nor, under podman, annotations) choose \
+                 what is learnt: an image sets them (host config mandatory.learn_from_env is \
+                 false)"
             );
         }
     }
@@ -563,6 +567,12 @@ mod tests {
             let err = format!("{:#}", select(&spec, bundle.path(), "c1", &h).unwrap_err());
             assert!(err.contains("learn_from_env"), "{env}: {err}");
         }
+        // Under podman an image's annotations reach the container's.
+        let spec = json!({ "annotations": {
+            "io.container.manager": "libpod", "io.ids-runc.mode": "learn"
+        } });
+        let err = format!("{:#}", select(&spec, bundle.path(), "c1", &h).unwrap_err());
+        assert!(err.starts_with("annotation io.ids-runc.mode"), "{err}");
         // The host's own default still learns, into the container's own profile.
         let s = select(&json!({}), bundle.path(), "c1", &h).unwrap();
         assert_eq!(s.save_to, Some(store.path().join("c1.json")));
