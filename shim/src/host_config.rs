@@ -125,6 +125,13 @@ impl HostConfig {
         };
         let mut config: HostConfig = serde_json::from_str(&text)
             .with_context(|| format!("invalid ids-runc config {}", path.display()))?;
+        if let Some(dir) = config.profile_path_dirs.iter().find(|d| !d.is_absolute()) {
+            anyhow::bail!(
+                "invalid ids-runc config {}: profile_path_dirs: {} is not an absolute path",
+                path.display(),
+                dir.display()
+            );
+        }
         config.source = Some(path.to_owned());
         Ok(config)
     }
@@ -148,6 +155,15 @@ mod tests {
         let err = format!("{:#}", HostConfig::load_from(&path).unwrap_err());
         assert!(err.contains(&path.display().to_string()), "{err}");
         assert!(err.contains("runtim"), "{err}");
+    }
+
+    #[test]
+    fn listed_profile_directories_must_be_absolute() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(&path, r#"{"profile_path_dirs": ["/srv/profiles", "rel"]}"#).unwrap();
+        let err = format!("{:#}", HostConfig::load_from(&path).unwrap_err());
+        assert!(err.contains("profile_path_dirs: rel"), "{err}");
     }
 
     #[test]

@@ -99,7 +99,7 @@ impl ProfileRef {
         let dir = host
             .profile_path_dirs
             .iter()
-            .find(|dir| dir.is_absolute() && path.starts_with(dir) && path != dir.as_path())
+            .find(|dir| path.starts_with(dir) && path != dir.as_path())
             .ok_or_else(|| {
                 format!(
                     "{value:?} is outside the directories the host config lists in \
