@@ -564,7 +564,7 @@ fn diff(a: DiffArgs) -> Result<i32> {
     let mut line = |what: &str, x: String, y: String| {
         if x != y {
             differs = true;
-            println!("{what}: {x} -> {y}");
+            println!("{what}: {} -> {}", escape(&x), escape(&y));
         }
     };
     line("name", pa.name.clone(), pb.name.clone());
