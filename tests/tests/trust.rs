@@ -276,6 +276,21 @@ fn a_profile_bound_to_image_a_cannot_be_extended_by_image_b() {
     assert_eq!(by.as_array().unwrap().len(), 1, "{by}");
     assert_eq!(by[0]["runs"], 2);
     assert_eq!(by[0]["containers"], serde_json::json!([a1, a2]));
+
+    // A host can forbid learning chosen by env altogether (an image's ENV is env).
+    d.set_host_config(serde_json::json!({
+        "bind_profiles": true, "mandatory": { "learn_from_env": false }
+    }));
+    let before = stored(&d, "svc");
+    let out = learn("busybox", "a3");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && stderr.contains("env IDS_RUNC_MODE: ")
+            && stderr.contains("learn_from_env"),
+        "{stderr}"
+    );
+    assert_eq!(stored(&d, "svc"), before);
 }
 
 #[test]
