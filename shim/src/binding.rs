@@ -16,18 +16,8 @@
 use std::fmt;
 
 use ids_monitor::provenance::{Provenance, Workload};
-use serde::Deserialize;
 
-use crate::host_config::HostConfig;
-
-/// Host config `profile_owners.<name>`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Owner {
-    /// The image's name or id (digest; under docker the chain id of its layers).
-    pub image: Option<String>,
-    pub namespace: Option<String>,
-}
+use crate::host_config::{HostConfig, Owner};
 
 /// A container refused learning into a profile bound to another workload.
 #[derive(Debug, Clone)]

@@ -34,7 +34,7 @@ pub struct HostConfig {
     pub bind_profiles: bool,
     /// Profiles the host binds to a workload by name: `{"web": {"image": "…", "namespace": "…"}}`.
     #[serde(default)]
-    pub profile_owners: std::collections::BTreeMap<String, crate::binding::Owner>,
+    pub profile_owners: std::collections::BTreeMap<String, Owner>,
     /// The events file; default `/var/log/ids-runc/events.jsonl`.
     pub events_path: Option<PathBuf>,
     /// Where monitors keep per-epoch records of each container, for reports; default
@@ -68,6 +68,16 @@ pub struct HostConfig {
     /// The file these settings come from, whether or not it exists (not a key of the file).
     #[serde(skip)]
     pub source: Option<PathBuf>,
+}
+
+/// Host config `profile_owners.<name>`: the workload that alone may extend that profile (see
+/// `binding.rs`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Owner {
+    /// The image's name or id (digest; under docker the chain id of its layers).
+    pub image: Option<String>,
+    pub namespace: Option<String>,
 }
 
 /// Default of `max_database_entries`: about 90 MB of bags per container.
