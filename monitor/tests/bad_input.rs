@@ -3,12 +3,14 @@
 
 use std::path::Path;
 
-use ids_monitor::alphabet::{Alphabet, Arch, Sym};
-use ids_monitor::detector::{Detector, Mode};
-use ids_monitor::parameters::{Parameters, StreamMode, Threshold, Training};
-use ids_monitor::profile::{MonitorKind, Policy, Profile};
-use ids_monitor::seccomp_merge::{add_notify, NEVER_NOTIFIED};
-use ids_monitor::trace::{parse_trace, TraceFormat};
+use ids_detector::alphabet::{Alphabet, Arch, Sym};
+use ids_detector::detector::{Detector, Mode};
+use ids_detector::parameters::{Parameters, StreamMode, Threshold, Training};
+use ids_monitor::backend::seccomp_merge::{add_notify, NEVER_NOTIFIED};
+use ids_monitor::backend::MonitorKind;
+use ids_monitor::offline::trace::{parse_trace, TraceFormat};
+use ids_monitor::policy::Policy;
+use ids_monitor::profile::Profile;
 use oci_spec::runtime::LinuxSeccomp;
 use proptest::prelude::*;
 use serde_json::{json, Value};

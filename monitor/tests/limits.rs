@@ -3,12 +3,13 @@
 use std::path::Path;
 use std::time::Duration;
 
-use ids_monitor::detector::Detector;
-use ids_monitor::events::{read_all, EventKind, EventLog};
+use ids_detector::detector::Detector;
+use ids_detector::parameters::{Parameters, Threshold};
+use ids_monitor::backend::sink::{Admission, Syscall, SyscallSink, AUDIT_ARCH_X86_64};
+use ids_monitor::backend::MonitorKind;
 use ids_monitor::guard::{Guard, GuardMode, GuardSettings};
-use ids_monitor::notify::{Admission, Syscall, SyscallSink, AUDIT_ARCH_X86_64};
-use ids_monitor::parameters::{Parameters, Threshold};
-use ids_monitor::profile::{AnomalyAction, MonitorKind, Policy, UnseenSyscallAction};
+use ids_monitor::policy::{AnomalyAction, Policy, UnseenSyscallAction};
+use ids_monitor::record::events::{read_all, EventKind, EventLog};
 
 fn call(nr: i32) -> Syscall {
     Syscall {
@@ -84,7 +85,7 @@ fn an_unwritable_events_file_is_counted_and_the_guard_goes_on() {
         for nr in [39, 110, 102] {
             detector.observe(
                 42,
-                ids_monitor::alphabet::Alphabet::system()
+                ids_detector::alphabet::Alphabet::system()
                     .sym_from_audit(AUDIT_ARCH_X86_64, nr)
                     .unwrap(),
             );

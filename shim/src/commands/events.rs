@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use clap::Parser;
-use ids_monitor::events::Event;
+use ids_monitor::record::events::Event;
 
 use crate::host_config::HostConfig;
 use crate::runc_args::RuncArgs;

@@ -7,16 +7,18 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
-use ids_monitor::alphabet::{Alphabet, Arch, Sym};
-use ids_monitor::backoff_bosc::BackoffBosc;
-use ids_monitor::detector::{Detector, Mode, Verdict};
-use ids_monitor::eval::{rates_at, rates_at_fpr, roc_auc};
-use ids_monitor::parameters::{Parameters, StreamMode, Threshold, Training};
-use ids_monitor::profile::{AnomalyAction, MonitorKind, Policy, Profile, UnseenSyscallAction};
-use ids_monitor::scorer::{ScorerMix, TraceScorer};
-use ids_monitor::stide::Stide;
-use ids_monitor::trace::{read_trace, trace_files, Trace, TraceFormat};
-use ids_monitor::weighted_bosc::{Grading, WeightedBosc};
+use ids_detector::alphabet::{Alphabet, Arch, Sym};
+use ids_detector::detector::{Detector, Mode, Verdict};
+use ids_detector::parameters::{Parameters, StreamMode, Threshold, Training};
+use ids_monitor::backend::MonitorKind;
+use ids_monitor::offline::backoff_bosc::BackoffBosc;
+use ids_monitor::offline::eval::{rates_at, rates_at_fpr, roc_auc};
+use ids_monitor::offline::scorer::{ScorerMix, TraceScorer};
+use ids_monitor::offline::stide::Stide;
+use ids_monitor::offline::trace::{read_trace, trace_files, Trace, TraceFormat};
+use ids_monitor::offline::weighted_bosc::{Grading, WeightedBosc};
+use ids_monitor::policy::{AnomalyAction, Policy, UnseenSyscallAction};
+use ids_monitor::profile::Profile;
 use serde::de::DeserializeOwned;
 
 /// Train, evaluate and inspect bag-of-system-calls profiles.
