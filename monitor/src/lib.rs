@@ -25,3 +25,5 @@ pub mod offline;
 pub mod policy;
 pub mod profile;
 pub mod record;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod testing;

@@ -522,38 +522,14 @@ impl SyscallSink for Guard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::sink::AUDIT_ARCH_X86_64;
     use crate::policy::{AnomalyAction, UnseenSyscallAction};
-    use ids_detector::parameters::{Parameters, Threshold};
+    use crate::testing::{call, guard_parameters, guard_settings};
 
-    fn call(nr: i32) -> Syscall {
-        Syscall {
-            pid: 42,
-            arch: AUDIT_ARCH_X86_64,
-            nr,
-        }
-    }
-
+    /// The shared guard settings, saving the learnt profile to `save_to`.
     fn settings(mode: GuardMode, policy: Policy, save_to: Option<PathBuf>) -> GuardSettings {
         GuardSettings {
-            container: "c1".into(),
-            profile_name: "p1".into(),
-            mode,
-            monitor: MonitorKind::SeccompNotify,
-            profile_monitor: MonitorKind::SeccompNotify,
-            blind_to: Vec::new(),
-            policy,
             save_to,
-            save_every: Duration::from_secs(3600),
-        }
-    }
-
-    fn params() -> Parameters {
-        Parameters {
-            window: 3,
-            epoch: 30,
-            threshold: Threshold::Absolute(2),
-            ..Parameters::default()
+            ..guard_settings(mode, policy)
         }
     }
 
@@ -568,7 +544,7 @@ mod tests {
         };
         let mut g = Guard::new(
             settings(GuardMode::Learn, policy, Some(path.clone())),
-            Detector::new(params()),
+            Detector::new(guard_parameters()),
             EventLog::new(&dir.join("events.jsonl")),
         );
         for _ in 0..100 {
@@ -698,7 +674,7 @@ mod tests {
         };
         let mut g = Guard::new(
             settings(GuardMode::LearnDetect, policy, Some(path.clone())),
-            Detector::new(params()),
+            Detector::new(guard_parameters()),
             EventLog::new(&events_path),
         );
         assert_eq!(g.mode_name(), "learn");
@@ -725,7 +701,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut g = Guard::new(
             settings(GuardMode::Learn, Policy::default(), None),
-            Detector::new(params()),
+            Detector::new(guard_parameters()),
             EventLog::new(&dir.path().join("e")),
         );
         let exit_group = 231;
@@ -744,7 +720,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut g = Guard::new(
             settings(GuardMode::Learn, Policy::default(), None),
-            Detector::new(params()),
+            Detector::new(guard_parameters()),
             EventLog::new(&dir.path().join("e")),
         );
         g.observe(&call(39));

@@ -118,46 +118,21 @@ mod tests {
 
     use ids_detector::alphabet::{Alphabet, Sym};
     use ids_detector::detector::{Detector, Mode};
-    use ids_detector::parameters::{StreamMode, Threshold, Training};
 
     use super::*;
     use crate::policy::UnseenSyscallAction;
+    use crate::testing::{trained_detector, trained_profile};
 
     fn sym(name: &str) -> Sym {
         Alphabet::system().sym_by_name(name).unwrap()
     }
 
     fn trained() -> Detector {
-        let mut d = Detector::new(Parameters {
-            window: 3,
-            epoch: 4,
-            threshold: Threshold::Absolute(1),
-            stream: StreamMode::PerThread,
-            training: Training::default(),
-        });
-        for name in [
-            "openat",
-            "read",
-            "read",
-            "close",
-            "openat",
-            "read",
-            "close",
-            "exit_group",
-        ] {
-            d.observe(7, sym(name));
-        }
-        d
+        trained_detector()
     }
 
     fn profile() -> Profile {
-        Profile::from_detector(
-            "test",
-            MonitorKind::SeccompNotify,
-            Policy::default(),
-            &trained(),
-            1,
-        )
+        trained_profile("test")
     }
 
     #[test]
