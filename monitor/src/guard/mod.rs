@@ -9,13 +9,16 @@
 //!
 //! The common path (a known call, no verdict) is an array lookup, a counter and `Detector::observe`;
 //! everything that does I/O happens only when there is something to report.
+//!
+//! What is judged is here: `admit` (a call never seen in training, before it runs) and
+//! `on_verdict` (an epoch the detector found anomalous), each asking the policy once. Carrying out
+//! the answer is in `acting.rs`, writing the profile and the epoch records in `saving.rs`, the
+//! `inspect` document in `inspect.rs`.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
 use serde::Serialize;
 
 use ids_detector::alphabet::{Alphabet, Sym};
@@ -24,11 +27,14 @@ use ids_detector::detector::{Detector, Mode, Verdict};
 use crate::backend::sink::{Admission, Syscall, SyscallSink};
 use crate::backend::{Handover, MonitorKind, Origin};
 use crate::policy::{Action, Policy};
-use crate::profile::Profile;
 use crate::record::epoch_log::{EpochLog, EpochRecord};
-use crate::record::events::{ActionTaken, Event, EventKind, EventLog};
+use crate::record::events::{EventKind, EventLog};
+use saving::CLOCK_EVERY;
 use startup::Startup;
 
+mod acting;
+mod inspect;
+mod saving;
 pub mod startup;
 
 /// Epochs kept for `inspect` and reports; older ones are dropped (a day of a busy container).
@@ -36,10 +42,6 @@ pub const MAX_HISTORY: usize = 100_000;
 /// Threads with a window at most; past it every window restarts (a safety valve for threads
 /// that died without an `exit` the monitor saw, such as the other threads at `exit_group`).
 pub const MAX_STREAMS: usize = 16_384;
-/// Calls between two looks at the clock for the periodic save.
-const CLOCK_EVERY: u32 = 4096;
-/// How often buffered epoch records reach their file while calls flow.
-const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
 /// What the guard is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,16 +168,6 @@ impl Guard {
         self
     }
 
-    /// Writes out what is buffered; called now and then and at the end.
-    pub fn flush(&mut self) {
-        if let Some(log) = &mut self.epochs {
-            if let Err(e) = log.flush() {
-                self.counters.epoch_log_errors += 1;
-                log::error!("cannot write {}: {e}", log.path().display());
-            }
-        }
-    }
-
     /// The detector's current mode, as events and `inspect` name it.
     pub fn mode_name(&self) -> &'static str {
         match self.detector.mode() {
@@ -196,51 +188,6 @@ impl Guard {
         self.history.iter()
     }
 
-    /// The profile learnt so far (or the one detection runs with, grown by continuous training).
-    pub fn profile(&self) -> Profile {
-        Profile::from_detector(
-            &self.settings.profile_name,
-            self.settings.profile_monitor,
-            self.settings.policy,
-            &self.detector,
-            1,
-        )
-    }
-
-    /// Saves the learnt profile if this guard learns; called periodically and at the end.
-    pub fn save_learned(&mut self) {
-        let learning = self.settings.mode != GuardMode::Detect;
-        let Some(path) = self.settings.save_to.clone().filter(|_| learning) else {
-            return;
-        };
-        if self.detector.counters().windows == 0 && self.detector.database().is_empty() {
-            return;
-        }
-        self.last_save = Instant::now();
-        let saved = match path.parent() {
-            Some(dir) => std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create profile directory {}: {e}", dir.display())),
-            None => Ok(()),
-        }
-        .and_then(|()| self.profile().save(&path).map_err(|e| e.to_string()));
-        match saved {
-            Ok(()) => {
-                self.counters.saves += 1;
-                log::info!(
-                    "saved profile {} to {}",
-                    self.settings.profile_name,
-                    path.display()
-                );
-            }
-            Err(e) => {
-                self.counters.save_errors += 1;
-                let mut event = self.event(EventKind::MonitorError);
-                event.message = Some(e);
-                self.emit(event, false);
-            }
-        }
-    }
-
     fn sym(&self, call: &Syscall) -> Option<Sym> {
         self.alphabet.sym_from_audit(call.arch, call.nr as u32)
     }
@@ -249,72 +196,6 @@ impl Guard {
     fn is_runc(&mut self, call: &Syscall, sym: Sym) -> bool {
         let is_execve = self.execve.contains(&Some(sym));
         self.startup.is_runc(call.pid, is_execve)
-    }
-
-    fn event(&self, kind: EventKind) -> Event {
-        let mut event = Event::now(
-            &self.settings.container,
-            &self.settings.profile_name,
-            self.mode_name(),
-            self.settings.monitor,
-            kind,
-        );
-        event.pid = self.init_pid;
-        event
-    }
-
-    fn emit(&mut self, event: Event, durable: bool) {
-        self.counters.events += 1;
-        log::warn!(
-            "event: {}",
-            serde_json::to_string(&event).unwrap_or_default()
-        );
-        if let Err(e) = self.events.write(&event, durable) {
-            self.counters.event_errors += 1;
-            log::error!("{e}");
-        }
-    }
-
-    /// Kills the container: SIGKILL to its init, which takes every process of its pid namespace.
-    fn kill_container(&mut self) -> ActionTaken {
-        let Some(pid) = self.init_pid else {
-            log::error!(
-                "cannot kill container {}: its init pid is unknown",
-                self.settings.container
-            );
-            return ActionTaken::Logged;
-        };
-        match kill(Pid::from_raw(pid as i32), Signal::SIGKILL) {
-            Ok(()) => {
-                self.counters.kills += 1;
-                self.killed = true;
-                ActionTaken::Killed
-            }
-            Err(e) => {
-                log::error!("cannot kill container init {pid}: {e}");
-                ActionTaken::Logged
-            }
-        }
-    }
-
-    /// Carries out `action` for `event`. The event is written before a kill, durably, so that the
-    /// reason for a killed container is on disk even if the host goes down right after.
-    fn act(&mut self, action: Action, mut event: Event) {
-        event.action = match action {
-            Action::Pass => return,
-            Action::Log => ActionTaken::Logged,
-            Action::Deny => ActionTaken::Denied,
-            Action::Kill => ActionTaken::Killed,
-        };
-        if action == Action::Kill {
-            if self.killed {
-                return;
-            }
-            self.emit(event, true);
-            self.kill_container();
-        } else {
-            self.emit(event, false);
-        }
     }
 
     fn on_verdict(&mut self, verdict: &Verdict) {
@@ -374,39 +255,13 @@ impl Guard {
         ));
         self.emit(event, false);
     }
-
-    fn switch_to_detect(&mut self) {
-        self.save_learned();
-        self.detector.set_mode(Mode::Detect);
-        let mut event = self.event(EventKind::ModeSwitch);
-        event.action = ActionTaken::Logged;
-        event.message = Some(format!(
-            "training converged after {} epochs ({} bags); detecting now",
-            self.detector.training_record().epochs,
-            self.detector.database().len()
-        ));
-        self.emit(event, false);
-    }
-
-    fn tick(&mut self) {
-        self.clock_countdown -= 1;
-        if self.clock_countdown > 0 {
-            return;
-        }
-        self.clock_countdown = CLOCK_EVERY;
-        if self.last_flush.elapsed() >= FLUSH_EVERY {
-            self.last_flush = Instant::now();
-            self.flush();
-        }
-        if self.detector.mode() == Mode::Learn
-            && self.last_save.elapsed() >= self.settings.save_every
-        {
-            self.save_learned();
-        }
-    }
 }
 
 impl SyscallSink for Guard {
+    fn inspect(&self) -> serde_json::Value {
+        self.inspect_document()
+    }
+
     fn on_handover(&mut self, handover: &Handover) {
         if handover.origin == Origin::Creating || self.init_pid.is_none() {
             self.init_pid = Some(handover.pid);
@@ -482,47 +337,14 @@ impl SyscallSink for Guard {
         }
         self.tick();
     }
-
-    fn inspect(&self) -> serde_json::Value {
-        let mut syscalls: Vec<(&str, u64)> = self
-            .counts
-            .iter()
-            .enumerate()
-            .filter(|(_, &n)| n > 0)
-            .map(|(i, &n)| (self.alphabet.name(Sym(i as u16)), n))
-            .collect();
-        syscalls.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-        let c = self.detector.counters();
-        serde_json::json!({
-            "container": self.settings.container,
-            "profile": self.settings.profile_name,
-            "mode": self.mode_name(),
-            "monitor": self.settings.monitor,
-            "syscalls": syscalls.into_iter().map(|(n, c)| (n.to_string(), c.into())).collect::<serde_json::Map<String, serde_json::Value>>(),
-            "detector": {
-                "calls": c.calls,
-                "windows": c.windows,
-                "database_size": c.db_size,
-                "epochs": c.epochs,
-                "current_epoch_mismatches": c.epoch_mismatches,
-                "mismatches": c.mismatches,
-                "anomalies": c.anomalies,
-                "merged_bags": c.merged_bags,
-                "rejected_bags": c.rejected_bags,
-                "database_limit": self.detector.database_limit(),
-                "streams": c.streams,
-                "converged": self.detector.converged(),
-            },
-            "guard": self.counters,
-            "recent_epochs": self.history.iter().rev().take(20).collect::<Vec<_>>(),
-        })
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::policy::{AnomalyAction, UnseenSyscallAction};
+    use crate::profile::Profile;
+    use crate::record::events::ActionTaken;
     use crate::testing::{call, guard_parameters, guard_settings};
 
     /// The shared guard settings, saving the learnt profile to `save_to`.
