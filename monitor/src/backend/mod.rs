@@ -10,7 +10,7 @@
 //!
 //! Both tell the sink of a new container process with the same narrow [`Handover`], and share
 //! [`Delivery`] (sink, counters, control socket) and the [`Backend`] trait, so the caller has one
-//! loop for all of them. [`watcher`] wakes a loop blocked in the kernel when the control socket or
+//! loop for all of them. `watcher` wakes a loop blocked in the kernel when the control socket or
 //! the stop check needs it; [`control`] is the socket itself. Nothing here imports the guard, the
 //! profile or the records: a backend knows only the sink's trait.
 

@@ -5,8 +5,8 @@
 //! name, bags as `{"name": count}` objects, and every list is sorted. Loading validates everything;
 //! an error names the file, the field and why. `profiles/README.md` documents the format.
 //!
-//! This file holds the format's types; [`io`] reads and writes files, [`validate`] checks a
-//! profile, [`merge`] joins profiles, and [`detector`] converts between a profile and the
+//! This file holds the format's types; `io.rs` reads and writes files, `validate.rs` checks a
+//! profile, `merge.rs` joins profiles, and `detector.rs` converts between a profile and the
 //! detector's database.
 
 mod detector;

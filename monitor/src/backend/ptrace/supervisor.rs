@@ -138,8 +138,8 @@ impl<S: SyscallSink> Backend for TraceSupervisor<S> {
     type Stats = TraceStats;
     type Error = TraceError;
 
-    /// A process is traced from before runc runs, so none waits for a monitor that does not know
-    /// it; and untraced, a call simply runs.
+    /// The monitor traces runc before runc starts the container, and an untraced call never waits
+    /// for a tracer: it runs (or, under `SECCOMP_RET_TRACE` rules, fails with ENOSYS).
     const START_CAN_STICK: bool = false;
 
     fn delivery(&self) -> &Delivery<S, TraceStats> {
