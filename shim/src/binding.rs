@@ -15,7 +15,7 @@
 
 use std::fmt;
 
-use ids_monitor::provenance::{Provenance, Workload};
+use ids_monitor::profile::provenance::{Provenance, Workload};
 
 use crate::host_config::{HostConfig, Owner};
 

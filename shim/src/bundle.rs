@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use ids_monitor::atomic_file::write_atomically;
-use ids_monitor::seccomp_merge::{add_notify, add_trace};
+use ids_monitor::backend::seccomp_merge::{add_notify, add_trace};
+use ids_monitor::record::atomic_file::write_atomically;
 use oci_spec::runtime::LinuxSeccomp;
 
 pub const ORIGINAL_NAME: &str = "config.ids-runc.orig.json";

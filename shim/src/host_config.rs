@@ -48,7 +48,7 @@ pub struct HostConfig {
     /// `anomaly=…,unseen=…`); default log.
     pub default_action: Option<String>,
     /// Detector parameters for learning (window, epoch, threshold, streams, training).
-    pub parameters: Option<ids_monitor::parameters::Parameters>,
+    pub parameters: Option<ids_detector::parameters::Parameters>,
     /// Ask the kernel to wake the monitor synchronously (SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP,
     /// Linux ≥ 6.6); default true. Off only to measure what it brings.
     pub sync_wake_up: Option<bool>,
@@ -57,7 +57,7 @@ pub struct HostConfig {
     /// How the ptrace monitor stops calls: `syscall` (PTRACE_SYSCALL, the default: the container
     /// outlives its monitor) or `seccomp` (SECCOMP_RET_TRACE: one stop per call, faster, but the
     /// container's calls fail with ENOSYS once its monitor is gone).
-    pub ptrace_stops: Option<ids_monitor::ptrace::PtraceStops>,
+    pub ptrace_stops: Option<ids_monitor::backend::ptrace::PtraceStops>,
     /// Bags a container's normal database may hold (about 90 bytes each); default 1,000,000.
     /// At the limit learning adds no new bag, one `database-full` event is written, and the
     /// monitor goes on (detection judges against what was learnt).
@@ -98,7 +98,7 @@ impl HostConfig {
     pub fn events_path(&self) -> PathBuf {
         self.events_path
             .clone()
-            .unwrap_or_else(|| PathBuf::from(ids_monitor::events::DEFAULT_PATH))
+            .unwrap_or_else(|| PathBuf::from(ids_monitor::record::events::DEFAULT_PATH))
     }
 
     pub fn runs_dir(&self) -> PathBuf {

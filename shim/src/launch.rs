@@ -4,11 +4,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use ids_monitor::atomic_file::write_atomically;
-use ids_monitor::parameters::Parameters;
-use ids_monitor::profile::{MonitorKind, Policy};
-use ids_monitor::provenance::Provenance;
-use ids_monitor::ptrace::PtraceStops;
+use ids_detector::parameters::Parameters;
+use ids_monitor::backend::ptrace::PtraceStops;
+use ids_monitor::backend::MonitorKind;
+use ids_monitor::policy::Policy;
+use ids_monitor::profile::provenance::Provenance;
+use ids_monitor::record::atomic_file::write_atomically;
 use serde::{Deserialize, Serialize};
 
 use crate::selection::Mode;

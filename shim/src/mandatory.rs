@@ -6,7 +6,7 @@
 //! host that must not let those weaken monitoring names a mode every container runs in, and an
 //! action each rule is at least as strict as.
 
-use ids_monitor::profile::{AnomalyAction, Policy, UnseenSyscallAction};
+use ids_monitor::policy::{AnomalyAction, Policy, UnseenSyscallAction};
 use serde::Deserialize;
 
 use crate::host_config::HostConfig;
@@ -85,9 +85,10 @@ pub fn at_least(policy: Policy, floor: Policy) -> Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ids_monitor::alphabet::Alphabet;
-    use ids_monitor::detector::Detector;
-    use ids_monitor::profile::{MonitorKind, Profile};
+    use ids_detector::alphabet::Alphabet;
+    use ids_detector::detector::Detector;
+    use ids_monitor::backend::MonitorKind;
+    use ids_monitor::profile::Profile;
     use std::path::Path;
 
     /// A host whose store holds profile `p` with `policy`, and a bundle dir without a rootfs.

@@ -12,9 +12,9 @@
 
 use std::path::PathBuf;
 
-use ids_monitor::events::{ActionTaken, Event, EventKind, EventLog};
-use ids_monitor::profile::MonitorKind;
-use ids_monitor::ptrace::PtraceStops;
+use ids_monitor::backend::ptrace::PtraceStops;
+use ids_monitor::backend::MonitorKind;
+use ids_monitor::record::events::{ActionTaken, Event, EventKind, EventLog};
 
 use crate::launch::Launch;
 use crate::runc::Runc;

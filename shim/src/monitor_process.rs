@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::Context;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use ids_monitor::ptrace::Origin;
+use ids_monitor::backend::Origin;
 
 use crate::state_dir::StateDir;
 
@@ -117,11 +117,11 @@ pub fn trace_me(state: &StateDir, origin: Origin) -> anyhow::Result<()> {
     let socket = state.control_socket();
     let request = format!(
         "{} {} {}",
-        ids_monitor::control::TRACE,
+        ids_monitor::backend::control::TRACE,
         std::process::id(),
         origin.status()
     );
-    let answer = ids_monitor::control::request(&socket, &request, TRACE_TIMEOUT)
+    let answer = ids_monitor::backend::control::request(&socket, &request, TRACE_TIMEOUT)
         .context("the container's ptrace monitor does not answer")?;
     match answer.get("traced") {
         Some(_) => Ok(()),

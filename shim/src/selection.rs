@@ -17,8 +17,10 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use anyhow::Context;
-use ids_monitor::profile::{AnomalyAction, MonitorKind, Policy, Profile, UnseenSyscallAction};
-use ids_monitor::provenance::Provenance;
+use ids_monitor::backend::MonitorKind;
+use ids_monitor::policy::{AnomalyAction, Policy, UnseenSyscallAction};
+use ids_monitor::profile::provenance::Provenance;
+use ids_monitor::profile::Profile;
 use serde::{Deserialize, Serialize};
 
 use crate::host_config::HostConfig;

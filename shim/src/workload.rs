@@ -17,7 +17,7 @@
 
 use std::path::Path;
 
-use ids_monitor::provenance::Workload;
+use ids_monitor::profile::provenance::Workload;
 
 /// The workload of container `id` from its bundle's `spec`.
 pub fn of(spec: &serde_json::Value, id: &str) -> Workload {

@@ -10,10 +10,10 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use ids_monitor::events::{ActionTaken, Event, EventKind, EventLog};
-use ids_monitor::profile::MonitorKind;
-use ids_monitor::ptrace::Origin;
-use ids_monitor::ptrace::PtraceStops;
+use ids_monitor::backend::ptrace::PtraceStops;
+use ids_monitor::backend::MonitorKind;
+use ids_monitor::backend::Origin;
+use ids_monitor::record::events::{ActionTaken, Event, EventKind, EventLog};
 
 use crate::bundle::BundleConfig;
 use crate::host_config::HostConfig;

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use clap::Parser;
-use ids_monitor::events::Event;
+use ids_monitor::record::events::Event;
 
 use crate::host_config::HostConfig;
 use crate::runc_args::RuncArgs;
@@ -157,8 +157,8 @@ fn readable(e: &Event) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ids_monitor::events::EventKind;
-    use ids_monitor::profile::MonitorKind;
+    use ids_monitor::backend::MonitorKind;
+    use ids_monitor::record::events::EventKind;
 
     #[test]
     fn what_a_container_chose_is_printed_escaped() {

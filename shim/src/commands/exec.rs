@@ -5,8 +5,8 @@
 //! ids-runc does not monitor.
 
 use anyhow::Context;
-use ids_monitor::profile::MonitorKind;
-use ids_monitor::ptrace::Origin;
+use ids_monitor::backend::MonitorKind;
+use ids_monitor::backend::Origin;
 
 use crate::host_config::HostConfig;
 use crate::launch::Launch;

@@ -29,9 +29,9 @@ pub fn main(words: Vec<std::ffi::OsString>, host: &HostConfig) -> anyhow::Result
         &format!("monitor state in {}", root.display()),
     )?;
     let state = StateDir::new(&root, &id)?;
-    let doc = match ids_monitor::control::request(
+    let doc = match ids_monitor::backend::control::request(
         &state.control_socket(),
-        ids_monitor::control::INSPECT,
+        ids_monitor::backend::control::INSPECT,
         Duration::from_secs(5),
     ) {
         Ok(doc) => doc,
