@@ -10,7 +10,7 @@ use ids_monitor::profile::{MonitorKind, Policy};
 use ids_monitor::ptrace::PtraceStops;
 use serde::{Deserialize, Serialize};
 
-use crate::selection::Mode;
+use crate::config::selection::Mode;
 
 pub const FILE_NAME: &str = "launch.json";
 /// The profile detection runs with, copied into the state dir (it may come from the image).
@@ -48,7 +48,7 @@ pub struct Launch {
 }
 
 fn default_max_database_entries() -> usize {
-    crate::host_config::DEFAULT_MAX_DATABASE_ENTRIES
+    crate::config::host::DEFAULT_MAX_DATABASE_ENTRIES
 }
 
 impl Launch {

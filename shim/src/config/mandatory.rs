@@ -9,8 +9,8 @@
 use ids_monitor::profile::{AnomalyAction, Policy, UnseenSyscallAction};
 use serde::Deserialize;
 
-use crate::host_config::HostConfig;
-use crate::selection::Mode;
+use crate::config::host::HostConfig;
+use crate::config::selection::Mode;
 
 /// Host config `mandatory`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -103,10 +103,10 @@ mod tests {
 
     fn select(host: &HostConfig, bundle: &Path, env: &[&str]) -> anyhow::Result<Selection> {
         let spec = serde_json::json!({"process": {"env": env}});
-        crate::selection::select(&spec, bundle, "c1", host)
+        crate::config::selection::select(&spec, bundle, "c1", host)
     }
 
-    use crate::selection::Selection;
+    use crate::config::selection::Selection;
 
     #[test]
     fn a_mandatory_action_overrides_a_weaker_profile_and_env() {

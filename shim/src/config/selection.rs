@@ -20,8 +20,8 @@ use anyhow::Context;
 use ids_monitor::profile::{AnomalyAction, MonitorKind, Policy, Profile, UnseenSyscallAction};
 use serde::{Deserialize, Serialize};
 
-use crate::host_config::HostConfig;
-use crate::image_profile;
+use crate::config::host::HostConfig;
+use crate::config::image_profile;
 
 const ANNOTATION_PREFIX: &str = "io.ids-runc.";
 const ENV_PREFIX: &str = "IDS_RUNC_";
@@ -222,7 +222,7 @@ pub fn select(
     id: &str,
     host: &HostConfig,
 ) -> anyhow::Result<Selection> {
-    let explicit_mode = match crate::mandatory::mode(host) {
+    let explicit_mode = match crate::config::mandatory::mode(host) {
         Some(mandatory) => Some(mandatory),
         None => setting(spec, "mode")
             .map(|s| {
@@ -333,8 +333,8 @@ pub fn select(
         Some(s) => parse_action(&s.value, base).map_err(|e| s.error(e))?,
         None => base,
     };
-    let policy = match crate::mandatory::action(host) {
-        Some(floor) => crate::mandatory::at_least(
+    let policy = match crate::config::mandatory::action(host) {
+        Some(floor) => crate::config::mandatory::at_least(
             policy,
             parse_action(floor, Policy::default())
                 .map_err(|e| anyhow::anyhow!("host config mandatory.action: {e}"))?,

@@ -16,9 +16,9 @@ use ids_monitor::events::{ActionTaken, Event, EventKind, EventLog};
 use ids_monitor::profile::MonitorKind;
 use ids_monitor::ptrace::PtraceStops;
 
-use crate::launch::Launch;
+use crate::container::state_dir::StateDir;
+use crate::monitor_process::launch::Launch;
 use crate::runc::Runc;
-use crate::state_dir::StateDir;
 
 /// Marks, in the state dir, that the death was reported (one event, however many look).
 const REPORTED: &str = "monitor-died";
