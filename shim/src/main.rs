@@ -8,8 +8,9 @@ mod container;
 mod monitor_process;
 mod runc;
 
-// `commands/monitor.rs` is regrouped on its own branch and still imports by these flat paths.
-use config::selection;
+// `commands/monitor.rs` is regrouped on its own branch and still imports by these flat paths
+// (its `crate::selection::Mode` is `config::mode::Mode`).
+use config::mode as selection;
 use container::state_dir;
 use monitor_process::{launch, stuck_init};
 

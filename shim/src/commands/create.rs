@@ -16,7 +16,8 @@ use ids_monitor::ptrace::Origin;
 use ids_monitor::ptrace::PtraceStops;
 
 use crate::config::host::HostConfig;
-use crate::config::selection::{self, Mode, Selection};
+use crate::config::mode::Mode;
+use crate::config::selection::{self, Selection};
 use crate::container::bundle::BundleConfig;
 use crate::container::state_dir::StateDir;
 use crate::monitor_process;

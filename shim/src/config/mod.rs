@@ -2,7 +2,9 @@
 //! profile shipped in the image, and the selection of mode, profile, monitor and action made from
 //! them and the container's own annotations and env.
 
+pub mod found_profile;
 pub mod host;
 pub mod image_profile;
 pub mod mandatory;
+pub mod mode;
 pub mod selection;

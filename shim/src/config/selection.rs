@@ -12,71 +12,19 @@
 //! A profile found in 3 or 4 without any mode given means `detect`. A value that is not valid is an
 //! error naming where it came from: a typo must never leave a container unmonitored silently.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use anyhow::Context;
-use ids_monitor::profile::{AnomalyAction, MonitorKind, Policy, Profile, UnseenSyscallAction};
-use serde::{Deserialize, Serialize};
+use ids_monitor::profile::{AnomalyAction, MonitorKind, Policy, UnseenSyscallAction};
 
+use crate::config::found_profile::{self, FoundProfile};
 use crate::config::host::HostConfig;
 use crate::config::image_profile;
+use crate::config::mandatory::Mandatory;
+use crate::config::mode::Mode;
 
 const ANNOTATION_PREFIX: &str = "io.ids-runc.";
 const ENV_PREFIX: &str = "IDS_RUNC_";
-
-/// What the monitor does with a container's system calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Mode {
-    /// Not monitored: runc runs the container unchanged.
-    Off,
-    /// Monitored, nothing judged: every call answered CONTINUE and counted. The floor against
-    /// which the detector's cost is measured.
-    Null,
-    /// Build the normal database and save it as a profile.
-    Learn,
-    /// Judge against a profile.
-    Detect,
-    /// Learn until the profile converges, save it, then detect.
-    LearnDetect,
-}
-
-impl FromStr for Mode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "off" => Ok(Mode::Off),
-            "null" => Ok(Mode::Null),
-            "learn" => Ok(Mode::Learn),
-            "detect" => Ok(Mode::Detect),
-            "learn-detect" => Ok(Mode::LearnDetect),
-            other => Err(format!(
-                "unknown mode {other:?} (expected off, learn, detect, learn-detect or null)"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Mode::Off => "off",
-            Mode::Null => "null",
-            Mode::Learn => "learn",
-            Mode::Detect => "detect",
-            Mode::LearnDetect => "learn-detect",
-        })
-    }
-}
-
-/// A profile that detection will use, and where it was found.
-#[derive(Debug, Clone)]
-pub struct FoundProfile {
-    pub profile: Profile,
-    pub origin: String,
-}
 
 /// Everything the monitor of one container needs to know.
 #[derive(Debug, Clone)]
@@ -207,14 +155,6 @@ fn parse_action(value: &str, base: Policy) -> Result<Policy, String> {
     }
 }
 
-fn load_profile(path: &Path) -> anyhow::Result<FoundProfile> {
-    let profile = Profile::load(path)?;
-    Ok(FoundProfile {
-        profile,
-        origin: path.display().to_string(),
-    })
-}
-
 /// Works out the selection for container `id` from its bundle's `spec`.
 pub fn select(
     spec: &serde_json::Value,
@@ -222,7 +162,7 @@ pub fn select(
     id: &str,
     host: &HostConfig,
 ) -> anyhow::Result<Selection> {
-    let explicit_mode = match crate::config::mandatory::mode(host) {
+    let explicit_mode = match host.mandatory.as_ref().and_then(Mandatory::mode) {
         Some(mandatory) => Some(mandatory),
         None => setting(spec, "mode")
             .map(|s| {
@@ -248,12 +188,15 @@ pub fn select(
     // The profile detection would use: named, else shipped in the image, else the store's.
     let store_default = host.profile_dir().join(format!("{id}.json"));
     let found = match &explicit_profile {
-        Some((path, _)) => path.exists().then(|| load_profile(path)).transpose()?,
+        Some((path, _)) => path
+            .exists()
+            .then(|| found_profile::load(path))
+            .transpose()?,
         None => match image_profile::read(bundle, spec)? {
             Some(found) => Some(found),
             None => store_default
                 .exists()
-                .then(|| load_profile(&store_default))
+                .then(|| found_profile::load(&store_default))
                 .transpose()?,
         },
     };
@@ -285,7 +228,7 @@ pub fn select(
     let profile = match mode {
         // Learning extends what earlier runs learnt under the same name.
         Mode::Learn => match &save_to {
-            Some(path) if path.exists() => Some(load_profile(path)?),
+            Some(path) if path.exists() => Some(found_profile::load(path)?),
             _ => None,
         },
         Mode::Detect => Some(found.with_context(|| {
@@ -333,7 +276,7 @@ pub fn select(
         Some(s) => parse_action(&s.value, base).map_err(|e| s.error(e))?,
         None => base,
     };
-    let policy = match crate::config::mandatory::action(host) {
+    let policy = match host.mandatory.as_ref().and_then(|m| m.action.as_deref()) {
         Some(floor) => crate::config::mandatory::at_least(
             policy,
             parse_action(floor, Policy::default())
@@ -467,5 +410,96 @@ mod tests {
         assert_eq!(p.on_anomaly, AnomalyAction::Kill);
         assert_eq!(p.on_unseen_syscall, UnseenSyscallAction::Ignore);
         assert!(parse_action("anomaly=maybe", base).is_err());
+    }
+
+    /// What a host's `mandatory` settings make of what the container and its profile ask.
+    mod under_mandatory_settings {
+        use super::*;
+        use ids_monitor::alphabet::Alphabet;
+        use ids_monitor::detector::Detector;
+        use ids_monitor::profile::Profile;
+
+        /// A host whose store holds profile `p` with `policy`, and a bundle dir without a rootfs.
+        fn host_with_profile(
+            dir: &Path,
+            policy: Policy,
+            mandatory: Mandatory,
+        ) -> (HostConfig, tempfile::TempDir) {
+            let mut d = Detector::new(Default::default());
+            let read = Alphabet::system().sym_by_name("read").unwrap();
+            for _ in 0..20 {
+                d.observe(1, read);
+            }
+            let store = dir.join("profiles");
+            std::fs::create_dir_all(&store).unwrap();
+            Profile::from_detector("p", MonitorKind::SeccompNotify, policy, &d, 1)
+                .save(&store.join("p.json"))
+                .unwrap();
+            let host = HostConfig {
+                profile_dir: Some(store),
+                mandatory: Some(mandatory),
+                ..HostConfig::default()
+            };
+            (host, tempfile::tempdir().unwrap())
+        }
+
+        fn select_with_env(
+            host: &HostConfig,
+            bundle: &Path,
+            env: &[&str],
+        ) -> anyhow::Result<Selection> {
+            let spec = json!({"process": {"env": env}});
+            select(&spec, bundle, "c1", host)
+        }
+
+        fn policy(on_anomaly: AnomalyAction, on_unseen_syscall: UnseenSyscallAction) -> Policy {
+            Policy {
+                on_anomaly,
+                on_unseen_syscall,
+            }
+        }
+
+        #[test]
+        fn a_mandatory_action_overrides_a_weaker_profile_and_env() {
+            let dir = tempfile::tempdir().unwrap();
+            let weak = policy(AnomalyAction::Log, UnseenSyscallAction::Ignore);
+            let mandatory = Mandatory {
+                mode: None,
+                action: Some("kill".into()),
+            };
+            let (host, bundle) = host_with_profile(dir.path(), weak, mandatory);
+            let s = select_with_env(
+                &host,
+                bundle.path(),
+                &["IDS_RUNC_PROFILE=p", "IDS_RUNC_ACTION=log"],
+            )
+            .unwrap();
+            assert_eq!(s.mode, Mode::Detect);
+            assert_eq!(
+                s.policy,
+                policy(AnomalyAction::Kill, UnseenSyscallAction::Kill)
+            );
+        }
+
+        #[test]
+        fn a_mandatory_mode_cannot_be_turned_off() {
+            let dir = tempfile::tempdir().unwrap();
+            let mandatory = Mandatory {
+                mode: Some(Mode::Detect),
+                action: None,
+            };
+            let (host, bundle) = host_with_profile(dir.path(), Policy::default(), mandatory);
+            let s = select_with_env(
+                &host,
+                bundle.path(),
+                &["IDS_RUNC_PROFILE=p", "IDS_RUNC_MODE=off"],
+            )
+            .unwrap();
+            assert_eq!(s.mode, Mode::Detect);
+            assert_eq!(s.mode_source, "host config mandatory.mode");
+            // Without a profile to detect with, create fails: the container does not run unjudged.
+            let err = select_with_env(&host, bundle.path(), &["IDS_RUNC_MODE=off"]).unwrap_err();
+            assert!(err.to_string().contains("needs a profile"), "{err}");
+        }
     }
 }

@@ -10,7 +10,7 @@ use ids_monitor::profile::{MonitorKind, Policy};
 use ids_monitor::ptrace::PtraceStops;
 use serde::{Deserialize, Serialize};
 
-use crate::config::selection::Mode;
+use crate::config::mode::Mode;
 
 pub const FILE_NAME: &str = "launch.json";
 /// The profile detection runs with, copied into the state dir (it may come from the image).
