@@ -4,6 +4,7 @@
 //! without it, because a skipped end-to-end test would pass while checking nothing.
 
 pub mod bundle;
+pub mod docker_run;
 pub mod dockerd;
 pub mod procs;
 pub mod workload;
