@@ -50,7 +50,7 @@ pub struct HostConfig {
     /// monitor goes on (detection judges against what was learnt).
     pub max_database_entries: Option<usize>,
     /// What no container, image or profile can weaken: `{"mode": …, "action": …}` (see
-    /// `mandatory.rs`).
+    /// `config/mandatory.rs`).
     pub mandatory: Option<crate::config::mandatory::Mandatory>,
     /// The file these settings come from, whether or not it exists (not a key of the file).
     #[serde(skip)]
