@@ -67,6 +67,85 @@ pub fn at_least(policy: Policy, floor: Policy) -> Policy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ids_monitor::alphabet::Alphabet;
+    use ids_monitor::detector::Detector;
+    use ids_monitor::profile::{MonitorKind, Profile};
+    use std::path::Path;
+
+    /// A host whose store holds profile `p` with `policy`, and a bundle dir without a rootfs.
+    fn host_with_profile(
+        dir: &Path,
+        policy: Policy,
+        mandatory: Mandatory,
+    ) -> (HostConfig, tempfile::TempDir) {
+        let mut d = Detector::new(Default::default());
+        let read = Alphabet::system().sym_by_name("read").unwrap();
+        for _ in 0..20 {
+            d.observe(1, read);
+        }
+        let store = dir.join("profiles");
+        std::fs::create_dir_all(&store).unwrap();
+        Profile::from_detector("p", MonitorKind::SeccompNotify, policy, &d, 1)
+            .save(&store.join("p.json"))
+            .unwrap();
+        let host = HostConfig {
+            profile_dir: Some(store),
+            mandatory: Some(mandatory),
+            ..HostConfig::default()
+        };
+        (host, tempfile::tempdir().unwrap())
+    }
+
+    fn select(host: &HostConfig, bundle: &Path, env: &[&str]) -> anyhow::Result<Selection> {
+        let spec = serde_json::json!({"process": {"env": env}});
+        crate::config::selection::select(&spec, bundle, "c1", host)
+    }
+
+    use crate::config::host::HostConfig;
+    use crate::config::selection::Selection;
+
+    #[test]
+    fn a_mandatory_action_overrides_a_weaker_profile_and_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let weak = policy(AnomalyAction::Log, UnseenSyscallAction::Ignore);
+        let mandatory = Mandatory {
+            mode: None,
+            action: Some("kill".into()),
+        };
+        let (host, bundle) = host_with_profile(dir.path(), weak, mandatory);
+        let s = select(
+            &host,
+            bundle.path(),
+            &["IDS_RUNC_PROFILE=p", "IDS_RUNC_ACTION=log"],
+        )
+        .unwrap();
+        assert_eq!(s.mode, Mode::Detect);
+        assert_eq!(
+            s.policy,
+            policy(AnomalyAction::Kill, UnseenSyscallAction::Kill)
+        );
+    }
+
+    #[test]
+    fn a_mandatory_mode_cannot_be_turned_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let mandatory = Mandatory {
+            mode: Some(Mode::Detect),
+            action: None,
+        };
+        let (host, bundle) = host_with_profile(dir.path(), Policy::default(), mandatory);
+        let s = select(
+            &host,
+            bundle.path(),
+            &["IDS_RUNC_PROFILE=p", "IDS_RUNC_MODE=off"],
+        )
+        .unwrap();
+        assert_eq!(s.mode, Mode::Detect);
+        assert_eq!(s.mode_source, "host config mandatory.mode");
+        // Without a profile to detect with, create fails: the container does not run unjudged.
+        let err = select(&host, bundle.path(), &["IDS_RUNC_MODE=off"]).unwrap_err();
+        assert!(err.to_string().contains("needs a profile"), "{err}");
+    }
 
     fn policy(on_anomaly: AnomalyAction, on_unseen_syscall: UnseenSyscallAction) -> Policy {
         Policy {
