@@ -11,8 +11,8 @@ use std::time::Duration;
 use clap::Parser;
 use ids_monitor::record::events::Event;
 
-use crate::host_config::HostConfig;
-use crate::runc_args::RuncArgs;
+use crate::config::host::HostConfig;
+use crate::runc::args::RuncArgs;
 
 #[derive(Debug, Parser)]
 #[command(

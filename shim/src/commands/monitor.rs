@@ -24,12 +24,12 @@ use ids_monitor::profile::Profile;
 use ids_monitor::record::epoch_log::EpochLog;
 use ids_monitor::record::events::{ActionTaken, Event, EventKind, EventLog};
 
-use crate::launch::Launch;
+use crate::config::mode::Mode;
+use crate::container::state_dir::StateDir;
+use crate::monitor_process::launch::Launch;
+use crate::monitor_process::stuck_init::{self, StuckInit};
 use crate::monitor_process::READY;
 use crate::runc::Runc;
-use crate::selection::Mode;
-use crate::state_dir::StateDir;
-use crate::stuck_init::{self, StuckInit};
 
 /// While no notify fd has been handed over, look this often for a runc init stuck in a notified
 /// call (see `stuck_init`); one found twice in a row, this far apart, is killed.

@@ -12,73 +12,20 @@
 //! A profile found in 3 or 4 without any mode given means `detect`. A value that is not valid is an
 //! error naming where it came from: a typo must never leave a container unmonitored silently.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use anyhow::Context;
 use ids_monitor::backend::MonitorKind;
 use ids_monitor::policy::{AnomalyAction, Policy, UnseenSyscallAction};
-use ids_monitor::profile::Profile;
-use serde::{Deserialize, Serialize};
 
-use crate::host_config::HostConfig;
-use crate::image_profile;
+use crate::config::found_profile::{self, FoundProfile};
+use crate::config::host::HostConfig;
+use crate::config::image_profile;
+use crate::config::mandatory::Mandatory;
+use crate::config::mode::Mode;
 
 const ANNOTATION_PREFIX: &str = "io.ids-runc.";
 const ENV_PREFIX: &str = "IDS_RUNC_";
-
-/// What the monitor does with a container's system calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Mode {
-    /// Not monitored: runc runs the container unchanged.
-    Off,
-    /// Monitored, nothing judged: every call answered CONTINUE and counted. The floor against
-    /// which the detector's cost is measured.
-    Null,
-    /// Build the normal database and save it as a profile.
-    Learn,
-    /// Judge against a profile.
-    Detect,
-    /// Learn until the profile converges, save it, then detect.
-    LearnDetect,
-}
-
-impl FromStr for Mode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "off" => Ok(Mode::Off),
-            "null" => Ok(Mode::Null),
-            "learn" => Ok(Mode::Learn),
-            "detect" => Ok(Mode::Detect),
-            "learn-detect" => Ok(Mode::LearnDetect),
-            other => Err(format!(
-                "unknown mode {other:?} (expected off, learn, detect, learn-detect or null)"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Mode::Off => "off",
-            Mode::Null => "null",
-            Mode::Learn => "learn",
-            Mode::Detect => "detect",
-            Mode::LearnDetect => "learn-detect",
-        })
-    }
-}
-
-/// A profile that detection will use, and where it was found.
-#[derive(Debug, Clone)]
-pub struct FoundProfile {
-    pub profile: Profile,
-    pub origin: String,
-}
 
 /// Everything the monitor of one container needs to know.
 #[derive(Debug, Clone)]
@@ -209,14 +156,6 @@ fn parse_action(value: &str, base: Policy) -> Result<Policy, String> {
     }
 }
 
-fn load_profile(path: &Path) -> anyhow::Result<FoundProfile> {
-    let profile = Profile::load(path)?;
-    Ok(FoundProfile {
-        profile,
-        origin: path.display().to_string(),
-    })
-}
-
 /// Works out the selection for container `id` from its bundle's `spec`.
 pub fn select(
     spec: &serde_json::Value,
@@ -224,7 +163,7 @@ pub fn select(
     id: &str,
     host: &HostConfig,
 ) -> anyhow::Result<Selection> {
-    let explicit_mode = match crate::mandatory::mode(host) {
+    let explicit_mode = match host.mandatory.as_ref().and_then(Mandatory::mode) {
         Some(mandatory) => Some(mandatory),
         None => setting(spec, "mode")
             .map(|s| {
@@ -250,12 +189,15 @@ pub fn select(
     // The profile detection would use: named, else shipped in the image, else the store's.
     let store_default = host.profile_dir().join(format!("{id}.json"));
     let found = match &explicit_profile {
-        Some((path, _)) => path.exists().then(|| load_profile(path)).transpose()?,
+        Some((path, _)) => path
+            .exists()
+            .then(|| found_profile::load(path))
+            .transpose()?,
         None => match image_profile::read(bundle, spec)? {
             Some(found) => Some(found),
             None => store_default
                 .exists()
-                .then(|| load_profile(&store_default))
+                .then(|| found_profile::load(&store_default))
                 .transpose()?,
         },
     };
@@ -287,7 +229,7 @@ pub fn select(
     let profile = match mode {
         // Learning extends what earlier runs learnt under the same name.
         Mode::Learn => match &save_to {
-            Some(path) if path.exists() => Some(load_profile(path)?),
+            Some(path) if path.exists() => Some(found_profile::load(path)?),
             _ => None,
         },
         Mode::Detect => Some(found.with_context(|| {
@@ -335,8 +277,8 @@ pub fn select(
         Some(s) => parse_action(&s.value, base).map_err(|e| s.error(e))?,
         None => base,
     };
-    let policy = match crate::mandatory::action(host) {
-        Some(floor) => crate::mandatory::at_least(
+    let policy = match host.mandatory.as_ref().and_then(|m| m.action.as_deref()) {
+        Some(floor) => crate::config::mandatory::at_least(
             policy,
             parse_action(floor, Policy::default())
                 .map_err(|e| anyhow::anyhow!("host config mandatory.action: {e}"))?,

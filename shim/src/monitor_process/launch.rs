@@ -11,7 +11,7 @@ use ids_monitor::policy::Policy;
 use ids_monitor::record::atomic_file::write_atomically;
 use serde::{Deserialize, Serialize};
 
-use crate::selection::Mode;
+use crate::config::mode::Mode;
 
 pub const FILE_NAME: &str = "launch.json";
 /// The profile detection runs with, copied into the state dir (it may come from the image).
@@ -49,7 +49,7 @@ pub struct Launch {
 }
 
 fn default_max_database_entries() -> usize {
-    crate::host_config::DEFAULT_MAX_DATABASE_ENTRIES
+    crate::config::host::DEFAULT_MAX_DATABASE_ENTRIES
 }
 
 impl Launch {

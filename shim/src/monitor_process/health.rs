@@ -16,9 +16,9 @@ use ids_monitor::backend::ptrace::PtraceStops;
 use ids_monitor::backend::MonitorKind;
 use ids_monitor::record::events::{ActionTaken, Event, EventKind, EventLog};
 
-use crate::launch::Launch;
+use crate::container::state_dir::StateDir;
+use crate::monitor_process::launch::Launch;
 use crate::runc::Runc;
-use crate::state_dir::StateDir;
 
 /// Marks, in the state dir, that the death was reported (one event, however many look).
 const REPORTED: &str = "monitor-died";

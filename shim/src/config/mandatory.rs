@@ -9,8 +9,7 @@
 use ids_monitor::policy::{AnomalyAction, Policy, UnseenSyscallAction};
 use serde::Deserialize;
 
-use crate::host_config::HostConfig;
-use crate::selection::Mode;
+use crate::config::mode::Mode;
 
 /// Host config `mandatory`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -23,15 +22,11 @@ pub struct Mandatory {
     pub action: Option<String>,
 }
 
-/// The mode every container must run in, and where that comes from, if the host sets one.
-pub fn mode(host: &HostConfig) -> Option<(Mode, String)> {
-    let mode = host.mandatory.as_ref()?.mode?;
-    Some((mode, "host config mandatory.mode".into()))
-}
-
-/// The least strict action the host allows, if it sets one.
-pub fn action(host: &HostConfig) -> Option<&str> {
-    host.mandatory.as_ref()?.action.as_deref()
+impl Mandatory {
+    /// The mode every container must run in, and where that comes from, if the host sets one.
+    pub fn mode(&self) -> Option<(Mode, String)> {
+        Some((self.mode?, "host config mandatory.mode".into()))
+    }
 }
 
 /// How strict an unseen-syscall action is: ignore < log < deny < kill.
@@ -104,10 +99,11 @@ mod tests {
 
     fn select(host: &HostConfig, bundle: &Path, env: &[&str]) -> anyhow::Result<Selection> {
         let spec = serde_json::json!({"process": {"env": env}});
-        crate::selection::select(&spec, bundle, "c1", host)
+        crate::config::selection::select(&spec, bundle, "c1", host)
     }
 
-    use crate::selection::Selection;
+    use crate::config::host::HostConfig;
+    use crate::config::selection::Selection;
 
     #[test]
     fn a_mandatory_action_overrides_a_weaker_profile_and_env() {

@@ -15,7 +15,7 @@ use nix::errno::Errno;
 use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::Mode;
 
-use crate::selection::FoundProfile;
+use crate::config::found_profile::FoundProfile;
 
 pub const PATH_IN_IMAGE: &str = "/etc/ids-runc/profile.json";
 /// Larger files are refused rather than read into memory (the limit of every profile load).
