@@ -16,7 +16,6 @@ use ids_monitor::backend::Origin;
 use ids_monitor::record::events::{ActionTaken, Event, EventKind, EventLog};
 
 use crate::config::host::HostConfig;
-use crate::config::mode::Mode;
 use crate::config::selection::{self, Selection};
 use crate::container::bundle::BundleConfig;
 use crate::container::state_dir::StateDir;
@@ -24,6 +23,7 @@ use crate::monitor_process;
 use crate::monitor_process::launch::{self, Launch};
 use crate::runc::args::RuncArgs;
 use crate::runc::Runc;
+use ids_monitor::mode::Mode;
 
 /// How long the monitor may take to bind its sockets.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -171,7 +171,7 @@ fn record_fail_open(host: &HostConfig, id: &str, msg: &str) {
     let mut event = Event::now(
         id,
         "",
-        "off",
+        Mode::Off,
         MonitorKind::SeccompNotify,
         EventKind::MonitorError,
     );
