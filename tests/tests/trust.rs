@@ -83,7 +83,7 @@ fn an_image_cannot_make_the_host_write_or_read_outside_the_store() {
                     &format!("ENV IDS_RUNC_PROFILE={value}"),
                 ],
             );
-            let out = d.docker(&["run", "--rm", "--runtime=ids-runc", &image, "true"]);
+            let out = d.run(&image).rm().cmd(&["true"]).output();
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert!(!out.status.success(), "{value} ({mode}) ran");
             assert!(
@@ -99,17 +99,13 @@ fn an_image_cannot_make_the_host_write_or_read_outside_the_store() {
 
     // The host may list a directory of profiles: read there, never written.
     d.set_host_config(serde_json::json!({ "profile_path_dirs": [victim.dir.path()] }));
-    let out = d.docker(&[
-        "run",
-        "--rm",
-        "--runtime=ids-runc",
-        "-e",
-        "IDS_RUNC_MODE=learn",
-        "-e",
-        &format!("IDS_RUNC_PROFILE={victim_path}"),
-        "busybox",
-        "true",
-    ]);
+    let out = d
+        .run("busybox")
+        .rm()
+        .mode("learn")
+        .profile(&victim_path)
+        .cmd(&["true"])
+        .output();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         !out.status.success() && stderr.contains("read only"),
@@ -126,17 +122,13 @@ fn a_link_in_the_store_is_never_followed() {
     let planted = d.profile_dir().join("planted.json");
     std::os::unix::fs::symlink(victim.path(), &planted).unwrap();
     for mode in ["learn", "detect"] {
-        let out = d.docker(&[
-            "run",
-            "--rm",
-            "--runtime=ids-runc",
-            "-e",
-            &format!("IDS_RUNC_MODE={mode}"),
-            "-e",
-            "IDS_RUNC_PROFILE=planted",
-            "busybox",
-            "true",
-        ]);
+        let out = d
+            .run("busybox")
+            .rm()
+            .mode(mode)
+            .profile("planted")
+            .cmd(&["true"])
+            .output();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
             !out.status.success() && stderr.contains("symbolic link"),
@@ -146,19 +138,12 @@ fn a_link_in_the_store_is_never_followed() {
     victim.assert_untouched();
 
     // A link planted while a container learns: the save replaces the link, not its target.
-    let id = d.docker_ok(&[
-        "run",
-        "-d",
-        "--runtime=ids-runc",
-        "-e",
-        "IDS_RUNC_MODE=learn",
-        "-e",
-        "IDS_RUNC_PROFILE=later",
-        "busybox",
-        "sh",
-        "-c",
-        "ls / >/dev/null; sleep 600",
-    ]);
+    let id = d
+        .run("busybox")
+        .mode("learn")
+        .profile("later")
+        .sh("ls / >/dev/null; sleep 600")
+        .detached();
     let later = d.profile_dir().join("later.json");
     std::os::unix::fs::symlink(victim.path(), &later).unwrap();
     d.docker_ok(&["stop", "-t", "1", &id]);
@@ -222,20 +207,12 @@ fn a_profile_bound_to_image_a_cannot_be_extended_by_image_b() {
     let d = Dockerd::start(&ids_runc());
     d.set_host_config(serde_json::json!({ "bind_profiles": true }));
     let learn = |image: &str, name: &str| {
-        d.docker(&[
-            "run",
-            "--runtime=ids-runc",
-            "--name",
-            name,
-            "-e",
-            "IDS_RUNC_MODE=learn",
-            "-e",
-            "IDS_RUNC_PROFILE=svc",
-            image,
-            "sh",
-            "-c",
-            "ls /bin >/dev/null; cat /etc/passwd >/dev/null 2>&1; echo done",
-        ])
+        d.run(image)
+            .name(name)
+            .mode("learn")
+            .profile("svc")
+            .sh("ls /bin >/dev/null; cat /etc/passwd >/dev/null 2>&1; echo done")
+            .output()
     };
     assert_ok(&learn("busybox", "a1"), "learn with image A");
     let a1 = d.id_of("a1");
@@ -297,30 +274,19 @@ fn a_profile_bound_to_image_a_cannot_be_extended_by_image_b() {
 fn a_process_named_with_escape_sequences_shows_escaped_in_events() {
     let d = Dockerd::start(&ids_runc());
     import_with_fixture(&d, "renamer", "rename_self");
-    let run_it = |mode: &str, name: &str, extra: &[&str]| {
-        let mut args = vec![
-            "run",
-            "--rm",
-            "--runtime=ids-runc",
-            "-e",
-            mode,
-            "-e",
-            "IDS_RUNC_PROFILE=renamer",
-            "renamer",
-            "rename_self",
-            name,
-        ];
-        args.extend_from_slice(extra);
-        d.docker(&args)
+    let run_it = |mode: &str, words: &[&str]| {
+        d.run("renamer")
+            .rm()
+            .mode(mode)
+            .profile("renamer")
+            .cmd(words)
+            .ok()
     };
     for _ in 0..2 {
-        assert_ok(&run_it("IDS_RUNC_MODE=learn", "plain", &[]), "learn");
+        run_it("learn", &["rename_self", "plain"]);
     }
     let evil = "\u{1b}[2J\u{1b}]0;X\u{7}";
-    assert_ok(
-        &run_it("IDS_RUNC_MODE=detect", evil, &["socket"]),
-        "detect run",
-    );
+    run_it("detect", &["rename_self", evil, "socket"]);
     let events = d.events();
     assert!(
         events

@@ -15,14 +15,15 @@ use ids_monitor::backend::MonitorKind;
 use ids_monitor::backend::Origin;
 use ids_monitor::record::events::{ActionTaken, Event, EventKind, EventLog};
 
-use crate::bundle::BundleConfig;
-use crate::host_config::HostConfig;
-use crate::launch::{self, Launch};
+use crate::config::host::HostConfig;
+use crate::config::selection::{self, Selection};
+use crate::container::bundle::BundleConfig;
+use crate::container::state_dir::StateDir;
 use crate::monitor_process;
+use crate::monitor_process::launch::{self, Launch};
+use crate::runc::args::RuncArgs;
 use crate::runc::Runc;
-use crate::runc_args::RuncArgs;
-use crate::selection::{self, Mode, Selection};
-use crate::state_dir::StateDir;
+use ids_monitor::mode::Mode;
 
 /// How long the monitor may take to bind its sockets.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -57,7 +58,7 @@ pub fn run(runc: &Runc, args: &RuncArgs, host: &HostConfig) -> anyhow::Result<i3
         Err(err) if host.fail_open => {
             let _ = state.remove();
             let msg = format!("{err:#}; running it unmonitored because fail_open is set");
-            crate::runc_log::report_warning(&args.global, &msg);
+            crate::runc::log::report_warning(&args.global, &msg);
             record_fail_open(host, id, &msg);
             config.restore()?;
         }
@@ -169,13 +170,13 @@ fn ensure_own_pid_namespace(spec: &serde_json::Value) -> anyhow::Result<()> {
 
 /// An attempt to extend a profile bound to another workload is an event, whatever happens next.
 fn record_refused_learning(host: &HostConfig, id: &str, err: &anyhow::Error) {
-    let Some(refused) = err.downcast_ref::<crate::binding::Refused>() else {
+    let Some(refused) = err.downcast_ref::<crate::config::binding::Refused>() else {
         return;
     };
     let mut event = Event::now(
         id,
         &refused.profile,
-        "learn",
+        Mode::Learn,
         MonitorKind::SeccompNotify,
         EventKind::LearnRefused,
     );
@@ -190,7 +191,7 @@ fn record_fail_open(host: &HostConfig, id: &str, msg: &str) {
     let mut event = Event::now(
         id,
         "",
-        "off",
+        Mode::Off,
         MonitorKind::SeccompNotify,
         EventKind::MonitorError,
     );

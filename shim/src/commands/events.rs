@@ -11,8 +11,8 @@ use std::time::Duration;
 use clap::Parser;
 use ids_monitor::record::events::Event;
 
-use crate::host_config::HostConfig;
-use crate::runc_args::RuncArgs;
+use crate::config::host::HostConfig;
+use crate::runc::args::RuncArgs;
 use crate::terminal_text::{escape, escape_json};
 
 #[derive(Debug, Parser)]
@@ -165,7 +165,7 @@ mod tests {
         let mut e = Event::now(
             "c1",
             "p\u{1b}[2J",
-            "detect",
+            ids_monitor::mode::Mode::Detect,
             MonitorKind::SeccompNotify,
             EventKind::UnseenSyscall,
         );

@@ -7,8 +7,8 @@ use anyhow::Context;
 use clap::Parser;
 use ids_monitor::record::atomic_file::write_atomically;
 
-use crate::container_ref;
-use crate::host_config::HostConfig;
+use crate::config::host::HostConfig;
+use crate::container::reference;
 
 const EPOCHS_SUFFIX: &str = ".epochs.jsonl";
 
@@ -30,9 +30,9 @@ pub fn main(words: Vec<std::ffi::OsString>, host: &HostConfig) -> anyhow::Result
         std::iter::once(std::ffi::OsString::from("ids-runc report")).chain(words),
     )?;
     let runs = host.runs_dir();
-    let id = container_ref::resolve(
+    let id = reference::resolve(
         &args.id,
-        container_ref::names_in(&runs, EPOCHS_SUFFIX),
+        reference::names_in(&runs, EPOCHS_SUFFIX),
         &format!("epoch record in {}", runs.display()),
     )?;
     let epochs = ids_monitor::record::epoch_log::read(&runs.join(format!("{id}{EPOCHS_SUFFIX}")))

@@ -1,4 +1,8 @@
-//! The real runc: where it is, and how a call is handed to it.
+//! The real runc: where it is, and how a call is handed to it; its command line (`args`) and the
+//! log it shares with ids-runc (`log`).
+
+pub mod args;
+pub mod log;
 
 use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
@@ -8,7 +12,7 @@ use std::process::Command;
 
 use anyhow::Context;
 
-use crate::host_config::HostConfig;
+use crate::config::host::HostConfig;
 
 pub const RUNTIME_ENV: &str = "IDS_RUNC_RUNTIME";
 
@@ -49,7 +53,7 @@ impl Runc {
             let source = config
                 .source
                 .as_deref()
-                .unwrap_or(Path::new(crate::host_config::DEFAULT_PATH));
+                .unwrap_or(Path::new(crate::config::host::DEFAULT_PATH));
             anyhow::ensure!(
                 is_executable(path) && !is_self(path),
                 "runc not found: \"runtime\": {} in {} is not an executable runc",
@@ -70,7 +74,7 @@ impl Runc {
                     config
                         .source
                         .as_deref()
-                        .unwrap_or(Path::new(crate::host_config::DEFAULT_PATH))
+                        .unwrap_or(Path::new(crate::config::host::DEFAULT_PATH))
                         .display(),
                     search.to_string_lossy()
                 )

@@ -13,7 +13,7 @@ use ids_monitor::profile::Profile;
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, ResolveFlag};
 
-use crate::selection::FoundProfile;
+use crate::config::found_profile::FoundProfile;
 
 pub const PATH_IN_IMAGE: &str = "/etc/ids-runc/profile.json";
 /// Larger files are refused rather than read into memory (the limit of every profile load).
@@ -29,7 +29,7 @@ fn rootfs(bundle: &Path, spec: &serde_json::Value) -> PathBuf {
 pub fn read(bundle: &Path, spec: &serde_json::Value) -> anyhow::Result<Option<FoundProfile>> {
     let root = rootfs(bundle, spec);
     let shown = format!("{}{PATH_IN_IMAGE} (in the image)", root.display());
-    let fd = match crate::confined_open::open(
+    let fd = match crate::config::confined_open::open(
         &root,
         Path::new(PATH_IN_IMAGE),
         OFlag::O_RDONLY | OFlag::O_NONBLOCK,

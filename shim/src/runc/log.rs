@@ -6,7 +6,7 @@
 
 use std::io::Write;
 
-use crate::runc_args::{GlobalOpts, LogFormat};
+use crate::runc::args::{GlobalOpts, LogFormat};
 
 #[derive(serde::Serialize)]
 struct LogLine<'a> {

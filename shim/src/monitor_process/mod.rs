@@ -1,10 +1,16 @@
-//! Starting a container's monitor: `ids-runc monitor ...`, detached from the caller (its own
-//! session, stdin from /dev/null, stdout and stderr to its log in the state dir, none of the
-//! caller's fds), and waiting until it listens.
+//! A container's monitor process, seen from the shim: what `create` tells it (`launch`), whether
+//! it still lives (`health`), the start it must not let hang (`stuck_init`), and, here, starting
+//! it: `ids-runc monitor ...`, detached from the caller (its own session, stdin from /dev/null,
+//! stdout and stderr to its log in the state dir, none of the caller's fds), and waiting until it
+//! listens.
 //!
 //! Readiness travels over a pipe that the monitor gets as fd 3: it writes `ready` once its sockets
 //! are bound, or the reason it cannot start, and closes it. runc must not be called before that:
 //! runc connects to the listener during `create` and fails if nobody listens.
+
+pub mod health;
+pub mod launch;
+pub mod stuck_init;
 
 use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -17,7 +23,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use ids_monitor::backend::Origin;
 
-use crate::state_dir::StateDir;
+use crate::container::state_dir::StateDir;
 
 /// The fd number the monitor reads its readiness pipe from.
 pub const READY_FD: i32 = 3;

@@ -74,7 +74,7 @@ fn docker_image_layers(rootfs: &Path, id: &str) -> Option<String> {
     let mount_dir = rootfs.parent()?;
     let mount_id = mount_dir.file_name()?.to_str()?;
     let overlay = mount_dir.parent()?;
-    if overlay.file_name()? != "overlay2" || crate::profile_ref::check_name(id).is_err() {
+    if overlay.file_name()? != "overlay2" || crate::config::profile_ref::check_name(id).is_err() {
         return None;
     }
     let record = overlay

@@ -16,9 +16,9 @@ use ids_monitor::backend::ptrace::PtraceStops;
 use ids_monitor::backend::MonitorKind;
 use ids_monitor::record::events::{ActionTaken, Event, EventKind, EventLog};
 
-use crate::launch::Launch;
+use crate::container::state_dir::StateDir;
+use crate::monitor_process::launch::Launch;
 use crate::runc::Runc;
-use crate::state_dir::StateDir;
 
 /// Marks, in the state dir, that the death was reported (one event, however many look).
 const REPORTED: &str = "monitor-died";
@@ -128,7 +128,7 @@ pub fn check(state: &StateDir, noticed_by: &str, kill: bool) -> Option<Death> {
         let mut event = Event::now(
             &launch.id,
             &launch.profile_name,
-            &launch.mode.to_string(),
+            launch.mode,
             launch.monitor,
             EventKind::MonitorDied,
         );

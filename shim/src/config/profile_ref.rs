@@ -20,8 +20,8 @@ use ids_monitor::profile::Profile;
 use nix::errno::Errno;
 use nix::fcntl::{OFlag, ResolveFlag};
 
-use crate::host_config::HostConfig;
-use crate::selection::FoundProfile;
+use crate::config::found_profile::FoundProfile;
+use crate::config::host::HostConfig;
 
 /// Longest profile name: `.<name>.json.<pid>.<nanos>.<n>.tmp`, the store's temp file, must stay
 /// within a file name's 255 bytes.
@@ -146,7 +146,12 @@ impl ProfileRef {
             ),
         };
         let shown = self.path(host);
-        match crate::confined_open::open(&dir, &rel, OFlag::O_RDONLY | OFlag::O_NONBLOCK, resolve) {
+        match crate::config::confined_open::open(
+            &dir,
+            &rel,
+            OFlag::O_RDONLY | OFlag::O_NONBLOCK,
+            resolve,
+        ) {
             Ok(fd) => Ok(Some(File::from(fd))),
             Err(Errno::ENOENT) => Ok(None),
             Err(Errno::ELOOP) => anyhow::bail!(

@@ -17,7 +17,7 @@ use std::fmt;
 
 use ids_monitor::profile::provenance::{Provenance, Workload};
 
-use crate::host_config::{HostConfig, Owner};
+use crate::config::host::{HostConfig, Owner};
 
 /// A container refused learning into a profile bound to another workload.
 #[derive(Debug, Clone)]

@@ -41,7 +41,7 @@ pub struct HostConfig {
     /// `/var/lib/ids-runc/runs`.
     pub runs_dir: Option<PathBuf>,
     /// Mode of a container that names none and has no profile; default off.
-    pub default_mode: Option<crate::selection::Mode>,
+    pub default_mode: Option<ids_monitor::mode::Mode>,
     /// Monitor when nothing names one; default seccomp-notify.
     pub default_monitor: Option<String>,
     /// Action when neither the container nor its profile sets one (`log`, `kill`, `deny`, or
@@ -63,8 +63,8 @@ pub struct HostConfig {
     /// monitor goes on (detection judges against what was learnt).
     pub max_database_entries: Option<usize>,
     /// What no container, image or profile can weaken: `{"mode": …, "action": …}` (see
-    /// `mandatory.rs`).
-    pub mandatory: Option<crate::mandatory::Mandatory>,
+    /// `config/mandatory.rs`).
+    pub mandatory: Option<crate::config::mandatory::Mandatory>,
     /// The file these settings come from, whether or not it exists (not a key of the file).
     #[serde(skip)]
     pub source: Option<PathBuf>,
@@ -110,7 +110,7 @@ impl HostConfig {
     pub fn state_root(&self) -> PathBuf {
         self.state_dir
             .clone()
-            .unwrap_or_else(|| PathBuf::from(crate::state_dir::DEFAULT_ROOT))
+            .unwrap_or_else(|| PathBuf::from(crate::container::state_dir::DEFAULT_ROOT))
     }
 
     /// Reads the config named by `IDS_RUNC_CONFIG`, else the default path. A missing file is an empty

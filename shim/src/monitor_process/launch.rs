@@ -12,7 +12,7 @@ use ids_monitor::profile::provenance::Provenance;
 use ids_monitor::record::atomic_file::write_atomically;
 use serde::{Deserialize, Serialize};
 
-use crate::selection::Mode;
+use ids_monitor::mode::Mode;
 
 pub const FILE_NAME: &str = "launch.json";
 /// The profile detection runs with, copied into the state dir (it may come from the image).
@@ -53,7 +53,7 @@ pub struct Launch {
 }
 
 fn default_max_database_entries() -> usize {
-    crate::host_config::DEFAULT_MAX_DATABASE_ENTRIES
+    crate::config::host::DEFAULT_MAX_DATABASE_ENTRIES
 }
 
 impl Launch {

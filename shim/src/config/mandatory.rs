@@ -9,8 +9,7 @@
 use ids_monitor::policy::{AnomalyAction, Policy, UnseenSyscallAction};
 use serde::Deserialize;
 
-use crate::host_config::HostConfig;
-use crate::selection::Mode;
+use ids_monitor::mode::Mode;
 
 /// Host config `mandatory`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -28,23 +27,16 @@ pub struct Mandatory {
     pub learn_from_env: Option<bool>,
 }
 
-/// The mode every container must run in, and where that comes from, if the host sets one.
-pub fn mode(host: &HostConfig) -> Option<(Mode, String)> {
-    let mode = host.mandatory.as_ref()?.mode?;
-    Some((mode, "host config mandatory.mode".into()))
-}
+impl Mandatory {
+    /// The mode every container must run in, and where that comes from, if the host sets one.
+    pub fn mode(&self) -> Option<(Mode, String)> {
+        Some((self.mode?, "host config mandatory.mode".into()))
+    }
 
-/// Whether env may choose to learn, or which profile learning extends (default yes).
-pub fn learn_from_env(host: &HostConfig) -> bool {
-    host.mandatory
-        .as_ref()
-        .and_then(|m| m.learn_from_env)
-        .unwrap_or(true)
-}
-
-/// The least strict action the host allows, if it sets one.
-pub fn action(host: &HostConfig) -> Option<&str> {
-    host.mandatory.as_ref()?.action.as_deref()
+    /// Whether env may choose to learn, or which profile learning extends (default yes).
+    pub fn learn_from_env(&self) -> bool {
+        self.learn_from_env.unwrap_or(true)
+    }
 }
 
 /// How strict an unseen-syscall action is: ignore < log < deny < kill.
@@ -117,10 +109,11 @@ mod tests {
 
     fn select(host: &HostConfig, bundle: &Path, env: &[&str]) -> anyhow::Result<Selection> {
         let spec = serde_json::json!({"process": {"env": env}});
-        crate::selection::select(&spec, bundle, "c1", host)
+        crate::config::selection::select(&spec, bundle, "c1", host)
     }
 
-    use crate::selection::Selection;
+    use crate::config::host::HostConfig;
+    use crate::config::selection::Selection;
 
     #[test]
     fn a_mandatory_action_overrides_a_weaker_profile_and_env() {

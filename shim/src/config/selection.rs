@@ -12,75 +12,22 @@
 //! A profile found in 3 or 4 without any mode given means `detect`. A value that is not valid is an
 //! error naming where it came from: a typo must never leave a container unmonitored silently.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use anyhow::Context;
 use ids_monitor::backend::MonitorKind;
+use ids_monitor::mode::Mode;
 use ids_monitor::policy::{AnomalyAction, Policy, UnseenSyscallAction};
 use ids_monitor::profile::provenance::Provenance;
-use ids_monitor::profile::Profile;
-use serde::{Deserialize, Serialize};
 
-use crate::host_config::HostConfig;
-use crate::image_profile;
-use crate::profile_ref::ProfileRef;
+use crate::config::found_profile::FoundProfile;
+use crate::config::host::HostConfig;
+use crate::config::image_profile;
+use crate::config::mandatory::Mandatory;
+use crate::config::profile_ref::ProfileRef;
 
 const ANNOTATION_PREFIX: &str = "io.ids-runc.";
 const ENV_PREFIX: &str = "IDS_RUNC_";
-
-/// What the monitor does with a container's system calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Mode {
-    /// Not monitored: runc runs the container unchanged.
-    Off,
-    /// Monitored, nothing judged: every call answered CONTINUE and counted. The floor against
-    /// which the detector's cost is measured.
-    Null,
-    /// Build the normal database and save it as a profile.
-    Learn,
-    /// Judge against a profile.
-    Detect,
-    /// Learn until the profile converges, save it, then detect.
-    LearnDetect,
-}
-
-impl FromStr for Mode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "off" => Ok(Mode::Off),
-            "null" => Ok(Mode::Null),
-            "learn" => Ok(Mode::Learn),
-            "detect" => Ok(Mode::Detect),
-            "learn-detect" => Ok(Mode::LearnDetect),
-            other => Err(format!(
-                "unknown mode {other:?} (expected off, learn, detect, learn-detect or null)"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Mode::Off => "off",
-            Mode::Null => "null",
-            Mode::Learn => "learn",
-            Mode::Detect => "detect",
-            Mode::LearnDetect => "learn-detect",
-        })
-    }
-}
-
-/// A profile that detection will use, and where it was found.
-#[derive(Debug, Clone)]
-pub struct FoundProfile {
-    pub profile: Profile,
-    pub origin: String,
-}
 
 /// Everything the monitor of one container needs to know.
 #[derive(Debug, Clone)]
@@ -201,7 +148,7 @@ pub fn select(
     id: &str,
     host: &HostConfig,
 ) -> anyhow::Result<Selection> {
-    let explicit_mode = match crate::mandatory::mode(host) {
+    let explicit_mode = match host.mandatory.as_ref().and_then(Mandatory::mode) {
         Some(mandatory) => Some(mandatory),
         None => setting(spec, "mode")
             .map(|s| {
@@ -259,7 +206,12 @@ pub fn select(
         return Ok(off(id));
     }
     let learning = matches!(mode, Mode::Learn | Mode::LearnDetect);
-    if learning && !crate::mandatory::learn_from_env(host) {
+    if learning
+        && !host
+            .mandatory
+            .as_ref()
+            .is_none_or(Mandatory::learn_from_env)
+    {
         // Env holds the image's ENV; podman also copies the image's annotations into the
         // container's (measured with podman 4.3), so there annotations are the image's word too.
         let podman = spec["annotations"]["io.container.manager"] == "libpod";
@@ -302,9 +254,9 @@ pub fn select(
     };
     let provenance = match &learn_into {
         Some(ProfileRef::Store(name)) => {
-            let workload = crate::workload::of(spec, id);
+            let workload = crate::config::workload::of(spec, id);
             let existing = learnt.as_ref().map(|f| &f.profile.provenance);
-            crate::binding::check(host, name, existing, &workload).map_err(|refused| {
+            crate::config::binding::check(host, name, existing, &workload).map_err(|refused| {
                 let source = explicit_profile
                     .as_ref()
                     .map_or("the container id", |(_, s)| s.as_str())
@@ -365,8 +317,8 @@ pub fn select(
         Some(s) => parse_action(&s.value, base).map_err(|e| s.error(e))?,
         None => base,
     };
-    let policy = match crate::mandatory::action(host) {
-        Some(floor) => crate::mandatory::at_least(
+    let policy = match host.mandatory.as_ref().and_then(|m| m.action.as_deref()) {
+        Some(floor) => crate::config::mandatory::at_least(
             policy,
             parse_action(floor, Policy::default())
                 .map_err(|e| anyhow::anyhow!("host config mandatory.action: {e}"))?,
@@ -557,7 +509,7 @@ mod tests {
         let store = tempfile::tempdir().unwrap();
         let bundle = no_bundle();
         let h = HostConfig {
-            mandatory: Some(crate::mandatory::Mandatory {
+            mandatory: Some(crate::config::mandatory::Mandatory {
                 learn_from_env: Some(false),
                 ..Default::default()
             }),
