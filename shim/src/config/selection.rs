@@ -206,12 +206,11 @@ pub fn select(
         return Ok(off(id));
     }
     let learning = matches!(mode, Mode::Learn | Mode::LearnDetect);
-    if learning
-        && !host
-            .mandatory
-            .as_ref()
-            .is_none_or(Mandatory::learn_from_env)
-    {
+    let env_may_learn = host
+        .mandatory
+        .as_ref()
+        .is_none_or(Mandatory::learn_from_env);
+    if learning && !env_may_learn {
         // Env holds the image's ENV; podman also copies the image's annotations into the
         // container's (measured with podman 4.3), so there annotations are the image's word too.
         let podman = spec["annotations"]["io.container.manager"] == "libpod";
