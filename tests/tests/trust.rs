@@ -219,32 +219,37 @@ fn a_profile_bound_to_image_a_cannot_be_extended_by_image_b() {
     let first = stored(&d, "svc");
     let by = &first["provenance"]["learnt_by"];
     assert_eq!(by[0]["engine"], "docker", "{by}");
-    assert!(
-        by[0]["image_id"].as_str().unwrap().starts_with("sha256:"),
-        "{by}"
-    );
+    let image_a = d.docker_ok(&["image", "inspect", "-f", "{{.Id}}", "busybox"]);
+    assert_eq!(by[0]["image_id"], image_a.as_str(), "{by}");
     assert_eq!(by[0]["containers"], serde_json::json!([a1]));
 
-    // Image B: other content (one more file), so other layers.
+    // Image B: other content (one more file); image B2: busybox's files again, with its own ENV.
     let bundle = Bundle::new(&["sh"]);
     std::fs::write(bundle.rootfs().join("tenant-b"), "b").unwrap();
     d.import("tenant-b", &bundle.rootfs());
-    let out = learn("tenant-b", "b1");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "image B extended svc");
-    assert!(
-        stderr.contains("env IDS_RUNC_PROFILE") && stderr.contains("bound to"),
-        "{stderr}"
+    std::fs::remove_file(bundle.rootfs().join("tenant-b")).unwrap();
+    d.import_with(
+        "tenant-b2",
+        &bundle.rootfs(),
+        &["ENV IDS_RUNC_MODE=learn", "ENV IDS_RUNC_PROFILE=svc"],
     );
-    assert_eq!(stored(&d, "svc"), first, "svc is unchanged");
-    let b1 = d.id_of("b1");
-    let events = d.events_of(&b1);
-    assert!(
-        events
-            .iter()
-            .any(|e| e["kind"] == "learn-refused" && e["profile"] == "svc"),
-        "{events:?}"
-    );
+    for (image, name) in [("tenant-b", "b1"), ("tenant-b2", "b2")] {
+        let out = learn(image, name);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{image} extended svc");
+        assert!(
+            stderr.contains("env IDS_RUNC_PROFILE") && stderr.contains("bound to"),
+            "{stderr}"
+        );
+        assert_eq!(stored(&d, "svc"), first, "svc is unchanged");
+        let events = d.events_of(&d.id_of(name));
+        assert!(
+            events
+                .iter()
+                .any(|e| e["kind"] == "learn-refused" && e["profile"] == "svc"),
+            "{events:?}"
+        );
+    }
 
     // Image A goes on learning.
     assert_ok(&learn("busybox", "a2"), "learn again with image A");

@@ -20,8 +20,8 @@ pub struct Workload {
     /// The image's name (`io.kubernetes.cri.image-name`, ...), where the engine passes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
-    /// The image's digest (`io.kubernetes.cri.image-ref`, ...), or under docker the chain id of
-    /// the image's layers from dockerd's layer store.
+    /// The image's digest (`io.kubernetes.cri.image-ref`, ...), or under docker the image id from
+    /// dockerd's record of the container.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_id: Option<String>,
     /// The Kubernetes namespace of the pod.

@@ -87,10 +87,10 @@ pub fn check(
 mod tests {
     use super::*;
 
-    fn docker(chain: &str) -> Workload {
+    fn docker(image: &str) -> Workload {
         Workload {
             engine: "docker".into(),
-            image_id: Some(chain.into()),
+            image_id: Some(image.into()),
             ..Workload::default()
         }
     }

@@ -75,7 +75,7 @@ pub struct HostConfig {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Owner {
-    /// The image's name or id (digest; under docker the chain id of its layers).
+    /// The image's name or id (digest; under docker the image id, `docker inspect -f {{.Image}}`).
     pub image: Option<String>,
     pub namespace: Option<String>,
 }

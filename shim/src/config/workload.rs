@@ -7,17 +7,20 @@
 //!   (the digest, containerd ≥ 1.7), `io.kubernetes.cri.sandbox-namespace`;
 //! - CRI-O: `io.kubernetes.cri-o.ImageName`, `io.kubernetes.cri-o.ImageRef`,
 //!   `io.kubernetes.pod.namespace`;
-//! - docker 20.10: no annotation at all and no image name. dockerd's own layer store tells the
-//!   image's layers: the rootfs is `<data-root>/overlay2/<mount-id>/merged`, and
-//!   `<data-root>/image/overlay2/layerdb/mounts/<container-id>/` holds that `mount-id` and, in
-//!   `parent`, the chain id of the image's layers. The id names the image's content (two images
-//!   with the same layers and different `ENV` share it); a rebuild changes it.
+//! - docker 20.10: no annotation at all and no image name. dockerd's own records on the host
+//!   tell the image: the rootfs is `<data-root>/overlay2/<mount-id>/merged`,
+//!   `<data-root>/image/overlay2/layerdb/mounts/<container-id>/mount-id` holds that `mount-id`
+//!   (so the record is this container's), and `<data-root>/containers/<container-id>/config.v2.json`
+//!   the image id (`Image`, `sha256:…`). A rebuild changes it.
 //! - podman 4.3: `io.container.manager: libpod` and no image name. `podman run --annotation`
 //!   sets any key, so under podman no `io.kubernetes.*` key is believed.
 
 use std::path::Path;
 
 use ids_monitor::profile::provenance::Workload;
+
+/// dockerd's record of a container is a few KiB; more is not dockerd's.
+const MAX_CONTAINER_RECORD: u64 = 4 << 20;
 
 /// The workload of container `id` from its bundle's `spec`.
 pub fn of(spec: &serde_json::Value, id: &str) -> Workload {
@@ -27,13 +30,13 @@ pub fn of(spec: &serde_json::Value, id: &str) -> Workload {
             .filter(|v| !v.is_empty())
             .map(str::to_owned)
     };
-    if let Some(chain) = spec["root"]["path"]
+    if let Some(image) = spec["root"]["path"]
         .as_str()
-        .and_then(|root| docker_image_layers(Path::new(root), id))
+        .and_then(|root| docker_image(Path::new(root), id))
     {
         return Workload {
             engine: "docker".into(),
-            image_id: Some(chain),
+            image_id: Some(image),
             ..Workload::default()
         };
     }
@@ -65,9 +68,12 @@ pub fn of(spec: &serde_json::Value, id: &str) -> Workload {
     }
 }
 
-/// Under dockerd's overlay2 store: the chain id of the image layers below container `id`'s
-/// rootfs, if dockerd's layer store says this rootfs is that container's.
-fn docker_image_layers(rootfs: &Path, id: &str) -> Option<String> {
+/// Under dockerd's overlay2 store: the id of container `id`'s image, if dockerd's layer store says
+/// this rootfs is that container's. dockerd records each container in its data root before it
+/// asks the runtime to create it: `image/overlay2/layerdb/mounts/<id>/mount-id` names the rootfs's
+/// directory, and `containers/<id>/config.v2.json` the image (`Image`, what `docker images` and
+/// `docker inspect -f {{.Image}}` show).
+fn docker_image(rootfs: &Path, id: &str) -> Option<String> {
     if rootfs.file_name()? != "merged" {
         return None;
     }
@@ -77,18 +83,24 @@ fn docker_image_layers(rootfs: &Path, id: &str) -> Option<String> {
     if overlay.file_name()? != "overlay2" || crate::config::profile_ref::check_name(id).is_err() {
         return None;
     }
-    let record = overlay
-        .parent()?
-        .join("image/overlay2/layerdb/mounts")
-        .join(id);
-    let recorded = std::fs::read_to_string(record.join("mount-id")).ok()?;
+    let data_root = overlay.parent()?;
+    let recorded = std::fs::read_to_string(
+        data_root
+            .join("image/overlay2/layerdb/mounts")
+            .join(id)
+            .join("mount-id"),
+    )
+    .ok()?;
     if recorded.trim() != mount_id {
         return None;
     }
-    let parent = std::fs::read_to_string(record.join("parent")).ok()?;
-    let parent = parent.trim();
-    let hex = parent.strip_prefix("sha256:")?;
-    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| parent.to_owned())
+    let config =
+        std::fs::File::open(data_root.join("containers").join(id).join("config.v2.json")).ok()?;
+    let config: serde_json::Value =
+        serde_json::from_reader(std::io::Read::take(config, MAX_CONTAINER_RECORD)).ok()?;
+    let image = config["Image"].as_str()?;
+    let hex = image.strip_prefix("sha256:")?;
+    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| image.to_owned())
 }
 
 #[cfg(test)]
@@ -134,23 +146,29 @@ mod tests {
     }
 
     #[test]
-    fn docker_by_its_layer_store() {
+    fn docker_by_its_own_records() {
         let data = tempfile::tempdir().unwrap();
         let rootfs = data.path().join("overlay2/m1/merged");
         std::fs::create_dir_all(&rootfs).unwrap();
-        let record = data.path().join("image/overlay2/layerdb/mounts/c1");
+        let mounts = data.path().join("image/overlay2/layerdb/mounts/c1");
+        std::fs::create_dir_all(&mounts).unwrap();
+        std::fs::write(mounts.join("mount-id"), "m1").unwrap();
+        let image = format!("sha256:{}", "ab".repeat(32));
+        let record = data.path().join("containers/c1");
         std::fs::create_dir_all(&record).unwrap();
-        std::fs::write(record.join("mount-id"), "m1").unwrap();
-        let chain = format!("sha256:{}", "ab".repeat(32));
-        std::fs::write(record.join("parent"), &chain).unwrap();
+        std::fs::write(
+            record.join("config.v2.json"),
+            json!({"Image": image, "Config": {"Image": "busybox"}}).to_string(),
+        )
+        .unwrap();
         let spec = json!({"root": {"path": rootfs}});
         let w = of(&spec, "c1");
         assert_eq!(
             (w.engine.as_str(), w.image_id.as_deref()),
-            ("docker", Some(chain.as_str()))
+            ("docker", Some(image.as_str()))
         );
         // Another container's record does not vouch for this rootfs.
-        std::fs::write(record.join("mount-id"), "m2").unwrap();
+        std::fs::write(mounts.join("mount-id"), "m2").unwrap();
         assert_eq!(of(&spec, "c1").engine, "unknown");
         assert_eq!(of(&spec, "../c1").engine, "unknown");
     }
