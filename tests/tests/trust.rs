@@ -311,3 +311,53 @@ fn a_process_named_with_escape_sequences_shows_escaped_in_events() {
     let text = String::from_utf8(run(&mut d.ids_runc(&["events"])).stdout).unwrap();
     assert!(text.contains("process=\\x1b[2J\\x1b]0;X\\x07"), "{text}");
 }
+
+/// Whether `bytes` (UTF-8) holds a character that acts on a terminal: C0 but newline, DEL, C1.
+fn has_raw_control(bytes: &[u8]) -> bool {
+    String::from_utf8_lossy(bytes)
+        .chars()
+        .any(|c| c.is_control() && c != '\n')
+}
+
+#[test]
+fn a_profile_named_with_escape_sequences_shows_escaped_in_inspect_and_profile_show() {
+    let d = Dockerd::start(&ids_runc());
+    for _ in 0..2 {
+        d.run("busybox")
+            .rm()
+            .mode("learn")
+            .profile("shipped")
+            .sh("ls / >/dev/null; sleep 1")
+            .ok();
+    }
+    // The image ships that profile under a name with ESC and CSI (U+009B, which JSON leaves raw).
+    let evil = "\u{1b}]0;X\u{7}\u{9b}2J\u{202e}";
+    let stored = d.profile_dir().join("shipped.json");
+    let mut profile: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&stored).unwrap()).unwrap();
+    profile["name"] = serde_json::json!(evil);
+    let bundle = Bundle::new(&["sh"]);
+    let dir = bundle.rootfs().join("etc/ids-runc");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("profile.json"), profile.to_string()).unwrap();
+    d.import("shipped", &bundle.rootfs());
+    let id = d.run("shipped").sh("sleep 600").detached();
+    let out = run(&mut d.ids_runc(&["inspect", &id]));
+    assert_ok(&out, "ids-runc inspect");
+    assert!(
+        !has_raw_control(&out.stdout),
+        "{:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["profile"], evil, "the same JSON: {doc}");
+
+    let copy = bundle.path().join("evil.json");
+    std::fs::write(&copy, profile.to_string()).unwrap();
+    let out = run(&mut d.ids_runc(&["profile", "show", copy.to_str().unwrap()]));
+    assert_ok(&out, "ids-runc profile show");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!has_raw_control(&out.stdout), "{text:?}");
+    assert!(text.contains("\\x1b]0;X\\x07\\x9b2J\\u{202e}"), "{text}");
+    d.docker_ok(&["rm", "-f", &id]);
+}
