@@ -2,9 +2,10 @@
 //! namespace. Only the engine's word counts — annotations the engine itself sets, or the engine's
 //! own state on the host — never the container's env or files, which its image controls.
 //!
-//! What each engine passes (looked at on this project's machine and in the engines' sources):
+//! What each engine passes (docker and podman looked at on this project's machine; the CRI and
+//! CRI-O keys as public code that reads them names them: no kubelet runs here):
 //! - containerd's CRI (Kubernetes): `io.kubernetes.cri.image-name`, `io.kubernetes.cri.image-ref`
-//!   (the digest, containerd ≥ 1.7), `io.kubernetes.cri.sandbox-namespace`;
+//!   (the digest, where the containerd version sets it), `io.kubernetes.cri.sandbox-namespace`;
 //! - CRI-O: `io.kubernetes.cri-o.ImageName`, `io.kubernetes.cri-o.ImageRef`,
 //!   `io.kubernetes.pod.namespace`;
 //! - docker 20.10: no annotation at all and no image name. dockerd's own records on the host
