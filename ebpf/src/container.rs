@@ -1,0 +1,302 @@
+//! One container in the host's program: its parameters, its known bags and its ring buffer, keyed
+//! by its cgroup id.
+
+use std::os::fd::{AsFd, AsRawFd};
+
+use libbpf_rs::{MapCore, MapFlags, MapHandle, MapType};
+
+use crate::abi::{self, Container, MAX_SYMS, MAX_WINDOW};
+use crate::host::{self, Maps, Setup};
+use crate::record::{Record, Records};
+use crate::Error;
+
+/// Bytes of each container's ring buffer (a power of two, a multiple of the page size).
+pub const RING_BYTES: u32 = 256 * 1024;
+
+/// When an epoch is anomalous: more unknown windows than this.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Threshold {
+    /// More than this many.
+    Absolute(u32),
+    /// More than this fraction (0..1) of the epoch's windows. The kernel compares in 32.32 fixed
+    /// point: `mismatches · 2³² > round(ratio · 2³²) · windows`.
+    Ratio(f64),
+}
+
+/// What the kernel does for a container.
+#[derive(Debug, Clone, Copy)]
+pub struct Spec<'a> {
+    /// W, calls per window (1..=64).
+    pub window: usize,
+    /// E, calls per epoch (≥ W).
+    pub epoch: u32,
+    pub threshold: Threshold,
+    /// Add unknown bags (and send them) instead of counting them.
+    pub learn: bool,
+    /// SIGKILL the process whose call ends an anomalous epoch.
+    pub kill: bool,
+    /// The symbols of `execve` and `execveat`: a starting thread's first call of the container.
+    pub execve: [u16; 2],
+    /// Symbols the kernel skips (a profile made by a monitor that could not see them).
+    pub invisible: &'a [u16],
+    /// The known bags (ids as the user-space detector computes them) and their frequencies.
+    pub bags: &'a [(u64, u64)],
+    /// Bags the container's set may hold (learning adds no new bag past it).
+    pub capacity: u32,
+}
+
+/// The container's counters, as the kernel keeps them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Calls judged (or learnt), from each thread's execve on.
+    pub calls: u64,
+    pub windows: u64,
+    /// Windows whose bag was unknown (learning: new).
+    pub mismatches: u64,
+    pub epochs: u64,
+    pub anomalies: u64,
+    /// Unknown windows so far in the epoch in progress.
+    pub epoch_mismatches: u32,
+    /// Records the ring buffer had no room for.
+    pub lost: u64,
+    /// New bags the set had no room for.
+    pub rejected: u64,
+    /// Calls of threads still starting (runc's).
+    pub runc_calls: u64,
+    /// Calls whose number the alphabet does not know.
+    pub unmapped: u64,
+    /// Calls of threads the kernel could not give a window.
+    pub untracked: u64,
+}
+
+/// A container registered with the host's program. Dropping it leaves the container in the
+/// kernel (detection goes on without the monitor); [`Registration::unregister`] takes it out.
+#[derive(Debug)]
+pub struct Registration {
+    setup: Setup,
+    cgroup: u64,
+    maps: Maps,
+    set: MapHandle,
+    ring: MapHandle,
+}
+
+impl Registration {
+    /// Registers the container of cgroup `cgroup`, loading the program if it is the host's first.
+    pub fn new(setup: &Setup, cgroup: u64, spec: &Spec<'_>) -> Result<Registration, Error> {
+        let value = container_value(spec)?;
+        let lock = host::lock(setup)?;
+        let maps = host::open_or_load(setup, &lock)?;
+        let key = cgroup.to_ne_bytes();
+        let inserted = (|| {
+            let set = bag_set(spec)?;
+            let ring = MapHandle::create(
+                MapType::RingBuf,
+                Some("ids_ring"),
+                0,
+                0,
+                RING_BYTES,
+                &create_opts(0),
+            )
+            .map_err(Error::kernel("ring buffer"))?;
+            let taken = |e: libbpf_rs::Error| {
+                if e.kind() == libbpf_rs::ErrorKind::AlreadyExists {
+                    Error::Unsupported(format!("cgroup {cgroup} is already monitored"))
+                } else {
+                    Error::kernel("registration")(e)
+                }
+            };
+            let fd = |m: &MapHandle| {
+                u32::try_from(m.as_fd().as_raw_fd())
+                    .expect("an fd is not negative")
+                    .to_ne_bytes()
+            };
+            // The set and the ring first, the container last: the program judges a container
+            // only once everything it needs is there.
+            maps.bags
+                .update(&key, &fd(&set), MapFlags::NO_EXIST)
+                .map_err(taken)?;
+            maps.rings
+                .update(&key, &fd(&ring), MapFlags::NO_EXIST)
+                .map_err(Error::kernel("registration"))?;
+            maps.containers
+                .update(&key, value.as_bytes(), MapFlags::NO_EXIST)
+                .map_err(Error::kernel("registration"))?;
+            Ok((set, ring))
+        })();
+        match inserted {
+            Ok((set, ring)) => Ok(Registration {
+                setup: setup.clone(),
+                cgroup,
+                maps,
+                set,
+                ring,
+            }),
+            Err(e) => {
+                if !matches!(e, Error::Unsupported(_)) {
+                    remove(&maps, cgroup);
+                }
+                host::unload_if_unused(setup, &maps, &lock);
+                Err(e)
+            }
+        }
+    }
+
+    /// The container's cgroup id.
+    pub fn cgroup(&self) -> u64 {
+        self.cgroup
+    }
+
+    /// The container's counters now.
+    pub fn counters(&self) -> Result<Counters, Error> {
+        let bytes = self
+            .maps
+            .containers
+            .lookup(&self.cgroup.to_ne_bytes(), MapFlags::LOCK)
+            .map_err(Error::kernel("container counters"))?
+            .ok_or_else(|| {
+                Error::Unsupported(format!("cgroup {} is not registered", self.cgroup))
+            })?;
+        let c = Container::from_bytes(&bytes)
+            .ok_or_else(|| Error::Unsupported("container record of the wrong size".to_string()))?;
+        Ok(Counters {
+            calls: c.calls,
+            windows: c.windows,
+            mismatches: c.mismatches,
+            epochs: c.epochs,
+            anomalies: c.anomalies,
+            epoch_mismatches: c.epoch_mismatches,
+            lost: c.lost,
+            rejected: c.rejected,
+            runc_calls: c.runc_calls,
+            unmapped: c.unmapped,
+            untracked: c.untracked,
+        })
+    }
+
+    /// The bags the kernel knows for the container, with the windows learnt with each.
+    pub fn bags(&self) -> Result<Vec<(u64, u64)>, Error> {
+        let mut bags = Vec::new();
+        for key in self.set.keys() {
+            let value = self
+                .set
+                .lookup(&key, MapFlags::ANY)
+                .map_err(Error::kernel("bag set"))?;
+            // A bag deleted meanwhile (a record that found no room) is simply not there.
+            if let (Ok(id), Some(Ok(frequency))) = (
+                <[u8; 8]>::try_from(key.as_slice()),
+                value.map(|v| <[u8; 8]>::try_from(v.as_slice())),
+            ) {
+                bags.push((u64::from_ne_bytes(id), u64::from_ne_bytes(frequency)));
+            }
+        }
+        Ok(bags)
+    }
+
+    /// A reader of the container's records.
+    pub fn records<'a>(&'a self, on_record: impl FnMut(Record) + 'a) -> Result<Records<'a>, Error> {
+        Records::new(&self.ring, on_record)
+    }
+
+    /// Takes the container out of the kernel; the last container's leaving unloads the program.
+    pub fn unregister(self) -> Result<(), Error> {
+        let lock = host::lock(&self.setup)?;
+        remove(&self.maps, self.cgroup);
+        host::unload_if_unused(&self.setup, &self.maps, &lock);
+        Ok(())
+    }
+}
+
+/// The map value of a container, or why the kernel cannot take it.
+fn container_value(spec: &Spec<'_>) -> Result<Container, Error> {
+    let bad = |what: String| Err(Error::Unsupported(what));
+    if !(1..=MAX_WINDOW).contains(&spec.window) {
+        return bad(format!(
+            "the ebpf monitor takes windows of 1 to {MAX_WINDOW} calls, not {}",
+            spec.window
+        ));
+    }
+    let window = u32::try_from(spec.window).expect("at most MAX_WINDOW");
+    if spec.epoch < window {
+        return bad(format!(
+            "an epoch of {} calls is shorter than the window ({window})",
+            spec.epoch
+        ));
+    }
+    if spec.bags.len() > spec.capacity as usize || spec.capacity == 0 {
+        return bad(format!(
+            "the profile has {} bags and the kernel set may hold {}",
+            spec.bags.len(),
+            spec.capacity
+        ));
+    }
+    let mut c = Container::zeroed();
+    c.window = window;
+    c.epoch = spec.epoch;
+    c.flags =
+        if spec.learn { abi::FLAG_LEARN } else { 0 } | if spec.kill { abi::FLAG_KILL } else { 0 };
+    match spec.threshold {
+        Threshold::Absolute(n) => c.threshold = u64::from(n),
+        Threshold::Ratio(r) if (0.0..1.0).contains(&r) => {
+            c.flags |= abi::FLAG_RATIO;
+            c.threshold = (r * (1u64 << 32) as f64).round() as u64;
+        }
+        Threshold::Ratio(r) => return bad(format!("a threshold ratio must be in [0, 1), not {r}")),
+    }
+    [c.execve, c.execveat] = spec.execve;
+    for &sym in spec.invisible {
+        let sym = usize::from(sym);
+        if sym >= MAX_SYMS {
+            return bad(format!("symbol {sym} is past the kernel's {MAX_SYMS}"));
+        }
+        c.invisible[sym / 64] |= 1 << (sym % 64);
+    }
+    Ok(c)
+}
+
+fn create_opts(flags: u32) -> libbpf_rs::libbpf_sys::bpf_map_create_opts {
+    libbpf_rs::libbpf_sys::bpf_map_create_opts {
+        sz: std::mem::size_of::<libbpf_rs::libbpf_sys::bpf_map_create_opts>() as _,
+        map_flags: flags,
+        ..Default::default()
+    }
+}
+
+/// The container's set of known bags, filled with the profile's.
+fn bag_set(spec: &Spec<'_>) -> Result<MapHandle, Error> {
+    let set = MapHandle::create(
+        MapType::Hash,
+        Some("ids_bags"),
+        8,
+        8,
+        spec.capacity,
+        &create_opts(libbpf_rs::libbpf_sys::BPF_F_NO_PREALLOC),
+    )
+    .map_err(|e| {
+        Error::Unsupported(format!(
+            "the kernel refused a set of {} bags: {e}",
+            spec.capacity
+        ))
+    })?;
+    for (id, frequency) in spec.bags {
+        set.update(&id.to_ne_bytes(), &frequency.to_ne_bytes(), MapFlags::ANY)
+            .map_err(|e| Error::Unsupported(format!("loading the profile's bags: {e}")))?;
+    }
+    Ok(set)
+}
+
+/// Takes a container's entries out of the host maps, the container first (so the program stops
+/// judging it before its set and ring go).
+fn remove(maps: &Maps, cgroup: u64) {
+    let key = cgroup.to_ne_bytes();
+    for (name, map) in [
+        ("containers", &maps.containers),
+        ("bags", &maps.bags),
+        ("rings", &maps.rings),
+    ] {
+        if let Err(e) = map.delete(&key) {
+            if e.kind() != libbpf_rs::ErrorKind::NotFound {
+                log::error!("removing cgroup {cgroup} from {name}: {e}");
+            }
+        }
+    }
+}

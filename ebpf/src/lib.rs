@@ -1,0 +1,21 @@
+//! ids-runc's in-kernel monitor: the bag-of-system-calls detector as one BPF program on the raw
+//! syscall-entry tracepoint, shared by every monitored container of the host.
+//!
+//! A container is its cgroup (v2) id. User space registers it with its parameters and its known
+//! bags ([`Registration`]); the kernel keeps each thread's window in task storage, counts unknown
+//! bags per epoch, kills the process that ends an anomalous epoch when told to, and tells user
+//! space, through the container's ring buffer, only what is new ([`Record`]). The bag ids are the
+//! user-space detector's, computed from the same symbols, so a profile loads as it is.
+
+mod abi;
+pub mod cgroup;
+mod container;
+mod error;
+mod host;
+mod record;
+
+pub use abi::{MAX_REPORTED, MAX_SYMS, MAX_WINDOW, NO_SYM, NR_TABLE};
+pub use container::{Counters, Registration, Spec, Threshold, RING_BYTES};
+pub use error::Error;
+pub use host::{Setup, DEFAULT_PIN_DIR, KERNEL_BTF};
+pub use record::{Record, Records, Window};

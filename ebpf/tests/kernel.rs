@@ -1,0 +1,488 @@
+//! The kernel program, loaded for real: a test process in its own cgroup makes a known sequence of
+//! system calls, and the kernel's bags, mismatches and verdicts are compared with the user-space
+//! detector's on the same stream. Needs root and a kernel with BTF (as CI has).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::CString;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+
+use ids_ebpf::{
+    cgroup, Error, Record, Registration, Setup, Spec, Threshold, KERNEL_BTF, NO_SYM, NR_TABLE,
+};
+use ids_monitor::alphabet::{Alphabet, Arch, Sym};
+use ids_monitor::bag::SortedBag;
+use ids_monitor::detector::{Detector, TrainingRecord, Verdict};
+use ids_monitor::normal_db::NormalDb;
+use ids_monitor::parameters::{self, Parameters, StreamMode, Training};
+
+// x86_64 numbers of calls that take no argument and change nothing.
+const GETPID: u32 = 39;
+const GETPPID: u32 = 110;
+const GETUID: u32 = 102;
+const GETGID: u32 = 104;
+const GETEUID: u32 = 107;
+const GETEGID: u32 = 108;
+const SCHED_YIELD: u32 = 24;
+const GETPGRP: u32 = 111;
+const FORK: u32 = 57;
+const EXIT_GROUP: u32 = 231;
+const EXECVE: u32 = 59;
+
+/// The alphabet's symbol table, as the kernel takes it.
+fn symbols() -> Vec<u16> {
+    let a = Alphabet::system();
+    let mut table = vec![NO_SYM; 3 * NR_TABLE];
+    for (i, arch) in [Arch::X86_64, Arch::X86, Arch::X32].into_iter().enumerate() {
+        for nr in 0..NR_TABLE {
+            if let Some(sym) = a.sym(arch, nr as u32) {
+                table[i * NR_TABLE + nr] = sym.0;
+            }
+        }
+    }
+    table
+}
+
+fn sym(nr: u32) -> Sym {
+    Alphabet::system().sym(Arch::X86_64, nr).unwrap()
+}
+
+fn execve_syms() -> [u16; 2] {
+    let a = Alphabet::system();
+    [
+        a.sym_by_name("execve").unwrap().0,
+        a.sym_by_name("execveat").unwrap().0,
+    ]
+}
+
+/// The helper program (tests/calls.c), compiled once per test run.
+fn helper() -> &'static Path {
+    static HELPER: OnceLock<PathBuf> = OnceLock::new();
+    HELPER.get_or_init(|| {
+        let out = std::env::temp_dir().join(format!("ids-ebpf-calls-{}", std::process::id()));
+        let status = Command::new("clang")
+            .args(["-O2", "-static", "-nostdlib", "-fno-stack-protector", "-o"])
+            .arg(&out)
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/calls.c"))
+            .status()
+            .expect("clang runs (hack/setup.sh --deps installs it)");
+        assert!(status.success(), "compiling tests/calls.c");
+        out
+    })
+}
+
+/// A private bpffs (so each test has its own program) and a cgroup of its own.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    pins: PathBuf,
+    setup: Setup,
+    cgroups: Vec<PathBuf>,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        Fixture::with_btf(Path::new(KERNEL_BTF))
+    }
+
+    fn with_btf(btf: &Path) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let pins = dir.path().join("bpf");
+        let setup = Setup::new(&pins, btf, symbols()).unwrap();
+        Fixture {
+            _dir: dir,
+            pins,
+            setup,
+            cgroups: Vec::new(),
+        }
+    }
+
+    /// A new cgroup v2 and its id.
+    fn cgroup(&mut self) -> (PathBuf, u64) {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let path = cgroup::unified_root().unwrap().join(format!(
+            "ids-ebpf-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir(&path).unwrap();
+        let id = cgroup::id(&path).unwrap();
+        self.cgroups.push(path.clone());
+        (path, id)
+    }
+
+    fn pinned(&self) -> Vec<String> {
+        std::fs::read_dir(&self.pins)
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    // The kernel's own iterators in every bpffs instance.
+                    .filter(|name| !name.ends_with(".debug"))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        for path in &self.cgroups {
+            // Children of the fork test may still be leaving.
+            while std::fs::remove_dir(path).is_err()
+                && std::fs::read_to_string(path.join("cgroup.procs")).is_ok_and(|p| !p.is_empty())
+            {
+                std::thread::yield_now();
+            }
+        }
+        // Whatever a failed test left pinned goes with the mount.
+        let _ = nix::mount::umount2(&self.pins, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// Runs the helper in `cgroup`: it joins the cgroup before its execve, so everything until then
+/// is "starting" (runc's, in a container), and the calls after it are judged.
+fn run_in(cgroup: &Path, calls: &[u32]) -> ExitStatus {
+    let procs = CString::new(
+        cgroup
+            .join("cgroup.procs")
+            .into_os_string()
+            .into_encoded_bytes(),
+    )
+    .unwrap();
+    let mut command = Command::new(helper());
+    command.args(calls.iter().map(|c| c.to_string()));
+    // SAFETY: the closure runs in the child between fork and exec and calls only async-signal-safe
+    // functions (open, write, close) on memory prepared before the fork.
+    unsafe {
+        command.pre_exec(move || {
+            let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            if fd < 0 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::close(fd);
+            Ok(())
+        });
+    }
+    command.status().unwrap()
+}
+
+/// What the kernel judges for a run of the helper: its execve, the calls, its exit_group.
+fn stream(calls: &[u32]) -> Vec<Sym> {
+    std::iter::once(EXECVE)
+        .chain(calls.iter().copied())
+        .chain(std::iter::once(EXIT_GROUP))
+        .map(sym)
+        .collect()
+}
+
+/// A deterministic call sequence over a few syscalls, with runs and repetitions (xorshift).
+fn sequence(seed: u64, len: usize, alphabet: &[u32]) -> Vec<u32> {
+    let mut x = seed;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            alphabet[(x % alphabet.len() as u64) as usize]
+        })
+        .collect()
+}
+
+fn params(window: usize, epoch: u32, threshold: parameters::Threshold) -> Parameters {
+    Parameters {
+        window,
+        epoch,
+        threshold,
+        stream: StreamMode::PerThread,
+        training: Training::default(),
+    }
+}
+
+fn spec<'a>(p: &Parameters, learn: bool, kill: bool, bags: &'a [(u64, u64)]) -> Spec<'a> {
+    Spec {
+        window: p.window,
+        epoch: p.epoch,
+        threshold: match p.threshold {
+            parameters::Threshold::Absolute(n) => Threshold::Absolute(n),
+            parameters::Threshold::Ratio(r) => Threshold::Ratio(r),
+        },
+        learn,
+        kill,
+        execve: execve_syms(),
+        invisible: &[],
+        bags,
+        capacity: 10_000,
+    }
+}
+
+/// Every record the container's ring holds now.
+fn drain(reg: &Registration) -> Vec<Record> {
+    let mut records = Vec::new();
+    reg.records(|r| records.push(r)).unwrap().consume().unwrap();
+    records
+}
+
+const NORMAL: [u32; 6] = [GETPID, GETPPID, GETUID, GETGID, GETEUID, SCHED_YIELD];
+
+#[test]
+fn learning_sends_each_new_bag_once_with_the_user_space_id_and_frequency() {
+    let mut f = Fixture::new();
+    let (path, id) = f.cgroup();
+    let p = params(4, 16, parameters::Threshold::Absolute(0));
+    let reg = Registration::new(&f.setup, id, &spec(&p, true, false, &[])).unwrap();
+
+    let calls = sequence(7, 300, &NORMAL);
+    assert!(run_in(&path, &calls).success());
+    let records = drain(&reg);
+    let counters = reg.counters().unwrap();
+    let kernel_bags: BTreeMap<u64, u64> = reg.bags().unwrap().into_iter().collect();
+    reg.unregister().unwrap();
+
+    let mut d = Detector::new(p);
+    let stream = stream(&calls);
+    for &s in &stream {
+        d.observe(1, s);
+    }
+    let db: BTreeMap<u64, u64> = d
+        .database()
+        .entries()
+        .map(|(id, e)| (id.0, e.frequency))
+        .collect();
+
+    let mut sent = BTreeSet::new();
+    for r in &records {
+        if let Record::NewBag { bag, window, .. } = r {
+            let rebuilt = SortedBag::from_calls(window.calls().iter().map(|&s| Sym(s)));
+            assert_eq!(rebuilt.id().0, *bag, "the window sent rebuilds the bag");
+            assert!(sent.insert(*bag), "bag {bag:#x} sent twice");
+        }
+    }
+    assert_eq!(
+        sent,
+        db.keys().copied().collect(),
+        "the new bags are the user-space database's"
+    );
+    assert_eq!(kernel_bags, db, "same bags, same frequencies");
+    assert_eq!(
+        counters.calls,
+        stream.len() as u64,
+        "calls from the execve on"
+    );
+    assert_eq!(counters.windows, d.counters().windows);
+    assert!(
+        counters.runc_calls > 0,
+        "the calls before execve were not judged"
+    );
+    assert_eq!(
+        (counters.lost, counters.unmapped, counters.untracked),
+        (0, 0, 0)
+    );
+}
+
+/// The kernel's verdicts, by epoch: (windows, mismatches, anomalous) and the unknown windows.
+type KernelEpochs = BTreeMap<u64, ((u32, u32, bool), Vec<Vec<u16>>)>;
+
+fn kernel_epochs(records: &[Record]) -> KernelEpochs {
+    let mut epochs = KernelEpochs::new();
+    for r in records {
+        match *r {
+            Record::Epoch {
+                index,
+                windows,
+                mismatches,
+                anomalous,
+                ..
+            } => epochs.entry(index).or_default().0 = (windows, mismatches, anomalous),
+            Record::Unknown { epoch, window, .. } => epochs
+                .entry(epoch)
+                .or_default()
+                .1
+                .push(window.calls().to_vec()),
+            Record::NewBag { .. } => panic!("a new bag in detection"),
+        }
+    }
+    // Unknown windows of the epoch in progress have no verdict yet.
+    epochs.retain(|_, (end, _)| end.0 > 0);
+    epochs
+}
+
+fn user_epochs(verdicts: &[Verdict]) -> KernelEpochs {
+    verdicts
+        .iter()
+        .filter(|v| v.mismatches > 0)
+        .map(|v| {
+            let unknown = v
+                .unknown_windows()
+                .map(|w| w.calls().iter().map(|s| s.0).collect())
+                .collect();
+            (v.epoch, ((v.windows, v.mismatches, v.anomalous), unknown))
+        })
+        .collect()
+}
+
+/// Learns `calls` in user space: the database and the known syscalls.
+fn learnt(p: Parameters, calls: &[u32]) -> (NormalDb, Vec<Sym>) {
+    let mut d = Detector::new(p);
+    for &s in &stream(calls) {
+        d.observe(1, s);
+    }
+    (d.database().clone(), d.known_syscalls().collect())
+}
+
+#[test]
+fn detection_counts_the_same_mismatches_per_epoch_as_the_user_space_detector() {
+    let mut f = Fixture::new();
+    let (path, id) = f.cgroup();
+    let p = params(5, 20, parameters::Threshold::Ratio(0.25));
+    let (db, known) = learnt(p, &sequence(11, 400, &NORMAL));
+    let bags: Vec<(u64, u64)> = db.entries().map(|(id, e)| (id.0, e.frequency)).collect();
+    let reg = Registration::new(&f.setup, id, &spec(&p, false, false, &bags)).unwrap();
+
+    // Normal work with bursts of calls the training never made.
+    let mut calls = sequence(12, 300, &NORMAL);
+    for at in [40, 41, 42, 150, 151, 230] {
+        calls[at] = [GETEGID, GETPGRP][at % 2];
+    }
+    assert!(run_in(&path, &calls).success());
+    let records = drain(&reg);
+    let counters = reg.counters().unwrap();
+    reg.unregister().unwrap();
+
+    let mut d = Detector::with_database(p, db, &known, TrainingRecord::default());
+    let verdicts: Vec<Verdict> = stream(&calls)
+        .into_iter()
+        .filter_map(|s| d.observe(1, s))
+        .collect();
+    let user = user_epochs(&verdicts);
+    assert!(!user.is_empty(), "the test stream has unknown bags");
+    assert!(user.values().any(|((_, _, anomalous), _)| *anomalous));
+    assert_eq!(kernel_epochs(&records), user);
+    assert_eq!(counters.epochs, verdicts.len() as u64);
+    assert_eq!(counters.mismatches, d.counters().mismatches);
+    assert_eq!(counters.anomalies, d.counters().anomalies);
+    assert_eq!(counters.epoch_mismatches, d.counters().epoch_mismatches);
+}
+
+#[test]
+fn an_anomalous_epoch_with_kill_kills_the_process_from_the_kernel() {
+    let mut f = Fixture::new();
+    let (path, id) = f.cgroup();
+    let p = params(4, 12, parameters::Threshold::Absolute(2));
+    // The first epoch (execve and 11 calls) is what was learnt, the second is full of unknown
+    // bags; the calls after it must never run.
+    let mut calls = sequence(4, 11, &NORMAL);
+    let (db, _) = learnt(p, &calls);
+    let bags: Vec<(u64, u64)> = db.entries().map(|(id, e)| (id.0, e.frequency)).collect();
+    let reg = Registration::new(&f.setup, id, &spec(&p, false, true, &bags)).unwrap();
+
+    calls.extend([GETPGRP, GETEGID].repeat(6));
+    calls.extend(sequence(5, 100, &NORMAL));
+    let status = run_in(&path, &calls);
+    let records = drain(&reg);
+    let counters = reg.counters().unwrap();
+    reg.unregister().unwrap();
+
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
+    assert_eq!(counters.anomalies, 1);
+    assert_eq!(counters.epochs, 2, "killed at the end of the second epoch");
+    let ended: Vec<(u64, bool)> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Epoch {
+                index, anomalous, ..
+            } => Some((*index, *anomalous)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ended.last(), Some(&(1, true)), "{ended:?}");
+    assert_eq!(ended.iter().filter(|(_, a)| *a).count(), 1);
+}
+
+#[test]
+fn a_child_of_the_container_is_judged_from_its_first_call() {
+    let mut f = Fixture::new();
+    let (path, id) = f.cgroup();
+    let p = params(3, 1000, parameters::Threshold::Absolute(0));
+    let reg = Registration::new(&f.setup, id, &spec(&p, true, false, &[])).unwrap();
+
+    // After the fork both processes make the last three calls and exit.
+    let calls = [GETPID, GETPPID, FORK, GETUID, GETGID, GETEUID];
+    assert!(run_in(&path, &calls).success());
+    while std::fs::read_to_string(path.join("cgroup.procs")).is_ok_and(|p| !p.is_empty()) {
+        std::thread::yield_now();
+    }
+    let counters = reg.counters().unwrap();
+    reg.unregister().unwrap();
+    // execve + 6 calls + exit_group in the parent; 3 calls + exit_group in the child.
+    assert_eq!(counters.calls, 8 + 4);
+}
+
+#[test]
+fn the_last_container_leaving_unpins_and_detaches_the_program() {
+    let mut f = Fixture::new();
+    let (_, first) = f.cgroup();
+    let (_, second) = f.cgroup();
+    let p = params(4, 16, parameters::Threshold::Absolute(0));
+    let a = Registration::new(&f.setup, first, &spec(&p, true, false, &[])).unwrap();
+    let b = Registration::new(&f.setup, second, &spec(&p, true, false, &[])).unwrap();
+    let again = Registration::new(&f.setup, first, &spec(&p, true, false, &[])).unwrap_err();
+    assert!(again.to_string().contains("already monitored"), "{again}");
+    let link = libbpf_rs::Link::open(f.pins.join("sys_enter")).unwrap();
+    let link_id = link.info().unwrap().id;
+    drop(link);
+
+    a.unregister().unwrap();
+    assert!(f.setup.is_loaded(), "one container is left");
+    b.unregister().unwrap();
+    assert_eq!(f.pinned(), Vec::<String>::new(), "nothing pinned");
+    // SAFETY: a plain syscall wrapper; the fd it may return is closed at once.
+    let fd = unsafe { libbpf_rs::libbpf_sys::bpf_link_get_fd_by_id(link_id) };
+    if fd >= 0 {
+        // SAFETY: the fd was just returned to this process and is closed once.
+        unsafe { libc::close(fd) };
+    }
+    assert!(fd < 0, "the link {link_id} is gone");
+}
+
+#[test]
+fn a_kernel_without_btf_fails_closed_with_one_line() {
+    for btf in [
+        Path::new("/nonexistent/vmlinux"),
+        Path::new("/proc/self/status"),
+    ] {
+        let mut f = Fixture::with_btf(btf);
+        let (_, id) = f.cgroup();
+        let p = params(4, 16, parameters::Threshold::Absolute(0));
+        let e = Registration::new(&f.setup, id, &spec(&p, true, false, &[])).unwrap_err();
+        assert!(matches!(e, Error::NoBtf { .. }), "{e:?}");
+        let line = e.to_string();
+        assert!(
+            !line.contains('\n')
+                && line.contains("BTF")
+                && line.contains(&btf.display().to_string()),
+            "{line}"
+        );
+        assert_eq!(f.pinned(), Vec::<String>::new());
+    }
+}
+
+#[test]
+fn a_profile_too_large_for_the_kernel_is_refused_with_the_reason() {
+    let mut f = Fixture::new();
+    let (_, id) = f.cgroup();
+    let p = params(4, 16, parameters::Threshold::Absolute(0));
+    let bags = [(1, 1), (2, 1), (3, 1)];
+    let mut s = spec(&p, false, false, &bags);
+    s.capacity = 2;
+    let e = Registration::new(&f.setup, id, &s).unwrap_err().to_string();
+    assert!(e.contains("3 bags") && e.contains("may hold 2"), "{e}");
+    s.capacity = u32::MAX;
+    let e = Registration::new(&f.setup, id, &s).unwrap_err().to_string();
+    assert!(e.contains("refused a set of"), "{e}");
+    assert_eq!(
+        f.pinned(),
+        Vec::<String>::new(),
+        "a failed first container unloads"
+    );
+}
