@@ -3,21 +3,21 @@
 //! detector's on the same stream. Needs root and a kernel with BTF (as CI has).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::ffi::CString;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
-use ids_ebpf::{
-    cgroup, Error, Record, Registration, Setup, Spec, Threshold, KERNEL_BTF, NO_SYM, NR_TABLE,
-};
+use ids_ebpf::{cgroup, Error, Record, Registration, Setup, Spec, Threshold, KERNEL_BTF};
 use ids_monitor::alphabet::{Alphabet, Arch, Sym};
 use ids_monitor::bag::SortedBag;
 use ids_monitor::detector::{Detector, TrainingRecord, Verdict};
 use ids_monitor::normal_db::NormalDb;
 use ids_monitor::parameters::{self, Parameters, StreamMode, Training};
+
+mod support;
+use support::symbols;
 
 // x86_64 numbers of calls that take no argument and change nothing.
 const GETPID: u32 = 39;
@@ -31,20 +31,6 @@ const GETPGRP: u32 = 111;
 const FORK: u32 = 57;
 const EXIT_GROUP: u32 = 231;
 const EXECVE: u32 = 59;
-
-/// The alphabet's symbol table, as the kernel takes it.
-fn symbols() -> Vec<u16> {
-    let a = Alphabet::system();
-    let mut table = vec![NO_SYM; 3 * NR_TABLE];
-    for (i, arch) in [Arch::X86_64, Arch::X86, Arch::X32].into_iter().enumerate() {
-        for nr in 0..NR_TABLE {
-            if let Some(sym) = a.sym(arch, nr as u32) {
-                table[i * NR_TABLE + nr] = sym.0;
-            }
-        }
-    }
-    table
-}
 
 fn sym(nr: u32) -> Sym {
     Alphabet::system().sym(Arch::X86_64, nr).unwrap()
@@ -143,27 +129,9 @@ impl Drop for Fixture {
 /// Runs the helper in `cgroup`: it joins the cgroup before its execve, so everything until then
 /// is "starting" (runc's, in a container), and the calls after it are judged.
 fn run_in(cgroup: &Path, calls: &[u32]) -> ExitStatus {
-    let procs = CString::new(
-        cgroup
-            .join("cgroup.procs")
-            .into_os_string()
-            .into_encoded_bytes(),
-    )
-    .unwrap();
     let mut command = Command::new(helper());
     command.args(calls.iter().map(|c| c.to_string()));
-    // SAFETY: the closure runs in the child between fork and exec and calls only async-signal-safe
-    // functions (open, write, close) on memory prepared before the fork.
-    unsafe {
-        command.pre_exec(move || {
-            let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
-            if fd < 0 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
-                return Err(std::io::Error::last_os_error());
-            }
-            libc::close(fd);
-            Ok(())
-        });
-    }
+    support::join_before_exec(&mut command, cgroup);
     command.status().unwrap()
 }
 
