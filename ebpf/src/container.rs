@@ -197,6 +197,36 @@ impl Registration {
         Records::new(&self.ring, on_record)
     }
 
+    /// Switches between learning (unknown bags are added) and detection against the bags known
+    /// now. The epoch in progress starts over, as in the user-space detector.
+    pub fn set_learning(&self, learn: bool) -> Result<(), Error> {
+        let key = self.cgroup.to_ne_bytes();
+        let bytes = self
+            .maps
+            .containers
+            .lookup(&key, MapFlags::LOCK)
+            .map_err(Error::kernel("container"))?
+            .ok_or_else(|| {
+                Error::Unsupported(format!("cgroup {} is not registered", self.cgroup))
+            })?;
+        let mut c = Container::from_bytes(&bytes)
+            .ok_or_else(|| Error::Unsupported("container record of the wrong size".to_string()))?;
+        c.flags = if learn {
+            c.flags | abi::FLAG_LEARN
+        } else {
+            c.flags & !abi::FLAG_LEARN
+        };
+        // Counters the program bumps between the read and this write lose those bumps; a switch
+        // happens once per container.
+        c.epoch_calls = 0;
+        c.epoch_windows = 0;
+        c.epoch_mismatches = 0;
+        self.maps
+            .containers
+            .update(&key, c.as_bytes(), MapFlags::LOCK | MapFlags::EXIST)
+            .map_err(Error::kernel("container"))
+    }
+
     /// Takes the container out of the kernel; the last container's leaving unloads the program.
     pub fn unregister(self) -> Result<(), Error> {
         let lock = host::lock(&self.setup)?;
@@ -204,6 +234,20 @@ impl Registration {
         host::unload_if_unused(&self.setup, &self.maps, &lock);
         Ok(())
     }
+}
+
+/// Takes the container of cgroup `cgroup` out of the kernel without its [`Registration`] (its
+/// monitor died; `delete` cleans up), unloading the program if it was the last. Nothing to do if
+/// the program is not loaded.
+pub fn unregister_cgroup(setup: &Setup, cgroup: u64) -> Result<(), Error> {
+    let lock = host::lock(setup)?;
+    if !setup.is_loaded() {
+        return Ok(());
+    }
+    let maps = host::open_or_load(setup, &lock)?;
+    remove(&maps, cgroup);
+    host::unload_if_unused(setup, &maps, &lock);
+    Ok(())
 }
 
 /// The map value of a container, or why the kernel cannot take it.

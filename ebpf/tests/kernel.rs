@@ -9,7 +9,9 @@ use std::process::{Command, ExitStatus};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
-use ids_ebpf::{cgroup, Error, Record, Registration, Setup, Spec, Threshold, KERNEL_BTF};
+use ids_ebpf::{
+    cgroup, unregister_cgroup, Error, Record, Registration, Setup, Spec, Threshold, KERNEL_BTF,
+};
 use ids_monitor::alphabet::{Alphabet, Arch, Sym};
 use ids_monitor::bag::SortedBag;
 use ids_monitor::detector::{Detector, TrainingRecord, Verdict};
@@ -453,4 +455,79 @@ fn a_profile_too_large_for_the_kernel_is_refused_with_the_reason() {
         Vec::<String>::new(),
         "a failed first container unloads"
     );
+}
+
+#[test]
+fn detection_goes_on_in_the_kernel_when_the_monitor_is_gone() {
+    let mut f = Fixture::new();
+    let (path, id) = f.cgroup();
+    let p = params(4, 12, parameters::Threshold::Absolute(2));
+    let mut calls = sequence(8, 11, &NORMAL);
+    let (db, _) = learnt(p, &calls);
+    let bags: Vec<(u64, u64)> = db.entries().map(|(id, e)| (id.0, e.frequency)).collect();
+    // The monitor's end: every fd it held is closed, nothing is unregistered.
+    drop(Registration::new(&f.setup, id, &spec(&p, false, true, &bags)).unwrap());
+
+    calls.extend([GETPGRP, GETEGID].repeat(6));
+    calls.extend(sequence(9, 100, &NORMAL));
+    let status = run_in(&path, &calls);
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
+
+    // `delete` cleans up after the dead monitor.
+    unregister_cgroup(&f.setup, id).unwrap();
+    assert_eq!(f.pinned(), Vec::<String>::new());
+    unregister_cgroup(&f.setup, id).unwrap();
+}
+
+#[test]
+fn twenty_containers_at_once_then_nothing_left() {
+    let mut f = Fixture::new();
+    let ids: Vec<u64> = (0..20).map(|_| f.cgroup().1).collect();
+    let p = params(4, 16, parameters::Threshold::Absolute(0));
+    let setup = &f.setup;
+    std::thread::scope(|s| {
+        let workers: Vec<_> = ids
+            .iter()
+            .map(|&id| {
+                s.spawn(move || {
+                    let reg = Registration::new(setup, id, &spec(&p, true, false, &[])).unwrap();
+                    // Registered: the program is loaded, whoever loaded it.
+                    assert!(setup.is_loaded());
+                    reg
+                })
+            })
+            .collect();
+        let regs: Vec<Registration> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+        for reg in regs {
+            s.spawn(move || reg.unregister().unwrap());
+        }
+    });
+    assert!(!f.setup.is_loaded());
+    assert_eq!(f.pinned(), Vec::<String>::new());
+}
+
+#[test]
+fn learning_switches_to_detection_in_place() {
+    let mut f = Fixture::new();
+    let (path, id) = f.cgroup();
+    let p = params(4, 16, parameters::Threshold::Absolute(0));
+    let reg = Registration::new(&f.setup, id, &spec(&p, true, false, &[])).unwrap();
+    let calls = sequence(21, 200, &NORMAL);
+    assert!(run_in(&path, &calls).success());
+    let learnt = reg.bags().unwrap().len();
+    assert!(learnt > 0);
+
+    reg.set_learning(false).unwrap();
+    let before = reg.counters().unwrap();
+    assert!(run_in(&path, &calls).success());
+    let same = reg.counters().unwrap();
+    assert_eq!(
+        same.mismatches, before.mismatches,
+        "what was learnt is known"
+    );
+    assert!(run_in(&path, &[GETPGRP, GETEGID].repeat(10)).success());
+    let after = reg.counters().unwrap();
+    assert!(after.mismatches > same.mismatches);
+    assert_eq!(reg.bags().unwrap().len(), learnt, "detection adds no bag");
+    reg.unregister().unwrap();
 }
