@@ -6,12 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
 
-use ids_ebpf::{
-    cgroup, unregister_cgroup, Error, Record, Registration, Setup, Spec, Threshold, KERNEL_BTF,
-};
+use ids_ebpf::{unregister_cgroup, Error, Record, Registration, Spec, Threshold};
 use ids_monitor::alphabet::{Alphabet, Arch, Sym};
 use ids_monitor::bag::SortedBag;
 use ids_monitor::detector::{Detector, TrainingRecord, Verdict};
@@ -19,7 +16,7 @@ use ids_monitor::normal_db::NormalDb;
 use ids_monitor::parameters::{self, Parameters, StreamMode, Training};
 
 mod support;
-use support::symbols;
+use support::Fixture;
 
 // x86_64 numbers of calls that take no argument and change nothing.
 const GETPID: u32 = 39;
@@ -60,72 +57,6 @@ fn helper() -> &'static Path {
         assert!(status.success(), "compiling tests/calls.c");
         out
     })
-}
-
-/// A private bpffs (so each test has its own program) and a cgroup of its own.
-struct Fixture {
-    _dir: tempfile::TempDir,
-    pins: PathBuf,
-    setup: Setup,
-    cgroups: Vec<PathBuf>,
-}
-
-impl Fixture {
-    fn new() -> Fixture {
-        Fixture::with_btf(Path::new(KERNEL_BTF))
-    }
-
-    fn with_btf(btf: &Path) -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let pins = dir.path().join("bpf");
-        let setup = Setup::new(&pins, btf, symbols()).unwrap();
-        Fixture {
-            _dir: dir,
-            pins,
-            setup,
-            cgroups: Vec::new(),
-        }
-    }
-
-    /// A new cgroup v2 and its id.
-    fn cgroup(&mut self) -> (PathBuf, u64) {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let path = cgroup::unified_root().unwrap().join(format!(
-            "ids-ebpf-test-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir(&path).unwrap();
-        let id = cgroup::id(&path).unwrap();
-        self.cgroups.push(path.clone());
-        (path, id)
-    }
-
-    fn pinned(&self) -> Vec<String> {
-        std::fs::read_dir(&self.pins)
-            .map(|d| {
-                d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-                    // The kernel's own iterators in every bpffs instance.
-                    .filter(|name| !name.ends_with(".debug"))
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        for path in &self.cgroups {
-            // Children of the fork test may still be leaving.
-            while std::fs::remove_dir(path).is_err()
-                && std::fs::read_to_string(path.join("cgroup.procs")).is_ok_and(|p| !p.is_empty())
-            {
-                std::thread::yield_now();
-            }
-        }
-        // Whatever a failed test left pinned goes with the mount.
-        let _ = nix::mount::umount2(&self.pins, nix::mount::MntFlags::MNT_DETACH);
-    }
 }
 
 /// Runs the helper in `cgroup`: it joins the cgroup before its execve, so everything until then
