@@ -1,6 +1,8 @@
 //! Containers are told apart by their cgroup (v2) id: where that hierarchy is, and a cgroup's id.
 
-use std::os::unix::fs::MetadataExt;
+use std::fs::File;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use crate::Error;
@@ -29,6 +31,48 @@ pub fn unified_root() -> Result<PathBuf, Error> {
 /// the inode number of its directory).
 pub fn id(path: &Path) -> Result<u64, Error> {
     Ok(std::fs::metadata(path).map_err(Error::file(path))?.ino())
+}
+
+/// Whether a cgroup holds any process, from its `cgroup.events`. The file's fd polls with POLLPRI
+/// when that changes, so a monitor's loop learns of a container's first process (runc's init
+/// entering) and of its end (the last process gone) without reading it in between.
+#[derive(Debug)]
+pub struct Populated {
+    path: PathBuf,
+    events: File,
+}
+
+impl Populated {
+    /// Watches the cgroup at `dir`.
+    pub fn open(dir: &Path) -> Result<Populated, Error> {
+        let path = dir.join("cgroup.events");
+        let events = File::open(&path).map_err(Error::file(&path))?;
+        Ok(Populated { path, events })
+    }
+
+    /// Whether a process is in the cgroup (or one of its descendants) now.
+    pub fn now(&self) -> Result<bool, Error> {
+        let mut buf = [0u8; 256];
+        let n = self
+            .events
+            .read_at(&mut buf, 0)
+            .map_err(Error::file(&self.path))?;
+        let text = String::from_utf8_lossy(&buf[..n]);
+        text.lines()
+            .find_map(|l| l.strip_prefix("populated "))
+            .map(|v| v.trim() == "1")
+            .ok_or_else(|| Error::File {
+                path: self.path.clone(),
+                source: std::io::Error::other("no populated line"),
+            })
+    }
+}
+
+impl AsFd for Populated {
+    /// Polls with POLLPRI when the cgroup's population changes.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.events.as_fd()
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::sync::OnceLock;
 
+use ids_ebpf::cgroup::Populated;
 use ids_ebpf::{unregister_cgroup, Error, Record, Registration, Spec, Threshold};
 use ids_monitor::alphabet::{Alphabet, Arch, Sym};
 use ids_monitor::bag::SortedBag;
@@ -461,4 +462,26 @@ fn learning_switches_to_detection_in_place() {
     assert!(after.mismatches > same.mismatches);
     assert_eq!(reg.bags().unwrap().len(), learnt, "detection adds no bag");
     reg.unregister().unwrap();
+}
+
+#[test]
+fn populated_follows_the_processes_of_the_cgroup() {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+
+    let mut f = Fixture::new();
+    let (path, _) = f.cgroup();
+    let watch = Populated::open(&path).unwrap();
+    assert!(!watch.now().unwrap());
+    let mut command = Command::new("sleep");
+    command.arg("0.2");
+    support::join_before_exec(&mut command, &path);
+    let mut child = command.spawn().unwrap();
+    assert!(watch.now().unwrap());
+    child.wait().unwrap();
+    // The kernel updates the file once the last task is gone; its fd says when.
+    while watch.now().unwrap() {
+        let mut fds = [PollFd::new(watch.as_fd(), PollFlags::POLLPRI)];
+        poll(&mut fds, PollTimeout::NONE).unwrap();
+    }
 }
