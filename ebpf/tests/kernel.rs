@@ -485,3 +485,29 @@ fn populated_follows_the_processes_of_the_cgroup() {
         poll(&mut fds, PollTimeout::NONE).unwrap();
     }
 }
+
+#[test]
+fn a_fork_storm_is_followed_into_every_process() {
+    let mut f = Fixture::new();
+    let (path, id) = f.cgroup();
+    let p = params(3, 1000, parameters::Threshold::Absolute(0));
+    let reg = Registration::new(&f.setup, id, &spec(&p, true, false, &[])).unwrap();
+
+    // Six forks in a row make 64 processes; each makes the calls after its fork, then exits.
+    let forks = 6;
+    let mut calls = vec![FORK; forks];
+    calls.push(GETPID);
+    assert!(run_in(&path, &calls).success());
+    while std::fs::read_to_string(path.join("cgroup.procs")).is_ok_and(|p| !p.is_empty()) {
+        std::thread::yield_now();
+    }
+    let counters = reg.counters().unwrap();
+    reg.unregister().unwrap();
+    // The first process: execve, the forks, getpid, exit_group. A child of fork i (2^(i-1) of
+    // them) makes the forks after it, getpid and exit_group.
+    let children: u64 = (1..=forks as u32)
+        .map(|i| 2u64.pow(i - 1) * (forks as u64 - u64::from(i) + 2))
+        .sum();
+    assert_eq!(counters.calls, forks as u64 + 3 + children);
+    assert_eq!(counters.untracked, 0);
+}
