@@ -60,6 +60,14 @@ fn helper() -> &'static Path {
     })
 }
 
+/// Runs the helper in `cgroup` with words (calls, `thread`, `end`).
+fn run_words_in(cgroup: &Path, words: &[&str]) -> ExitStatus {
+    let mut command = Command::new(helper());
+    command.args(words);
+    support::join_before_exec(&mut command, cgroup);
+    command.status().unwrap()
+}
+
 /// Runs the helper in `cgroup`: it joins the cgroup before its execve, so everything until then
 /// is "starting" (runc's, in a container), and the calls after it are judged.
 fn run_in(cgroup: &Path, calls: &[u32]) -> ExitStatus {
@@ -510,4 +518,42 @@ fn a_fork_storm_is_followed_into_every_process() {
         .sum();
     assert_eq!(counters.calls, forks as u64 + 3 + children);
     assert_eq!(counters.untracked, 0);
+}
+
+#[test]
+fn each_thread_has_its_own_window() {
+    let mut f = Fixture::new();
+    let (path, id) = f.cgroup();
+    let p = params(3, 1000, parameters::Threshold::Absolute(0));
+    let reg = Registration::new(&f.setup, id, &spec(&p, true, false, &[])).unwrap();
+
+    // The main thread: getpid ×3, a thread (getuid ×4, exit), which it waits for with futex,
+    // getppid ×3.
+    let words = [
+        "39", "39", "39", "thread", "102", "102", "102", "102", "end", "110", "110", "110",
+    ];
+    assert!(run_words_in(&path, &words).success());
+    let bags: BTreeSet<u64> = reg.bags().unwrap().into_iter().map(|(id, _)| id).collect();
+    reg.unregister().unwrap();
+
+    let a = Alphabet::system();
+    let bag = |names: &[&str]| {
+        SortedBag::from_calls(names.iter().map(|n| a.sym_by_name(n).unwrap()))
+            .id()
+            .0
+    };
+    assert!(
+        bags.contains(&bag(&["getuid", "getuid", "getuid"])),
+        "the thread's own window"
+    );
+    assert!(bags.contains(&bag(&["getuid", "getuid", "exit"])));
+    assert!(bags.contains(&bag(&["getppid", "getppid", "getppid"])));
+    // No window mixes the two threads' calls, however they were scheduled.
+    for mixed in [
+        ["getpid", "getuid", "getuid"],
+        ["getuid", "getuid", "getppid"],
+        ["getuid", "exit", "getppid"],
+    ] {
+        assert!(!bags.contains(&bag(&mixed)), "{mixed:?}");
+    }
 }
