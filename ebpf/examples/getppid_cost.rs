@@ -9,8 +9,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use ids_ebpf::{cgroup, Registration, Setup, Spec, Threshold, DEFAULT_PIN_DIR, KERNEL_BTF};
+use ids_ebpf::{cgroup, Registration, Setup, Spec, DEFAULT_PIN_DIR, KERNEL_BTF};
 use ids_monitor::alphabet::Alphabet;
+use ids_monitor::parameters::Parameters;
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -34,6 +35,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         a.sym_by_name("execve").ok_or("no execve")?.0,
         a.sym_by_name("execveat").ok_or("no execveat")?.0,
     ];
+    // The product's default parameters.
+    let p = Parameters::default();
+    let limits = support::limits(&p);
     let run = |inside: bool| -> Result<String, Box<dyn std::error::Error>> {
         let mut command = Command::new(binary);
         command.arg(calls);
@@ -47,9 +51,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for _ in 0..rounds {
             let native = run(false)?;
             let mut spec = Spec {
-                window: 10,
-                epoch: 1000,
-                threshold: Threshold::Ratio(0.01),
+                window: p.window,
+                epoch: p.epoch,
+                limits: &limits,
                 learn: true,
                 kill: false,
                 execve,

@@ -13,7 +13,6 @@ pub const MAX_REPORTED: u32 = 4;
 
 pub const FLAG_LEARN: u32 = 1;
 pub const FLAG_KILL: u32 = 2;
-pub const FLAG_RATIO: u32 = 4;
 
 pub const RECORD_NEW_BAG: u32 = 1;
 pub const RECORD_UNKNOWN: u32 = 2;
@@ -26,7 +25,6 @@ pub const RECORD_EPOCH: u32 = 3;
 pub struct Container {
     pub window: u32,
     pub epoch: u32,
-    pub threshold: u64,
     pub flags: u32,
     pub execve: u16,
     pub execveat: u16,
@@ -111,10 +109,10 @@ mod tests {
 
     #[test]
     fn layouts_have_no_padding_and_match_the_c_header() {
-        // 4 + 4 + 8 + 4 + 2 + 2 + 128 + 4 * 5 + 8 * 11
-        assert_eq!(std::mem::size_of::<Container>(), 256);
-        assert_eq!(std::mem::offset_of!(Container, lock), 152);
-        assert_eq!(std::mem::offset_of!(Container, epoch_index), 168);
+        // 4 * 3 + 2 * 2 + 128 + 4 * 4 + 8 * 11
+        assert_eq!(std::mem::size_of::<Container>(), 248);
+        assert_eq!(std::mem::offset_of!(Container, lock), 144);
+        assert_eq!(std::mem::offset_of!(Container, epoch_index), 160);
         // 4 * 4 + 8 * 2 + 4 * 4 + 2 * 64
         assert_eq!(std::mem::size_of::<Record>(), 176);
         assert_eq!(std::mem::offset_of!(Record, calls), 48);

@@ -13,16 +13,6 @@ use crate::Error;
 /// Bytes of each container's ring buffer (a power of two, a multiple of the page size).
 pub const RING_BYTES: u32 = 256 * 1024;
 
-/// When an epoch is anomalous: more unknown windows than this.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Threshold {
-    /// More than this many.
-    Absolute(u32),
-    /// More than this fraction (0..1) of the epoch's windows. The kernel compares in 32.32 fixed
-    /// point: `mismatches · 2³² > round(ratio · 2³²) · windows`.
-    Ratio(f64),
-}
-
 /// What the kernel does for a container.
 #[derive(Debug, Clone, Copy)]
 pub struct Spec<'a> {
@@ -30,7 +20,9 @@ pub struct Spec<'a> {
     pub window: usize,
     /// E, calls per epoch (≥ W).
     pub epoch: u32,
-    pub threshold: Threshold,
+    /// For an epoch of w windows (0..=E), the most unknown windows it may have and not be
+    /// anomalous: the floor of the detector's threshold limit, so both sides judge alike.
+    pub limits: &'a [u32],
     /// Add unknown bags (and send them) instead of counting them.
     pub learn: bool,
     /// SIGKILL the process whose call ends an anomalous epoch.
@@ -89,6 +81,7 @@ impl Registration {
         let key = cgroup.to_ne_bytes();
         let inserted = (|| {
             let set = bag_set(spec)?;
+            let limits = limit_table(spec)?;
             let ring = MapHandle::create(
                 MapType::RingBuf,
                 Some("ids_ring"),
@@ -117,6 +110,9 @@ impl Registration {
                 .map_err(taken)?;
             maps.rings
                 .update(&key, &fd(&ring), MapFlags::NO_EXIST)
+                .map_err(Error::kernel("registration"))?;
+            maps.limits
+                .update(&key, &fd(&limits), MapFlags::NO_EXIST)
                 .map_err(Error::kernel("registration"))?;
             maps.containers
                 .update(&key, value.as_bytes(), MapFlags::NO_EXIST)
@@ -266,6 +262,14 @@ fn container_value(spec: &Spec<'_>) -> Result<Container, Error> {
             spec.epoch
         ));
     }
+    if spec.limits.len() != spec.epoch as usize + 1 {
+        return bad(format!(
+            "{} limits for an epoch of {} calls, which needs one per window count (0..={})",
+            spec.limits.len(),
+            spec.epoch,
+            spec.epoch
+        ));
+    }
     if spec.bags.len() > spec.capacity as usize || spec.capacity == 0 {
         return bad(format!(
             "the profile has {} bags and the kernel set may hold {}",
@@ -278,14 +282,6 @@ fn container_value(spec: &Spec<'_>) -> Result<Container, Error> {
     c.epoch = spec.epoch;
     c.flags =
         if spec.learn { abi::FLAG_LEARN } else { 0 } | if spec.kill { abi::FLAG_KILL } else { 0 };
-    match spec.threshold {
-        Threshold::Absolute(n) => c.threshold = u64::from(n),
-        Threshold::Ratio(r) if (0.0..1.0).contains(&r) => {
-            c.flags |= abi::FLAG_RATIO;
-            c.threshold = (r * (1u64 << 32) as f64).round() as u64;
-        }
-        Threshold::Ratio(r) => return bad(format!("a threshold ratio must be in [0, 1), not {r}")),
-    }
     [c.execve, c.execveat] = spec.execve;
     for &sym in spec.invisible {
         let sym = usize::from(sym);
@@ -328,6 +324,26 @@ fn bag_set(spec: &Spec<'_>) -> Result<MapHandle, Error> {
     Ok(set)
 }
 
+/// The container's limit per window count.
+fn limit_table(spec: &Spec<'_>) -> Result<MapHandle, Error> {
+    let entries = u32::try_from(spec.limits.len()).expect("checked: epoch + 1");
+    let table = MapHandle::create(
+        MapType::Array,
+        Some("ids_limits"),
+        4,
+        4,
+        entries,
+        &create_opts(libbpf_rs::libbpf_sys::BPF_F_INNER_MAP),
+    )
+    .map_err(Error::kernel("limit table"))?;
+    let keys: Vec<u8> = (0..entries).flat_map(u32::to_ne_bytes).collect();
+    let values: Vec<u8> = spec.limits.iter().flat_map(|l| l.to_ne_bytes()).collect();
+    table
+        .update_batch(&keys, &values, entries, MapFlags::ANY, MapFlags::ANY)
+        .map_err(Error::kernel("limit table"))?;
+    Ok(table)
+}
+
 /// Takes a container's entries out of the host maps, the container first (so the program stops
 /// judging it before its set and ring go).
 fn remove(maps: &Maps, cgroup: u64) {
@@ -336,6 +352,7 @@ fn remove(maps: &Maps, cgroup: u64) {
         ("containers", &maps.containers),
         ("bags", &maps.bags),
         ("rings", &maps.rings),
+        ("limits", &maps.limits),
     ] {
         if let Err(e) = map.delete(&key) {
             if e.kind() != libbpf_rs::ErrorKind::NotFound {

@@ -35,7 +35,7 @@ pub const DEFAULT_PIN_DIR: &str = "/run/ids-runc/bpf";
 pub const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 
 /// Maps other monitors open, and the programs' links; unpinning them all frees the program.
-const MAPS: [&str; 4] = ["containers", "bags", "rings", "syms"];
+const MAPS: [&str; 5] = ["containers", "bags", "rings", "limits", "syms"];
 const LINKS: [&str; 2] = ["sys_enter", "sched_process_fork"];
 
 /// `BTF_MAGIC`, the first two bytes of a BTF file (little-endian).
@@ -85,6 +85,7 @@ pub(crate) struct Maps {
     pub containers: MapHandle,
     pub bags: MapHandle,
     pub rings: MapHandle,
+    pub limits: MapHandle,
 }
 
 /// The exclusive lock on the host's program, held while it is loaded, joined or left.
@@ -130,6 +131,7 @@ pub(crate) fn open_or_load(setup: &Setup, _lock: &HostLock) -> Result<Maps, Erro
         containers: open("containers")?,
         bags: open("bags")?,
         rings: open("rings")?,
+        limits: open("limits")?,
     };
     check_compatible(setup, &maps, &open("syms")?)?;
     Ok(maps)
@@ -203,6 +205,7 @@ fn load(setup: &Setup) -> Result<(), Error> {
         ("containers", &mut maps.containers),
         ("bags", &mut maps.bags),
         ("rings", &mut maps.rings),
+        ("limits", &mut maps.limits),
         ("syms", &mut maps.syms),
     ] {
         map.pin(dir.join(name))

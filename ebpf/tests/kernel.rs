@@ -9,7 +9,7 @@ use std::process::{Command, ExitStatus};
 use std::sync::OnceLock;
 
 use ids_ebpf::cgroup::Populated;
-use ids_ebpf::{unregister_cgroup, Error, Record, Registration, Spec, Threshold};
+use ids_ebpf::{unregister_cgroup, Error, Record, Registration, Spec};
 use ids_monitor::alphabet::{Alphabet, Arch, Sym};
 use ids_monitor::bag::SortedBag;
 use ids_monitor::detector::{Detector, TrainingRecord, Verdict};
@@ -109,14 +109,17 @@ fn params(window: usize, epoch: u32, threshold: parameters::Threshold) -> Parame
     }
 }
 
-fn spec<'a>(p: &Parameters, learn: bool, kill: bool, bags: &'a [(u64, u64)]) -> Spec<'a> {
+fn spec<'a>(
+    p: &Parameters,
+    limits: &'a [u32],
+    learn: bool,
+    kill: bool,
+    bags: &'a [(u64, u64)],
+) -> Spec<'a> {
     Spec {
         window: p.window,
         epoch: p.epoch,
-        threshold: match p.threshold {
-            parameters::Threshold::Absolute(n) => Threshold::Absolute(n),
-            parameters::Threshold::Ratio(r) => Threshold::Ratio(r),
-        },
+        limits,
         learn,
         kill,
         execve: execve_syms(),
@@ -140,7 +143,8 @@ fn learning_sends_each_new_bag_once_with_the_user_space_id_and_frequency() {
     let mut f = Fixture::new();
     let (path, id) = f.cgroup();
     let p = params(4, 16, parameters::Threshold::Absolute(0));
-    let reg = Registration::new(&f.setup, id, &spec(&p, true, false, &[])).unwrap();
+    let limits = support::limits(&p);
+    let reg = Registration::new(&f.setup, id, &spec(&p, &limits, true, false, &[])).unwrap();
 
     let calls = sequence(7, 300, &NORMAL);
     assert!(run_in(&path, &calls).success());
@@ -245,9 +249,10 @@ fn detection_counts_the_same_mismatches_per_epoch_as_the_user_space_detector() {
     let mut f = Fixture::new();
     let (path, id) = f.cgroup();
     let p = params(5, 20, parameters::Threshold::Ratio(0.25));
+    let limits = support::limits(&p);
     let (db, known) = learnt(p, &sequence(11, 400, &NORMAL));
     let bags: Vec<(u64, u64)> = db.entries().map(|(id, e)| (id.0, e.frequency)).collect();
-    let reg = Registration::new(&f.setup, id, &spec(&p, false, false, &bags)).unwrap();
+    let reg = Registration::new(&f.setup, id, &spec(&p, &limits, false, false, &bags)).unwrap();
 
     // Normal work with bursts of calls the training never made.
     let mut calls = sequence(12, 300, &NORMAL);
@@ -279,12 +284,13 @@ fn an_anomalous_epoch_with_kill_kills_the_process_from_the_kernel() {
     let mut f = Fixture::new();
     let (path, id) = f.cgroup();
     let p = params(4, 12, parameters::Threshold::Absolute(2));
+    let limits = support::limits(&p);
     // The first epoch (execve and 11 calls) is what was learnt, the second is full of unknown
     // bags; the calls after it must never run.
     let mut calls = sequence(4, 11, &NORMAL);
     let (db, _) = learnt(p, &calls);
     let bags: Vec<(u64, u64)> = db.entries().map(|(id, e)| (id.0, e.frequency)).collect();
-    let reg = Registration::new(&f.setup, id, &spec(&p, false, true, &bags)).unwrap();
+    let reg = Registration::new(&f.setup, id, &spec(&p, &limits, false, true, &bags)).unwrap();
 
     calls.extend([GETPGRP, GETEGID].repeat(6));
     calls.extend(sequence(5, 100, &NORMAL));
@@ -314,7 +320,8 @@ fn a_child_of_the_container_is_judged_from_its_first_call() {
     let mut f = Fixture::new();
     let (path, id) = f.cgroup();
     let p = params(3, 1000, parameters::Threshold::Absolute(0));
-    let reg = Registration::new(&f.setup, id, &spec(&p, true, false, &[])).unwrap();
+    let limits = support::limits(&p);
+    let reg = Registration::new(&f.setup, id, &spec(&p, &limits, true, false, &[])).unwrap();
 
     // After the fork both processes make the last three calls and exit.
     let calls = [GETPID, GETPPID, FORK, GETUID, GETGID, GETEUID];
@@ -334,9 +341,11 @@ fn the_last_container_leaving_unpins_and_detaches_the_program() {
     let (_, first) = f.cgroup();
     let (_, second) = f.cgroup();
     let p = params(4, 16, parameters::Threshold::Absolute(0));
-    let a = Registration::new(&f.setup, first, &spec(&p, true, false, &[])).unwrap();
-    let b = Registration::new(&f.setup, second, &spec(&p, true, false, &[])).unwrap();
-    let again = Registration::new(&f.setup, first, &spec(&p, true, false, &[])).unwrap_err();
+    let limits = support::limits(&p);
+    let a = Registration::new(&f.setup, first, &spec(&p, &limits, true, false, &[])).unwrap();
+    let b = Registration::new(&f.setup, second, &spec(&p, &limits, true, false, &[])).unwrap();
+    let again =
+        Registration::new(&f.setup, first, &spec(&p, &limits, true, false, &[])).unwrap_err();
     assert!(again.to_string().contains("already monitored"), "{again}");
     let link = libbpf_rs::Link::open(f.pins.join("sys_enter")).unwrap();
     let link_id = link.info().unwrap().id;
@@ -364,7 +373,8 @@ fn a_kernel_without_btf_fails_closed_with_one_line() {
         let mut f = Fixture::with_btf(btf);
         let (_, id) = f.cgroup();
         let p = params(4, 16, parameters::Threshold::Absolute(0));
-        let e = Registration::new(&f.setup, id, &spec(&p, true, false, &[])).unwrap_err();
+        let limits = support::limits(&p);
+        let e = Registration::new(&f.setup, id, &spec(&p, &limits, true, false, &[])).unwrap_err();
         assert!(matches!(e, Error::NoBtf { .. }), "{e:?}");
         let line = e.to_string();
         assert!(
@@ -382,8 +392,13 @@ fn a_profile_too_large_for_the_kernel_is_refused_with_the_reason() {
     let mut f = Fixture::new();
     let (_, id) = f.cgroup();
     let p = params(4, 16, parameters::Threshold::Absolute(0));
+    let limits = support::limits(&p);
     let bags = [(1, 1), (2, 1), (3, 1)];
-    let mut s = spec(&p, false, false, &bags);
+    let mut s = spec(&p, &limits, false, false, &bags);
+    s.limits = &limits[1..];
+    let e = Registration::new(&f.setup, id, &s).unwrap_err().to_string();
+    assert!(e.contains("limits for an epoch of 16 calls"), "{e}");
+    s.limits = &limits;
     s.capacity = 2;
     let e = Registration::new(&f.setup, id, &s).unwrap_err().to_string();
     assert!(e.contains("3 bags") && e.contains("may hold 2"), "{e}");
@@ -402,11 +417,12 @@ fn detection_goes_on_in_the_kernel_when_the_monitor_is_gone() {
     let mut f = Fixture::new();
     let (path, id) = f.cgroup();
     let p = params(4, 12, parameters::Threshold::Absolute(2));
+    let limits = support::limits(&p);
     let mut calls = sequence(8, 11, &NORMAL);
     let (db, _) = learnt(p, &calls);
     let bags: Vec<(u64, u64)> = db.entries().map(|(id, e)| (id.0, e.frequency)).collect();
     // The monitor's end: every fd it held is closed, nothing is unregistered.
-    drop(Registration::new(&f.setup, id, &spec(&p, false, true, &bags)).unwrap());
+    drop(Registration::new(&f.setup, id, &spec(&p, &limits, false, true, &bags)).unwrap());
 
     calls.extend([GETPGRP, GETEGID].repeat(6));
     calls.extend(sequence(9, 100, &NORMAL));
@@ -424,13 +440,15 @@ fn twenty_containers_at_once_then_nothing_left() {
     let mut f = Fixture::new();
     let ids: Vec<u64> = (0..20).map(|_| f.cgroup().1).collect();
     let p = params(4, 16, parameters::Threshold::Absolute(0));
+    let limits = &support::limits(&p);
     let setup = &f.setup;
     std::thread::scope(|s| {
         let workers: Vec<_> = ids
             .iter()
             .map(|&id| {
                 s.spawn(move || {
-                    let reg = Registration::new(setup, id, &spec(&p, true, false, &[])).unwrap();
+                    let reg =
+                        Registration::new(setup, id, &spec(&p, limits, true, false, &[])).unwrap();
                     // Registered: the program is loaded, whoever loaded it.
                     assert!(setup.is_loaded());
                     reg
@@ -451,7 +469,8 @@ fn learning_switches_to_detection_in_place() {
     let mut f = Fixture::new();
     let (path, id) = f.cgroup();
     let p = params(4, 16, parameters::Threshold::Absolute(0));
-    let reg = Registration::new(&f.setup, id, &spec(&p, true, false, &[])).unwrap();
+    let limits = support::limits(&p);
+    let reg = Registration::new(&f.setup, id, &spec(&p, &limits, true, false, &[])).unwrap();
     let calls = sequence(21, 200, &NORMAL);
     assert!(run_in(&path, &calls).success());
     let learnt = reg.bags().unwrap().len();
@@ -499,7 +518,8 @@ fn a_fork_storm_is_followed_into_every_process() {
     let mut f = Fixture::new();
     let (path, id) = f.cgroup();
     let p = params(3, 1000, parameters::Threshold::Absolute(0));
-    let reg = Registration::new(&f.setup, id, &spec(&p, true, false, &[])).unwrap();
+    let limits = support::limits(&p);
+    let reg = Registration::new(&f.setup, id, &spec(&p, &limits, true, false, &[])).unwrap();
 
     // Six forks in a row make 64 processes; each makes the calls after its fork, then exits.
     let forks = 6;
@@ -525,7 +545,8 @@ fn each_thread_has_its_own_window() {
     let mut f = Fixture::new();
     let (path, id) = f.cgroup();
     let p = params(3, 1000, parameters::Threshold::Absolute(0));
-    let reg = Registration::new(&f.setup, id, &spec(&p, true, false, &[])).unwrap();
+    let limits = support::limits(&p);
+    let reg = Registration::new(&f.setup, id, &spec(&p, &limits, true, false, &[])).unwrap();
 
     // The main thread: getpid ×3, a thread (getuid ×4, exit), which it waits for with futex,
     // getppid ×3.

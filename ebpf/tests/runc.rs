@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use ids_ebpf::{Record, Registration, Spec, Threshold};
+use ids_ebpf::{Record, Registration, Spec};
 use ids_monitor::alphabet::Alphabet;
+use ids_monitor::parameters::{self, Parameters};
 
 mod support;
 use support::Fixture;
@@ -75,12 +76,23 @@ impl Drop for Bundle {
     }
 }
 
-fn spec<'a>(learn: bool, kill: bool, bags: &'a [(u64, u64)]) -> Spec<'a> {
-    let a = Alphabet::system();
-    Spec {
+/// W = 10, E = 1000, anomalous past 10% unknown windows.
+fn params() -> Parameters {
+    Parameters {
         window: 10,
         epoch: 1000,
-        threshold: Threshold::Ratio(0.1),
+        threshold: parameters::Threshold::Ratio(0.1),
+        ..Parameters::default()
+    }
+}
+
+fn spec<'a>(limits: &'a [u32], learn: bool, kill: bool, bags: &'a [(u64, u64)]) -> Spec<'a> {
+    let a = Alphabet::system();
+    let p = params();
+    Spec {
+        window: p.window,
+        epoch: p.epoch,
+        limits,
         learn,
         kill,
         execve: [
@@ -117,12 +129,14 @@ const SERVICE: &str = "echo hello >/tmp/out; cat /tmp/out; ls / >/dev/null; id >
 #[test]
 fn a_container_is_learnt_from_its_execve_recognised_and_an_attack_killed() {
     let mut f = Fixture::new();
-    let starts = spec(true, false, &[]).execve;
+    let limits = support::limits(&params());
+    let starts = spec(&limits, true, false, &[]).execve;
 
     let mut bags = Vec::new();
     for _ in 0..3 {
         let bundle = Bundle::new(SERVICE);
-        let (code, counters, records, learnt) = contain(&mut f, &bundle, &spec(true, false, &bags));
+        let (code, counters, records, learnt) =
+            contain(&mut f, &bundle, &spec(&limits, true, false, &bags));
         assert_eq!(code, 0);
         assert!(counters.runc_calls > 0, "runc's init was seen and left out");
         let first = records.iter().find_map(|r| match r {
@@ -141,7 +155,7 @@ fn a_container_is_learnt_from_its_execve_recognised_and_an_attack_killed() {
     }
 
     let bundle = Bundle::new(SERVICE);
-    let (code, counters, _, _) = contain(&mut f, &bundle, &spec(false, true, &bags));
+    let (code, counters, _, _) = contain(&mut f, &bundle, &spec(&limits, false, true, &bags));
     assert_eq!((code, counters.anomalies), (0, 0), "{counters:?}");
     assert!(counters.windows > 0);
 
@@ -150,7 +164,7 @@ fn a_container_is_learnt_from_its_execve_recognised_and_an_attack_killed() {
     let bundle = Bundle::new(
         "i=0; while [ $i -lt 3000 ]; do read x </etc/shadow; echo $x >/dev/null; i=$((i+1)); done",
     );
-    let (code, counters, records, _) = contain(&mut f, &bundle, &spec(false, true, &bags));
+    let (code, counters, records, _) = contain(&mut f, &bundle, &spec(&limits, false, true, &bags));
     assert_eq!(code, 128 + libc::SIGKILL, "{counters:?}");
     assert_eq!(counters.anomalies, 1);
     assert!(records.iter().any(|r| matches!(

@@ -78,6 +78,24 @@ struct {
 	__array(values, struct bag_set);
 } bags SEC(".maps");
 
+// cgroup id → the container's limits: for an epoch of w windows, the most unknown ones it may
+// have and not be anomalous (entry w), as the user-space detector's threshold computes them, so the
+// two sides judge every epoch alike.
+struct limit_table {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_INNER_MAP);
+	__type(key, __u32);
+	__type(value, __u32);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH_OF_MAPS);
+	__uint(max_entries, MAX_CONTAINERS);
+	__type(key, __u64);
+	__array(values, struct limit_table);
+} limits SEC(".maps");
+
 // cgroup id → the container's ring buffer to user space.
 struct ring {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -234,11 +252,14 @@ static __always_inline void send_epoch(void *ring, struct container *c, const st
 	bpf_ringbuf_submit(r, 0);
 }
 
-static __always_inline int exceeds(const struct container *c, __u32 mismatches, __u32 windows)
+// Whether an epoch that just ended is anomalous.
+static __always_inline int exceeds(__u64 cgroup, const struct end *end)
 {
-	if (c->flags & FLAG_RATIO)
-		return ((__u64)mismatches << 32) > c->threshold * windows;
-	return mismatches > c->threshold;
+	void *table = bpf_map_lookup_elem(&limits, &cgroup);
+	__u32 windows = end->windows;
+	__u32 *limit = table ? bpf_map_lookup_elem(table, &windows) : 0;
+
+	return limit && end->mismatches > *limit;
 }
 
 SEC("tp_btf/sys_enter")
@@ -324,8 +345,6 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 		end.ended = 1;
 		end.windows = c->epoch_windows;
 		end.mismatches = c->epoch_mismatches;
-		end.anomalous = !(c->flags & FLAG_LEARN) && exceeds(c, end.mismatches, end.windows);
-		c->anomalies += end.anomalous;
 		c->epochs++;
 		c->epoch_index++;
 		c->epoch_calls = 0;
@@ -334,8 +353,12 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	}
 	bpf_spin_unlock(&c->lock);
 
-	if (end.anomalous && (c->flags & FLAG_KILL))
-		bpf_send_signal(SIGKILL);
+	if (end.ended && !(c->flags & FLAG_LEARN) && exceeds(cgroup, &end)) {
+		end.anomalous = 1;
+		__sync_fetch_and_add(&c->anomalies, 1);
+		if (c->flags & FLAG_KILL)
+			bpf_send_signal(SIGKILL);
+	}
 
 	if (!unknown && !end.ended)
 		return 0;

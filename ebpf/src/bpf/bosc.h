@@ -17,7 +17,6 @@
 
 #define FLAG_LEARN 1		// add unknown bags instead of counting them
 #define FLAG_KILL 2		// SIGKILL the caller that ends an anomalous epoch
-#define FLAG_RATIO 4		// threshold is a ratio in 32.32 fixed point, else a count
 
 #define RECORD_NEW_BAG 1	// learning: a bag the kernel did not know (now known)
 #define RECORD_UNKNOWN 2	// detection: one of the first unknown windows of an epoch
@@ -27,7 +26,6 @@ struct container {
 	// Set by user space at registration, read-only for the program.
 	__u32 window;
 	__u32 epoch;
-	__u64 threshold;
 	__u32 flags;
 	__u16 execve;
 	__u16 execveat;
@@ -43,9 +41,9 @@ struct container {
 	__u64 windows;
 	__u64 mismatches;
 	__u64 epochs;
-	__u64 anomalies;
 
 	// Atomic counters.
+	__u64 anomalies;	// epochs judged anomalous
 	__u64 lost;		// records the ring buffer had no room for
 	__u64 rejected;		// new bags the container's set had no room for
 	__u64 runc_calls;	// calls of threads still starting

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use ids_ebpf::{cgroup, Setup, KERNEL_BTF, NO_SYM, NR_TABLE};
 use ids_monitor::alphabet::{Alphabet, Arch};
+use ids_monitor::parameters::Parameters;
 
 /// The alphabet's symbol table, as the kernel takes it.
 pub fn symbols() -> Vec<u16> {
@@ -23,6 +24,14 @@ pub fn symbols() -> Vec<u16> {
         }
     }
     table
+}
+
+/// The kernel's limit table for the detector's threshold: entry w is the most unknown windows an
+/// epoch of w windows may have without being anomalous.
+pub fn limits(p: &Parameters) -> Vec<u32> {
+    (0..=p.epoch)
+        .map(|w| p.threshold.limit(w).floor() as u32)
+        .collect()
 }
 
 /// Makes `command`'s process join `cgroup` (v2) between its fork and its exec.
