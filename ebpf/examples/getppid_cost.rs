@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use ids_ebpf::{cgroup, Registration, Setup, Spec, DEFAULT_PIN_DIR, KERNEL_BTF};
+use ids_ebpf::{cgroup, OnUnseen, Registration, Setup, Spec, DEFAULT_PIN_DIR, KERNEL_BTF};
 use ids_monitor::alphabet::Alphabet;
 use ids_monitor::parameters::Parameters;
 
@@ -57,6 +57,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 learn: true,
                 kill: false,
                 execve,
+                known: &[],
+                on_unseen: OnUnseen::Ignore,
                 invisible: &[],
                 bags: &[],
                 capacity: 10_000,

@@ -13,10 +13,13 @@ pub const MAX_REPORTED: u32 = 4;
 
 pub const FLAG_LEARN: u32 = 1;
 pub const FLAG_KILL: u32 = 2;
+pub const FLAG_UNSEEN: u32 = 4;
+pub const FLAG_UNSEEN_KILL: u32 = 8;
 
 pub const RECORD_NEW_BAG: u32 = 1;
 pub const RECORD_UNKNOWN: u32 = 2;
 pub const RECORD_EPOCH: u32 = 3;
+pub const RECORD_UNSEEN: u32 = 4;
 
 /// `struct container`: a container's parameters, epoch in progress and counters. Every field is
 /// an integer and the layout has no padding, so it can be viewed as bytes.
@@ -29,6 +32,7 @@ pub struct Container {
     pub execve: u16,
     pub execveat: u16,
     pub invisible: [u64; MAX_SYMS / 64],
+    pub known: [u64; MAX_SYMS / 64],
     pub lock: u32,
     pub epoch_calls: u32,
     pub epoch_windows: u32,
@@ -44,6 +48,8 @@ pub struct Container {
     pub runc_calls: u64,
     pub unmapped: u64,
     pub untracked: u64,
+    pub unseen: u64,
+    pub reported: [u64; MAX_SYMS / 64],
 }
 
 /// `struct record`: one message of a container's ring buffer.
@@ -109,10 +115,10 @@ mod tests {
 
     #[test]
     fn layouts_have_no_padding_and_match_the_c_header() {
-        // 4 * 3 + 2 * 2 + 128 + 4 * 4 + 8 * 11
-        assert_eq!(std::mem::size_of::<Container>(), 248);
-        assert_eq!(std::mem::offset_of!(Container, lock), 144);
-        assert_eq!(std::mem::offset_of!(Container, epoch_index), 160);
+        // 4 * 3 + 2 * 2 + 128 * 2 + 4 * 4 + 8 * 12 + 128
+        assert_eq!(std::mem::size_of::<Container>(), 512);
+        assert_eq!(std::mem::offset_of!(Container, lock), 272);
+        assert_eq!(std::mem::offset_of!(Container, epoch_index), 288);
         // 4 * 4 + 8 * 2 + 4 * 4 + 2 * 64
         assert_eq!(std::mem::size_of::<Record>(), 176);
         assert_eq!(std::mem::offset_of!(Record, calls), 48);

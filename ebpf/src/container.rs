@@ -13,6 +13,18 @@ use crate::Error;
 /// Bytes of each container's ring buffer (a power of two, a multiple of the page size).
 pub const RING_BYTES: u32 = 256 * 1024;
 
+/// What the kernel does, in detection, with a call of a syscall the profile never saw. The call
+/// runs either way: refusing it before it runs takes seccomp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnUnseen {
+    /// Nothing but counting it.
+    Ignore,
+    /// Send [`Record::Unseen`] the first time each such syscall is called.
+    Report,
+    /// SIGKILL the caller (it dies before the call returns) and send the record each time.
+    Kill,
+}
+
 /// What the kernel does for a container.
 #[derive(Debug, Clone, Copy)]
 pub struct Spec<'a> {
@@ -29,6 +41,9 @@ pub struct Spec<'a> {
     pub kill: bool,
     /// The symbols of `execve` and `execveat`: a starting thread's first call of the container.
     pub execve: [u16; 2],
+    /// The syscalls seen in training (their symbols).
+    pub known: &'a [u16],
+    pub on_unseen: OnUnseen,
     /// Symbols the kernel skips (a profile made by a monitor that could not see them).
     pub invisible: &'a [u16],
     /// The known bags (ids as the user-space detector computes them) and their frequencies.
@@ -59,6 +74,8 @@ pub struct Counters {
     pub unmapped: u64,
     /// Calls of threads the kernel could not give a window.
     pub untracked: u64,
+    /// Calls of syscalls the profile never saw (detection, unless ignored).
+    pub unseen: u64,
 }
 
 /// A container registered with the host's program. Dropping it leaves the container in the
@@ -166,6 +183,7 @@ impl Registration {
             runc_calls: c.runc_calls,
             unmapped: c.unmapped,
             untracked: c.untracked,
+            unseen: c.unseen,
         })
     }
 
@@ -282,15 +300,29 @@ fn container_value(spec: &Spec<'_>) -> Result<Container, Error> {
     c.epoch = spec.epoch;
     c.flags =
         if spec.learn { abi::FLAG_LEARN } else { 0 } | if spec.kill { abi::FLAG_KILL } else { 0 };
+    c.flags |= match spec.on_unseen {
+        OnUnseen::Ignore => 0,
+        OnUnseen::Report => abi::FLAG_UNSEEN,
+        OnUnseen::Kill => abi::FLAG_UNSEEN | abi::FLAG_UNSEEN_KILL,
+    };
     [c.execve, c.execveat] = spec.execve;
-    for &sym in spec.invisible {
+    set_bits(&mut c.invisible, spec.invisible)?;
+    set_bits(&mut c.known, spec.known)?;
+    Ok(c)
+}
+
+/// Sets the bit of each symbol.
+fn set_bits(bits: &mut [u64; MAX_SYMS / 64], syms: &[u16]) -> Result<(), Error> {
+    for &sym in syms {
         let sym = usize::from(sym);
         if sym >= MAX_SYMS {
-            return bad(format!("symbol {sym} is past the kernel's {MAX_SYMS}"));
+            return Err(Error::Unsupported(format!(
+                "symbol {sym} is past the kernel's {MAX_SYMS}"
+            )));
         }
-        c.invisible[sym / 64] |= 1 << (sym % 64);
+        bits[sym / 64] |= 1 << (sym % 64);
     }
-    Ok(c)
+    Ok(())
 }
 
 fn create_opts(flags: u32) -> libbpf_rs::libbpf_sys::bpf_map_create_opts {

@@ -15,7 +15,7 @@ mod host;
 mod record;
 
 pub use abi::{MAX_REPORTED, MAX_SYMS, MAX_WINDOW, NO_SYM, NR_TABLE};
-pub use container::{unregister_cgroup, Counters, Registration, Spec, RING_BYTES};
+pub use container::{unregister_cgroup, Counters, OnUnseen, Registration, Spec, RING_BYTES};
 pub use error::Error;
 pub use host::{Setup, DEFAULT_PIN_DIR, KERNEL_BTF};
 pub use record::{Record, Records, Window};

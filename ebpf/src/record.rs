@@ -38,6 +38,9 @@ pub enum Record {
         bag: u64,
         window: Window,
     },
+    /// Detection: a call of a syscall the profile never saw (the first of each, or every one
+    /// when the kernel kills for it).
+    Unseen { pid: u32, tid: u32, sym: u16 },
     /// An epoch that had unknown windows (learning: new bags) ended with the call of `tid`; if it
     /// was anomalous and the action is kill, the kernel has sent that process SIGKILL.
     Epoch {
@@ -84,6 +87,11 @@ impl Record {
                 windows: r.windows,
                 mismatches: r.mismatches,
                 anomalous: r.anomalous != 0,
+            },
+            abi::RECORD_UNSEEN => Record::Unseen {
+                pid: r.pid,
+                tid: r.tid,
+                sym: r.calls[0],
             },
             _ => return None,
         })

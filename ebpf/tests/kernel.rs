@@ -9,7 +9,7 @@ use std::process::{Command, ExitStatus};
 use std::sync::OnceLock;
 
 use ids_ebpf::cgroup::{self, Populated};
-use ids_ebpf::{unregister_cgroup, Error, Record, Registration, Spec};
+use ids_ebpf::{unregister_cgroup, Error, OnUnseen, Record, Registration, Spec};
 use ids_monitor::alphabet::{Alphabet, Arch, Sym};
 use ids_monitor::bag::SortedBag;
 use ids_monitor::detector::{Detector, TrainingRecord, Verdict};
@@ -123,6 +123,8 @@ fn spec<'a>(
         learn,
         kill,
         execve: execve_syms(),
+        known: &[],
+        on_unseen: OnUnseen::Ignore,
         invisible: &[],
         bags,
         capacity: 10_000,
@@ -213,7 +215,7 @@ fn kernel_epochs(records: &[Record]) -> KernelEpochs {
                 .or_default()
                 .1
                 .push(window.calls().to_vec()),
-            Record::NewBag { .. } => panic!("a new bag in detection"),
+            Record::NewBag { .. } | Record::Unseen { .. } => panic!("{r:?} in this detection"),
         }
     }
     // Unknown windows of the epoch in progress have no verdict yet.
@@ -595,4 +597,48 @@ fn kill_all_kills_every_process_of_the_cgroup() {
     for sleeper in &mut sleepers {
         assert_eq!(sleeper.wait().unwrap().signal(), Some(libc::SIGKILL));
     }
+}
+
+#[test]
+fn an_unseen_syscall_is_reported_once_or_its_caller_killed_before_it_returns() {
+    let mut f = Fixture::new();
+    let p = params(4, 1000, parameters::Threshold::Absolute(999));
+    let limits = support::limits(&p);
+    let calls = sequence(31, 50, &NORMAL);
+    let (db, known) = learnt(p, &calls);
+    let bags: Vec<(u64, u64)> = db.entries().map(|(id, e)| (id.0, e.frequency)).collect();
+    let known: Vec<u16> = known.iter().map(|s| s.0).collect();
+    let mut attack = calls.clone();
+    attack.extend([GETPGRP, GETPID, GETPGRP, GETPID]);
+
+    let (path, id) = f.cgroup();
+    let mut s = spec(&p, &limits, false, false, &bags);
+    s.known = &known;
+    s.on_unseen = OnUnseen::Report;
+    let reg = Registration::new(&f.setup, id, &s).unwrap();
+    assert!(run_in(&path, &attack).success());
+    let records = drain(&reg);
+    let counters = reg.counters().unwrap();
+    reg.unregister().unwrap();
+    let getpgrp = sym(GETPGRP).0;
+    let unseen: Vec<u16> = records
+        .iter()
+        .filter_map(|r| match r {
+            Record::Unseen { sym, .. } => Some(*sym),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(unseen, [getpgrp], "reported once");
+    assert_eq!(counters.unseen, 2);
+
+    let (path, id) = f.cgroup();
+    s.on_unseen = OnUnseen::Kill;
+    let reg = Registration::new(&f.setup, id, &s).unwrap();
+    let status = run_in(&path, &attack);
+    let counters = reg.counters().unwrap();
+    reg.unregister().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status:?}");
+    // execve, the normal calls and the first getpgrp: nothing after it.
+    assert_eq!(counters.calls, calls.len() as u64 + 2);
+    assert_eq!(counters.unseen, 1);
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use ids_ebpf::{Record, Registration, Spec};
+use ids_ebpf::{OnUnseen, Record, Registration, Spec};
 use ids_monitor::alphabet::Alphabet;
 use ids_monitor::parameters::{self, Parameters};
 
@@ -99,6 +99,8 @@ fn spec<'a>(limits: &'a [u32], learn: bool, kill: bool, bags: &'a [(u64, u64)]) 
             a.sym_by_name("execve").unwrap().0,
             a.sym_by_name("execveat").unwrap().0,
         ],
+        known: &[],
+        on_unseen: OnUnseen::Ignore,
         invisible: &[],
         bags,
         capacity: 100_000,

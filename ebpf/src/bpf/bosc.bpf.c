@@ -262,6 +262,36 @@ static __always_inline int exceeds(__u64 cgroup, const struct end *end)
 	return limit && end->mismatches > *limit;
 }
 
+// A call of a syscall the profile never saw: with kill, its process dies before the call returns
+// (the call itself runs: refusing it takes seccomp); user space hears of each syscall once.
+static __always_inline void unseen(struct container *c, __u64 cgroup, __u32 sym)
+{
+	__u64 bit = 1ull << (sym % 64);
+	__u64 before = __sync_fetch_and_or(&c->reported[(sym / 64) & (SYM_WORDS - 1)], bit);
+
+	__sync_fetch_and_add(&c->unseen, 1);
+	if (c->flags & FLAG_UNSEEN_KILL)
+		bpf_send_signal(SIGKILL);
+	if ((before & bit) && !(c->flags & FLAG_UNSEEN_KILL))
+		return;
+	void *ring = bpf_map_lookup_elem(&rings, &cgroup);
+	if (!ring)
+		return;
+	struct record *r = bpf_ringbuf_reserve(ring, sizeof(*r), 0);
+	if (!r) {
+		__sync_fetch_and_add(&c->lost, 1);
+		return;
+	}
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__builtin_memset(r, 0, sizeof(*r));
+	r->kind = RECORD_UNSEEN;
+	r->tid = (__u32)pid_tgid;
+	r->pid = pid_tgid >> 32;
+	r->len = 1;
+	r->calls[0] = sym;
+	bpf_ringbuf_submit(r, 0);
+}
+
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 {
@@ -293,6 +323,9 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 		}
 		t->started = 1;
 	}
+	if ((c->flags & (FLAG_UNSEEN | FLAG_LEARN)) == FLAG_UNSEEN && !is_set(c->known, sym))
+		unseen(c, cgroup, sym);
+
 	__u32 window = c->window;
 	if (window > MAX_WINDOW || window == 0)
 		return 0;

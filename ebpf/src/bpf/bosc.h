@@ -17,10 +17,13 @@
 
 #define FLAG_LEARN 1		// add unknown bags instead of counting them
 #define FLAG_KILL 2		// SIGKILL the caller that ends an anomalous epoch
+#define FLAG_UNSEEN 4		// report a syscall the profile never saw (once per syscall)
+#define FLAG_UNSEEN_KILL 8	// and SIGKILL its caller
 
 #define RECORD_NEW_BAG 1	// learning: a bag the kernel did not know (now known)
 #define RECORD_UNKNOWN 2	// detection: one of the first unknown windows of an epoch
 #define RECORD_EPOCH 3		// an epoch that had unknown (or, learning, new) windows ended
+#define RECORD_UNSEEN 4		// detection: a syscall the profile never saw (calls[0])
 
 struct container {
 	// Set by user space at registration, read-only for the program.
@@ -30,6 +33,7 @@ struct container {
 	__u16 execve;
 	__u16 execveat;
 	__u64 invisible[SYM_WORDS];
+	__u64 known[SYM_WORDS];		// syscalls seen in training
 
 	// The epoch in progress and the totals, under the lock.
 	struct bpf_spin_lock lock;
@@ -49,6 +53,8 @@ struct container {
 	__u64 runc_calls;	// calls of threads still starting
 	__u64 unmapped;		// syscall numbers the alphabet does not know
 	__u64 untracked;	// calls of threads whose storage could not be made
+	__u64 unseen;		// calls of syscalls the profile never saw
+	__u64 reported[SYM_WORDS];	// unseen syscalls already reported
 };
 
 struct thread {
