@@ -57,6 +57,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 learn: true,
                 kill: false,
                 execve,
+                start_level: 0,
+                per_container: false,
                 known: &[],
                 on_unseen: OnUnseen::Ignore,
                 invisible: &[],

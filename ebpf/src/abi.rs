@@ -15,13 +15,14 @@ pub const FLAG_LEARN: u32 = 1;
 pub const FLAG_KILL: u32 = 2;
 pub const FLAG_UNSEEN: u32 = 4;
 pub const FLAG_UNSEEN_KILL: u32 = 8;
+pub const FLAG_SHARED: u32 = 16;
 
 pub const RECORD_NEW_BAG: u32 = 1;
 pub const RECORD_UNKNOWN: u32 = 2;
 pub const RECORD_EPOCH: u32 = 3;
 pub const RECORD_UNSEEN: u32 = 4;
 
-/// `struct container`: a container's parameters, epoch in progress and counters. Every field is
+/// `struct container`: a container's parameters, epoch in progress, counters and shared window. Every field is
 /// an integer and the layout has no padding, so it can be viewed as bytes.
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
@@ -31,6 +32,7 @@ pub struct Container {
     pub flags: u32,
     pub execve: u16,
     pub execveat: u16,
+    pub start_level: u64,
     pub invisible: [u64; MAX_SYMS / 64],
     pub known: [u64; MAX_SYMS / 64],
     pub lock: u32,
@@ -50,6 +52,18 @@ pub struct Container {
     pub untracked: u64,
     pub unseen: u64,
     pub reported: [u64; MAX_SYMS / 64],
+    pub shared: Window,
+}
+
+/// `struct window`: the last W calls and the id of their bag.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    pub id: u64,
+    pub len: u32,
+    pub next: u32,
+    pub ring: [u16; MAX_WINDOW],
+    pub counts: [u8; MAX_SYMS],
 }
 
 /// `struct record`: one message of a container's ring buffer.
@@ -115,10 +129,11 @@ mod tests {
 
     #[test]
     fn layouts_have_no_padding_and_match_the_c_header() {
-        // 4 * 3 + 2 * 2 + 128 * 2 + 4 * 4 + 8 * 12 + 128
-        assert_eq!(std::mem::size_of::<Container>(), 512);
-        assert_eq!(std::mem::offset_of!(Container, lock), 272);
-        assert_eq!(std::mem::offset_of!(Container, epoch_index), 288);
+        // 4 * 3 + 2 * 2 + 8 + 128 * 2 + 4 * 4 + 8 * 12 + 128, then the window: 8 + 4 * 2 + 128 + 1024
+        assert_eq!(std::mem::size_of::<Window>(), 1168);
+        assert_eq!(std::mem::size_of::<Container>(), 520 + 1168);
+        assert_eq!(std::mem::offset_of!(Container, lock), 280);
+        assert_eq!(std::mem::offset_of!(Container, epoch_index), 296);
         // 4 * 4 + 8 * 2 + 4 * 4 + 2 * 64
         assert_eq!(std::mem::size_of::<Record>(), 176);
         assert_eq!(std::mem::offset_of!(Record, calls), 48);

@@ -41,6 +41,12 @@ pub struct Spec<'a> {
     pub kill: bool,
     /// The symbols of `execve` and `execveat`: a starting thread's first call of the container.
     pub execve: [u16; 2],
+    /// How deep in pid namespaces (0: the initial one) an exec must be to start a thread: one
+    /// deeper than runc's (see [`crate::pid_namespace_level`]), so that runc's init re-executing
+    /// itself before it made the container's pid namespace does not count; 0: any exec.
+    pub start_level: u32,
+    /// One window for the whole container (the paper's), not one per thread.
+    pub per_container: bool,
     /// The syscalls seen in training (their symbols).
     pub known: &'a [u16],
     pub on_unseen: OnUnseen,
@@ -300,12 +306,16 @@ fn container_value(spec: &Spec<'_>) -> Result<Container, Error> {
     c.epoch = spec.epoch;
     c.flags =
         if spec.learn { abi::FLAG_LEARN } else { 0 } | if spec.kill { abi::FLAG_KILL } else { 0 };
+    if spec.per_container {
+        c.flags |= abi::FLAG_SHARED;
+    }
     c.flags |= match spec.on_unseen {
         OnUnseen::Ignore => 0,
         OnUnseen::Report => abi::FLAG_UNSEEN,
         OnUnseen::Kill => abi::FLAG_UNSEEN | abi::FLAG_UNSEEN_KILL,
     };
     [c.execve, c.execveat] = spec.execve;
+    c.start_level = u64::from(spec.start_level);
     set_bits(&mut c.invisible, spec.invisible)?;
     set_bits(&mut c.known, spec.known)?;
     Ok(c)

@@ -14,6 +14,18 @@ mod error;
 mod host;
 mod record;
 
+/// How deep the calling process's pid namespace is (0: the initial one), from the `NSpid` line of
+/// `/proc/self/status`, which lists the pid in every namespace from the initial one down.
+pub fn pid_namespace_level() -> Result<u32, Error> {
+    let path = "/proc/self/status";
+    let status = std::fs::read_to_string(path).map_err(Error::file(path))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .map(|pids| pids.split_whitespace().count().saturating_sub(1) as u32)
+        .ok_or_else(|| Error::Unsupported(format!("{path} has no NSpid line")))
+}
+
 pub use abi::{MAX_REPORTED, MAX_SYMS, MAX_WINDOW, NO_SYM, NR_TABLE};
 pub use container::{unregister_cgroup, Counters, OnUnseen, Registration, Spec, RING_BYTES};
 pub use error::Error;

@@ -123,6 +123,8 @@ fn spec<'a>(
         learn,
         kill,
         execve: execve_syms(),
+        start_level: 0,
+        per_container: p.stream == StreamMode::PerContainer,
         known: &[],
         on_unseen: OnUnseen::Ignore,
         invisible: &[],
@@ -641,4 +643,61 @@ fn an_unseen_syscall_is_reported_once_or_its_caller_killed_before_it_returns() {
     // execve, the normal calls and the first getpgrp: nothing after it.
     assert_eq!(counters.calls, calls.len() as u64 + 2);
     assert_eq!(counters.unseen, 1);
+}
+
+#[test]
+fn one_window_for_the_container_gives_the_user_space_bags_and_verdicts() {
+    let mut f = Fixture::new();
+    let p = Parameters {
+        stream: StreamMode::PerContainer,
+        ..params(4, 24, parameters::Threshold::Absolute(3))
+    };
+    let limits = support::limits(&p);
+
+    // Learning: the same bags and frequencies.
+    let (path, id) = f.cgroup();
+    let reg = Registration::new(&f.setup, id, &spec(&p, &limits, true, false, &[])).unwrap();
+    let training = sequence(41, 300, &NORMAL);
+    assert!(run_in(&path, &training).success());
+    let kernel_bags: BTreeMap<u64, u64> = reg.bags().unwrap().into_iter().collect();
+    reg.unregister().unwrap();
+    let (db, known) = learnt(p, &training);
+    let db_bags: BTreeMap<u64, u64> = db.entries().map(|(id, e)| (id.0, e.frequency)).collect();
+    assert_eq!(kernel_bags, db_bags);
+
+    // Detection: the same verdicts.
+    let (path, id) = f.cgroup();
+    let bags: Vec<(u64, u64)> = db_bags.into_iter().collect();
+    let reg = Registration::new(&f.setup, id, &spec(&p, &limits, false, false, &bags)).unwrap();
+    let mut calls = sequence(42, 200, &NORMAL);
+    calls[100] = GETPGRP;
+    calls[101] = GETEGID;
+    assert!(run_in(&path, &calls).success());
+    let records = drain(&reg);
+    reg.unregister().unwrap();
+    let mut d = Detector::with_database(p, db, &known, TrainingRecord::default());
+    let verdicts: Vec<Verdict> = stream(&calls)
+        .into_iter()
+        .filter_map(|s| d.observe(1, s))
+        .collect();
+    let user = user_epochs(&verdicts);
+    assert!(user.values().any(|((_, _, anomalous), _)| *anomalous));
+    assert_eq!(kernel_epochs(&records), user);
+}
+
+#[test]
+fn an_exec_shallower_than_the_start_level_leaves_the_thread_runcs() {
+    let mut f = Fixture::new();
+    let (path, id) = f.cgroup();
+    let p = params(3, 1000, parameters::Threshold::Absolute(0));
+    let limits = support::limits(&p);
+    let mut s = spec(&p, &limits, true, false, &[]);
+    // As runc's init re-executing itself before it made the container's pid namespace.
+    s.start_level = ids_ebpf::pid_namespace_level().unwrap() + 1;
+    let reg = Registration::new(&f.setup, id, &s).unwrap();
+    assert!(run_in(&path, &[GETPID, GETPPID, GETUID]).success());
+    let counters = reg.counters().unwrap();
+    reg.unregister().unwrap();
+    assert_eq!(counters.calls, 0);
+    assert!(counters.runc_calls >= 5, "{counters:?}");
 }

@@ -17,14 +17,20 @@
 
 #include "bosc.h"
 
-// The one kernel field the program reads: whether the syscall under way came through the 32-bit
-// entry (x86's TS_COMPAT). CO-RE finds its offset in the running kernel's BTF at load.
+// The kernel fields the program reads: whether the syscall under way came through the 32-bit
+// entry (x86's TS_COMPAT), and how deep the task's pid namespace is. CO-RE finds their offsets in
+// the running kernel's BTF at load.
 struct thread_info {
 	__u32 status;
 } __attribute__((preserve_access_index));
 
+struct pid {
+	unsigned int level;
+} __attribute__((preserve_access_index));
+
 struct task_struct {
 	struct thread_info thread_info;
+	struct pid *thread_pid;
 } __attribute__((preserve_access_index));
 
 struct pt_regs;
@@ -154,61 +160,59 @@ static __always_inline int is_set(const __u64 *bits, __u32 sym)
 	return (bits[(sym / 64) & (SYM_WORDS - 1)] >> (sym % 64)) & 1;
 }
 
-// Empties the window (the counts of the symbols it holds, then the rest).
-static __always_inline void clear(struct thread *t)
+// The calls of a window, oldest first, taken when a record may need them.
+struct calls {
+	__u32 len;
+	__u16 calls[MAX_WINDOW];
+};
+
+// Empties the window. Every slot's count is cleared, whether the slot holds a call now or a stale
+// one (whose count is 0 already): no branch, so the verifier walks the loop once.
+static __always_inline void clear(struct window *w)
 {
-	for (__u32 i = 0; i < MAX_WINDOW; i++) {
-		if (i >= t->len)
-			break;
-		t->counts[t->ring[i] & (MAX_SYMS - 1)] = 0;
-	}
-	t->len = 0;
-	t->next = 0;
-	t->id = 0;
+	for (__u32 i = 0; i < MAX_WINDOW; i++)
+		w->counts[w->ring[i] & (MAX_SYMS - 1)] = 0;
+	w->len = 0;
+	w->next = 0;
+	w->id = 0;
 }
 
-// Pushes a call into the thread's window; returns whether the window is full.
-static __always_inline int push(struct thread *t, __u32 sym, __u32 window)
+// Pushes a call into a window; returns whether the window is full.
+static __always_inline int push(struct window *w, __u32 sym, __u32 window)
 {
-	__u32 next = t->next & (MAX_WINDOW - 1);
+	__u32 next = w->next & (MAX_WINDOW - 1);
 
-	if (t->len >= window) {
-		__u32 old = t->ring[next] & (MAX_SYMS - 1);
-		__u32 c = t->counts[old];
-		t->id = t->id - term(old, c) + term(old, c - 1);
-		t->counts[old] = c - 1;
+	if (w->len >= window) {
+		__u32 old = w->ring[next] & (MAX_SYMS - 1);
+		__u32 c = w->counts[old];
+		w->id = w->id - term(old, c) + term(old, c - 1);
+		w->counts[old] = c - 1;
 	} else {
-		t->len++;
+		w->len++;
 	}
-	t->ring[next] = sym;
+	w->ring[next] = sym;
 	next++;
-	t->next = next >= window ? 0 : next;
+	w->next = next >= window ? 0 : next;
 	sym &= MAX_SYMS - 1;
-	__u32 c = t->counts[sym];
-	t->id = t->id - term(sym, c) + term(sym, c + 1);
-	t->counts[sym] = c + 1;
-	return t->len >= window;
+	__u32 c = w->counts[sym];
+	w->id = w->id - term(sym, c) + term(sym, c + 1);
+	w->counts[sym] = c + 1;
+	return w->len >= window;
 }
 
-// Copies the thread's window, oldest call first, into a record.
-static __always_inline void copy_window(struct record *r, const struct thread *t, __u32 window)
+// Takes the calls of a full window, oldest first (slots past W are left as they were).
+static __always_inline void snapshot(struct calls *dst, const struct window *w, __u32 window)
 {
-	__u32 start = t->next;
+	__u32 start = w->next;
 
-	r->len = window;
-	for (__u32 i = 0; i < MAX_WINDOW; i++) {
-		if (i >= window)
-			break;
-		__u32 j = start + i;
-		if (j >= window)
-			j -= window;
-		r->calls[i] = t->ring[j & (MAX_WINDOW - 1)];
-	}
+	dst->len = window;
+	for (__u32 i = 0; i < MAX_WINDOW; i++)
+		dst->calls[i] = w->ring[((start + i) % window) & (MAX_WINDOW - 1)];
 }
 
-// Sends the thread's window to user space; false when the ring buffer had no room (counted).
-static __always_inline int send_window(void *ring, struct container *c, __u32 kind,
-				       const struct thread *t, __u32 window, __u64 epoch)
+// Sends a window to user space; false when the ring buffer had no room (counted).
+static __always_inline int send_window(void *ring, struct container *c, __u32 kind, __u64 bag,
+				       const struct calls *calls, __u64 epoch)
 {
 	struct record *r = bpf_ringbuf_reserve(ring, sizeof(*r), 0);
 
@@ -220,13 +224,14 @@ static __always_inline int send_window(void *ring, struct container *c, __u32 ki
 	r->kind = kind;
 	r->tid = (__u32)pid_tgid;
 	r->pid = pid_tgid >> 32;
-	r->bag = t->id;
+	r->bag = bag;
 	r->epoch = epoch;
 	r->windows = 0;
 	r->mismatches = 0;
 	r->anomalous = 0;
 	r->pad = 0;
-	copy_window(r, t, window);
+	r->len = calls->len;
+	__builtin_memcpy(r->calls, calls->calls, sizeof(r->calls));
 	bpf_ringbuf_submit(r, 0);
 	return 1;
 }
@@ -315,9 +320,12 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	if (is_set(c->invisible, sym))
 		return 0;
 	// runc's init and the process of a `runc exec` enter the cgroup as threads the program has
-	// not seen: they are runc's until their execve, which is the container's first call.
+	// not seen: they are runc's until they exec the container's program, which is the
+	// container's first call. runc's init also re-execs itself (a sealed copy of runc) before it
+	// has made the container's pid namespace: only an exec that deep counts.
 	if (!t->started) {
-		if (sym != c->execve && sym != c->execveat) {
+		if ((sym != c->execve && sym != c->execveat) ||
+		    task->thread_pid->level < c->start_level) {
 			__sync_fetch_and_add(&c->runc_calls, 1);
 			return 0;
 		}
@@ -329,23 +337,38 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	__u32 window = c->window;
 	if (window > MAX_WINDOW || window == 0)
 		return 0;
-	if (t->cgroup != cgroup) {
-		// A new thread, or one moved into another container: a fresh window.
-		clear(t);
-		t->cgroup = cgroup;
+	struct calls calls;
+	__u64 bag;
+	int full;
+	if (c->flags & FLAG_SHARED) {
+		// One window for every thread: pushed, and taken for a record, under the lock, in the
+		// order the calls take it.
+		bpf_spin_lock(&c->lock);
+		full = push(&c->shared, sym, window);
+		bag = c->shared.id;
+		if (full)
+			snapshot(&calls, &c->shared, window);
+		bpf_spin_unlock(&c->lock);
+	} else {
+		if (t->cgroup != cgroup) {
+			// A new thread, or one moved into another container: a fresh window.
+			clear(&t->window);
+			t->cgroup = cgroup;
+		}
+		full = push(&t->window, sym, window);
+		bag = t->window.id;
 	}
 
-	int full = push(t, sym, window);
 	int unknown = 0, fresh = 0;
 	void *set = full ? bpf_map_lookup_elem(&bags, &cgroup) : 0;
 	if (set) {
-		__u64 *frequency = bpf_map_lookup_elem(set, &t->id);
+		__u64 *frequency = bpf_map_lookup_elem(set, &bag);
 		if (frequency) {
 			if (c->flags & FLAG_LEARN)
 				__sync_fetch_and_add(frequency, 1);
 		} else if (c->flags & FLAG_LEARN) {
 			__u64 one = 1;
-			long err = bpf_map_update_elem(set, &t->id, &one, BPF_NOEXIST);
+			long err = bpf_map_update_elem(set, &bag, &one, BPF_NOEXIST);
 			if (err == 0) {
 				fresh = 1;
 				unknown = 1;
@@ -398,15 +421,18 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	void *ring = bpf_map_lookup_elem(&rings, &cgroup);
 	if (!ring)
 		return 0;
+	int send = fresh || (nth && nth <= MAX_REPORTED && !(c->flags & FLAG_LEARN));
+	if (send && !(c->flags & FLAG_SHARED))
+		snapshot(&calls, &t->window, window);
 	if (fresh) {
-		if (!send_window(ring, c, RECORD_NEW_BAG, t, window, end.index)) {
+		if (!send_window(ring, c, RECORD_NEW_BAG, bag, &calls, end.index)) {
 			// User space never heard of the bag: forget it, so its next window is sent again.
 			void *again = bpf_map_lookup_elem(&bags, &cgroup);
 			if (again)
-				bpf_map_delete_elem(again, &t->id);
+				bpf_map_delete_elem(again, &bag);
 		}
-	} else if (nth && nth <= MAX_REPORTED && !(c->flags & FLAG_LEARN)) {
-		send_window(ring, c, RECORD_UNKNOWN, t, window, end.index);
+	} else if (send) {
+		send_window(ring, c, RECORD_UNKNOWN, bag, &calls, end.index);
 	}
 	if (end.ended && end.mismatches)
 		send_epoch(ring, c, &end);

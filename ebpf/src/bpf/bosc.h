@@ -19,11 +19,21 @@
 #define FLAG_KILL 2		// SIGKILL the caller that ends an anomalous epoch
 #define FLAG_UNSEEN 4		// report a syscall the profile never saw (once per syscall)
 #define FLAG_UNSEEN_KILL 8	// and SIGKILL its caller
+#define FLAG_SHARED 16		// one window for the whole container, not one per thread
 
 #define RECORD_NEW_BAG 1	// learning: a bag the kernel did not know (now known)
 #define RECORD_UNKNOWN 2	// detection: one of the first unknown windows of an epoch
 #define RECORD_EPOCH 3		// an epoch that had unknown (or, learning, new) windows ended
 #define RECORD_UNSEEN 4		// detection: a syscall the profile never saw (calls[0])
+
+// A window of the last W calls and the id of their bag.
+struct window {
+	__u64 id;
+	__u32 len;
+	__u32 next;
+	__u16 ring[MAX_WINDOW];
+	__u8 counts[MAX_SYMS];
+};
 
 struct container {
 	// Set by user space at registration, read-only for the program.
@@ -32,6 +42,7 @@ struct container {
 	__u32 flags;
 	__u16 execve;
 	__u16 execveat;
+	__u64 start_level;		// an exec starts a thread only this deep in pid namespaces
 	__u64 invisible[SYM_WORDS];
 	__u64 known[SYM_WORDS];		// syscalls seen in training
 
@@ -55,16 +66,15 @@ struct container {
 	__u64 untracked;	// calls of threads whose storage could not be made
 	__u64 unseen;		// calls of syscalls the profile never saw
 	__u64 reported[SYM_WORDS];	// unseen syscalls already reported
+
+	// With FLAG_SHARED, the container's one window, under the lock.
+	struct window shared;
 };
 
 struct thread {
 	__u64 cgroup;		// the container the window belongs to
-	__u64 id;		// the bag id of the window
 	__u64 started;		// 0 while the thread is runc's
-	__u32 len;
-	__u32 next;
-	__u16 ring[MAX_WINDOW];
-	__u8 counts[MAX_SYMS];
+	struct window window;
 };
 
 struct record {
