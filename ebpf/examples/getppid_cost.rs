@@ -9,9 +9,9 @@
 use std::path::Path;
 use std::process::Command;
 
+use ids_detector::alphabet::Alphabet;
+use ids_detector::parameters::Parameters;
 use ids_ebpf::{cgroup, OnUnseen, Registration, Setup, Spec, DEFAULT_PIN_DIR, KERNEL_BTF};
-use ids_monitor::alphabet::Alphabet;
-use ids_monitor::parameters::Parameters;
 
 #[path = "../tests/support/mod.rs"]
 mod support;

@@ -8,13 +8,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
 use std::sync::OnceLock;
 
+use ids_detector::alphabet::{Alphabet, Arch, Sym};
+use ids_detector::bag::SortedBag;
+use ids_detector::detector::{Detector, TrainingRecord, Verdict};
+use ids_detector::normal_db::NormalDb;
+use ids_detector::parameters::{self, Parameters, StreamMode, Training};
 use ids_ebpf::cgroup::{self, Populated};
 use ids_ebpf::{unregister_cgroup, Error, OnUnseen, Record, Registration, Spec};
-use ids_monitor::alphabet::{Alphabet, Arch, Sym};
-use ids_monitor::bag::SortedBag;
-use ids_monitor::detector::{Detector, TrainingRecord, Verdict};
-use ids_monitor::normal_db::NormalDb;
-use ids_monitor::parameters::{self, Parameters, StreamMode, Training};
 
 mod support;
 use support::Fixture;

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use ids_detector::alphabet::Alphabet;
+use ids_detector::parameters::{self, Parameters};
 use ids_ebpf::{OnUnseen, Record, Registration, Spec};
-use ids_monitor::alphabet::Alphabet;
-use ids_monitor::parameters::{self, Parameters};
 
 mod support;
 use support::Fixture;

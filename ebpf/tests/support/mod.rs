@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use ids_detector::alphabet::{Alphabet, Arch};
+use ids_detector::parameters::Parameters;
 use ids_ebpf::{cgroup, Setup, KERNEL_BTF, NO_SYM, NR_TABLE};
-use ids_monitor::alphabet::{Alphabet, Arch};
-use ids_monitor::parameters::Parameters;
 
 /// The alphabet's symbol table, as the kernel takes it.
 pub fn symbols() -> Vec<u16> {

@@ -5,8 +5,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 
-use crate::host_config::HostConfig;
-use crate::state_dir::StateDir;
+use crate::config::host::HostConfig;
+use crate::container::state_dir::StateDir;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -23,20 +23,20 @@ pub fn main(words: Vec<std::ffi::OsString>, host: &HostConfig) -> anyhow::Result
         std::iter::once(std::ffi::OsString::from("ids-runc inspect")).chain(words),
     )?;
     let root = host.state_root();
-    let id = crate::container_ref::resolve(
+    let id = crate::container::reference::resolve(
         &args.id,
-        crate::container_ref::names_in(&root, ""),
+        crate::container::reference::names_in(&root, ""),
         &format!("monitor state in {}", root.display()),
     )?;
     let state = StateDir::new(&root, &id)?;
-    let doc = match ids_monitor::control::request(
+    let doc = match ids_monitor::backend::control::request(
         &state.control_socket(),
-        ids_monitor::control::INSPECT,
+        ids_monitor::backend::control::INSPECT,
         Duration::from_secs(5),
     ) {
         Ok(doc) => doc,
         Err(e) => {
-            if let Some(death) = crate::monitor_health::check(&state, "inspect", true) {
+            if let Some(death) = crate::monitor_process::health::check(&state, "inspect", true) {
                 anyhow::bail!("container {id}: {death}");
             }
             return Err(e).with_context(|| format!("cannot reach the monitor of {}", args.id));

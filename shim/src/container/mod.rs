@@ -1,0 +1,6 @@
+//! One container as ids-runc sees it: its bundle's config.json, the state dir ids-runc keeps for
+//! it, and the way a person names it on ids-runc's own commands.
+
+pub mod bundle;
+pub mod reference;
+pub mod state_dir;
