@@ -122,13 +122,15 @@ impl Populated {
         Ok(Populated { path, events })
     }
 
-    /// Whether a process is in the cgroup (or one of its descendants) now.
+    /// Whether a process is in the cgroup (or one of its descendants) now. A cgroup removed
+    /// since (runc removes a container's when it is deleted) holds none.
     pub fn now(&self) -> Result<bool, Error> {
         let mut buf = [0u8; 256];
-        let n = self
-            .events
-            .read_at(&mut buf, 0)
-            .map_err(Error::file(&self.path))?;
+        let n = match self.events.read_at(&mut buf, 0) {
+            Ok(n) => n,
+            Err(e) if e.raw_os_error() == Some(libc::ENODEV) => return Ok(false),
+            Err(e) => return Err(Error::file(&self.path)(e)),
+        };
         let text = String::from_utf8_lossy(&buf[..n]);
         text.lines()
             .find_map(|l| l.strip_prefix("populated "))

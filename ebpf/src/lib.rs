@@ -10,6 +10,7 @@
 mod abi;
 pub mod cgroup;
 mod container;
+mod detector;
 mod error;
 mod host;
 mod record;
@@ -28,6 +29,7 @@ pub fn pid_namespace_level() -> Result<u32, Error> {
 
 pub use abi::{MAX_REPORTED, MAX_SYMS, MAX_WINDOW, NO_SYM, NR_TABLE};
 pub use container::{unregister_cgroup, Counters, OnUnseen, Registration, Spec, RING_BYTES};
+pub use detector::{limits, symbol_table};
 pub use error::Error;
 pub use host::{Setup, DEFAULT_PIN_DIR, KERNEL_BTF};
 pub use record::{Record, Records, Window};

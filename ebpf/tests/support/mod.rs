@@ -8,30 +8,18 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use ids_detector::alphabet::{Alphabet, Arch};
+use ids_detector::alphabet::Alphabet;
 use ids_detector::parameters::Parameters;
-use ids_ebpf::{cgroup, Setup, KERNEL_BTF, NO_SYM, NR_TABLE};
+use ids_ebpf::{cgroup, Setup, KERNEL_BTF};
 
 /// The alphabet's symbol table, as the kernel takes it.
 pub fn symbols() -> Vec<u16> {
-    let a = Alphabet::system();
-    let mut table = vec![NO_SYM; 3 * NR_TABLE];
-    for (i, arch) in [Arch::X86_64, Arch::X86, Arch::X32].into_iter().enumerate() {
-        for nr in 0..NR_TABLE {
-            if let Some(sym) = a.sym(arch, nr as u32) {
-                table[i * NR_TABLE + nr] = sym.0;
-            }
-        }
-    }
-    table
+    ids_ebpf::symbol_table(Alphabet::system())
 }
 
-/// The kernel's limit table for the detector's threshold: entry w is the most unknown windows an
-/// epoch of w windows may have without being anomalous.
+/// The kernel's limit table for the detector's threshold.
 pub fn limits(p: &Parameters) -> Vec<u32> {
-    (0..=p.epoch)
-        .map(|w| p.threshold.limit(w).floor() as u32)
-        .collect()
+    ids_ebpf::limits(p)
 }
 
 /// Makes `command`'s process join `cgroup` (v2) between its fork and its exec.

@@ -1,0 +1,43 @@
+//! What the in-kernel monitor reports, judged by the same policy as the calls of the other
+//! backends: the kernel has done the counting (and, for `kill`, already killed the process whose
+//! call ended an anomalous epoch or made an unseen syscall); the guard writes the event, kills the
+//! rest of the container, and learns the bags the kernel found new.
+
+use ids_detector::alphabet::Sym;
+use ids_detector::bag::SortedBag;
+use ids_detector::detector::Verdict;
+
+use super::Guard;
+use crate::backend::ebpf::KernelSink;
+use crate::policy::Action;
+use crate::record::events::EventKind;
+
+impl KernelSink for Guard {
+    fn on_kernel_epoch(&mut self, verdict: &Verdict) {
+        self.on_verdict(verdict);
+    }
+
+    fn on_kernel_unseen(&mut self, tid: u32, sym: Sym) {
+        self.counters.unseen_calls += 1;
+        // The call has run: `deny` cannot be honoured in the kernel, and create refuses it.
+        let action = match self.settings.policy.on_unseen() {
+            Action::Deny => Action::Log,
+            other => other,
+        };
+        let first = !std::mem::replace(&mut self.reported_unseen[sym.index()], true);
+        if first || action == Action::Kill {
+            let mut event = self.event(EventKind::UnseenSyscall);
+            event.syscalls = vec![self.alphabet.name(sym).to_string()];
+            event.tid = Some(tid);
+            self.act(action, event);
+        }
+    }
+
+    fn on_kernel_new_bag(&mut self, bag: SortedBag) {
+        self.detector.learn_bag(bag, 1);
+        if !self.reported_database_full && self.detector.database_full() {
+            self.report_database_full();
+        }
+        self.tick();
+    }
+}
