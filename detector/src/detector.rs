@@ -390,6 +390,17 @@ impl Detector {
         inserted
     }
 
+    /// Counts calls, windows and epochs another learner went through (the in-kernel monitor
+    /// counts them itself), as [`Detector::observe`] counts its own.
+    pub fn learnt_elsewhere(&mut self, calls: u64, windows: u64, epochs: u64) {
+        self.training.calls = self.training.calls.saturating_add(calls);
+        self.training.windows = self.training.windows.saturating_add(windows);
+        self.training.epochs = self.training.epochs.saturating_add(epochs);
+        self.counters.calls += calls;
+        self.counters.windows += windows;
+        self.counters.epochs += epochs;
+    }
+
     /// Whether a syscall was ever seen in training; a backend may act on an unseen one before
     /// letting it run.
     #[inline]
@@ -553,6 +564,9 @@ mod tests {
         assert_eq!(d.learn_bag(bag.clone(), 1), Insertion::Existing);
         assert_eq!(d.database().frequency(bag.id()), 4);
         assert!(d.is_known(Sym(6)));
+        d.learnt_elsewhere(100, 90, 2);
+        let t = d.training_record();
+        assert_eq!((t.calls, t.windows, t.epochs), (100, 90, 2));
     }
 
     #[test]

@@ -51,6 +51,7 @@ pub struct Container {
     pub unmapped: u64,
     pub untracked: u64,
     pub unseen: u64,
+    pub doomed: u64,
     pub reported: [u64; MAX_SYMS / 64],
     pub shared: Window,
 }
@@ -129,9 +130,9 @@ mod tests {
 
     #[test]
     fn layouts_have_no_padding_and_match_the_c_header() {
-        // 4 * 3 + 2 * 2 + 8 + 128 * 2 + 4 * 4 + 8 * 12 + 128, then the window: 8 + 4 * 2 + 128 + 1024
+        // 4 * 3 + 2 * 2 + 8 + 128 * 2 + 4 * 4 + 8 * 13 + 128, then the window: 8 + 4 * 2 + 128 + 1024
         assert_eq!(std::mem::size_of::<Window>(), 1168);
-        assert_eq!(std::mem::size_of::<Container>(), 520 + 1168);
+        assert_eq!(std::mem::size_of::<Container>(), 528 + 1168);
         assert_eq!(std::mem::offset_of!(Container, lock), 280);
         assert_eq!(std::mem::offset_of!(Container, epoch_index), 296);
         // 4 * 4 + 8 * 2 + 4 * 4 + 2 * 64

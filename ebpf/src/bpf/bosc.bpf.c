@@ -275,8 +275,10 @@ static __always_inline void unseen(struct container *c, __u64 cgroup, __u32 sym)
 	__u64 before = __sync_fetch_and_or(&c->reported[(sym / 64) & (SYM_WORDS - 1)], bit);
 
 	__sync_fetch_and_add(&c->unseen, 1);
-	if (c->flags & FLAG_UNSEEN_KILL)
+	if (c->flags & FLAG_UNSEEN_KILL) {
+		c->doomed = 1;
 		bpf_send_signal(SIGKILL);
+	}
 	if ((before & bit) && !(c->flags & FLAG_UNSEEN_KILL))
 		return;
 	void *ring = bpf_map_lookup_elem(&rings, &cgroup);
@@ -305,6 +307,12 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 
 	if (!c)
 		return 0;
+	// The container was killed: the rest of it dies at its next call, before user space has
+	// even heard (a shell must not go on after the child the kernel killed).
+	if (c->doomed) {
+		bpf_send_signal(SIGKILL);
+		return 0;
+	}
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct thread *t = bpf_task_storage_get(&threads, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!t) {
@@ -412,8 +420,10 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	if (end.ended && !(c->flags & FLAG_LEARN) && exceeds(cgroup, &end)) {
 		end.anomalous = 1;
 		__sync_fetch_and_add(&c->anomalies, 1);
-		if (c->flags & FLAG_KILL)
+		if (c->flags & FLAG_KILL) {
+			c->doomed = 1;
 			bpf_send_signal(SIGKILL);
+		}
 	}
 
 	if (!unknown && !end.ended)

@@ -65,6 +65,7 @@ struct container {
 	__u64 unmapped;		// syscall numbers the alphabet does not know
 	__u64 untracked;	// calls of threads whose storage could not be made
 	__u64 unseen;		// calls of syscalls the profile never saw
+	__u64 doomed;		// killed: every process of the container dies at its next call
 	__u64 reported[SYM_WORDS];	// unseen syscalls already reported
 
 	// With FLAG_SHARED, the container's one window, under the lock.

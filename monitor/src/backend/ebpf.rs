@@ -32,6 +32,8 @@ pub trait KernelSink: SyscallSink {
     fn on_kernel_unseen(&mut self, tid: u32, sym: Sym);
     /// Learning: a bag the kernel had not seen, sent once.
     fn on_kernel_new_bag(&mut self, bag: SortedBag);
+    /// The container is gone: what the kernel counted for it in all.
+    fn on_kernel_totals(&mut self, totals: &KernelCounters);
 }
 
 /// Null mode: nothing is judged.
@@ -39,6 +41,7 @@ impl KernelSink for super::sink::NullSink {
     fn on_kernel_epoch(&mut self, _verdict: &Verdict) {}
     fn on_kernel_unseen(&mut self, _tid: u32, _sym: Sym) {}
     fn on_kernel_new_bag(&mut self, _bag: SortedBag) {}
+    fn on_kernel_totals(&mut self, _totals: &KernelCounters) {}
 }
 
 /// How often the loop wakes without news, to check whether it should stop.
@@ -103,6 +106,9 @@ pub struct EbpfSupervisor<S> {
     threshold: Threshold,
     learning: bool,
     handover_timeout: Option<Duration>,
+    /// A process has been in the cgroup.
+    was_populated: bool,
+    /// The sink knows the container's init.
     handed_over: bool,
     pollfds: Vec<libc::pollfd>,
 }
@@ -177,22 +183,29 @@ impl<S: KernelSink> EbpfSupervisor<S> {
             threshold,
             learning,
             handover_timeout,
+            was_populated: false,
             handed_over: false,
             pollfds: Vec::new(),
         }
     }
 
-    /// The container's first process is runc's init: the sink's handover, so it can kill it.
+    /// The sink's handover of the container's init (pid 1 of its pid namespace), so that it can
+    /// kill the container; looked for until found, whenever the kernel has news. runc's first
+    /// processes in the cgroup are its own, in the host's pid namespace.
     fn hand_over(&mut self) {
         let procs =
             std::fs::read_to_string(self.cgroup_dir.join("cgroup.procs")).unwrap_or_default();
-        if let Some(pid) = procs.lines().find_map(|l| l.trim().parse::<u32>().ok()) {
+        let init = procs
+            .lines()
+            .filter_map(|l| l.trim().parse::<u32>().ok())
+            .find(|pid| is_namespace_init(*pid));
+        if let Some(pid) = init {
             self.delivery.sink.on_handover(&Handover {
                 pid,
                 origin: Origin::Creating,
             });
+            self.handed_over = true;
         }
-        self.handed_over = true;
     }
 
     fn refresh_counters(&mut self) {
@@ -294,10 +307,11 @@ impl<S: KernelSink> Backend for EbpfSupervisor<S> {
                     return Ok(RunEnd::Stopped);
                 }
                 let populated = self.populated.now()?;
+                self.was_populated |= populated;
                 if populated && !self.handed_over {
                     self.hand_over();
                 }
-                if !populated && self.handed_over {
+                if !populated && self.was_populated {
                     records.consume()?;
                     let read = std::mem::take(&mut *queue.borrow_mut());
                     self.delivery.stats.records += read.len() as u64;
@@ -310,7 +324,7 @@ impl<S: KernelSink> Backend for EbpfSupervisor<S> {
                     );
                     return Ok(RunEnd::AllHungUp);
                 }
-                if !self.handed_over
+                if !self.was_populated
                     && self
                         .handover_timeout
                         .is_some_and(|limit| started.elapsed() >= limit)
@@ -338,6 +352,9 @@ impl<S: KernelSink> Backend for EbpfSupervisor<S> {
                 }
                 records.consume()?;
                 let read = std::mem::take(&mut *queue.borrow_mut());
+                if !read.is_empty() && !self.handed_over {
+                    self.hand_over();
+                }
                 self.delivery.stats.records += read.len() as u64;
                 deliver(
                     &mut self.delivery.sink,
@@ -356,6 +373,8 @@ impl<S: KernelSink> Backend for EbpfSupervisor<S> {
         self.registration = Some(registration);
         if matches!(result, Ok(RunEnd::AllHungUp | RunEnd::Stopped)) {
             self.refresh_counters();
+            let totals = self.delivery.stats.kernel;
+            self.delivery.sink.on_kernel_totals(&totals);
         }
         result
     }
@@ -374,6 +393,22 @@ impl<S: KernelSink> EbpfSupervisor<S> {
             _ => control::unknown_request(request, &[control::INSPECT]),
         }
     }
+}
+
+/// Whether `pid` is pid 1 of a pid namespace below the monitor's (the last `NSpid` entry).
+fn is_namespace_init(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            let pids: Vec<String> = status
+                .lines()
+                .find_map(|l| l.strip_prefix("NSpid:"))?
+                .split_whitespace()
+                .map(str::to_string)
+                .collect();
+            Some(pids.len() > 1 && pids.last().is_some_and(|p| p == "1"))
+        })
+        .unwrap_or(false)
 }
 
 fn pollfd(fd: i32, events: libc::c_short) -> libc::pollfd {

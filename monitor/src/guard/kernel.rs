@@ -8,7 +8,7 @@ use ids_detector::bag::SortedBag;
 use ids_detector::detector::Verdict;
 
 use super::Guard;
-use crate::backend::ebpf::KernelSink;
+use crate::backend::ebpf::{KernelCounters, KernelSink};
 use crate::policy::Action;
 use crate::record::events::EventKind;
 
@@ -39,5 +39,12 @@ impl KernelSink for Guard {
             self.report_database_full();
         }
         self.tick();
+    }
+
+    fn on_kernel_totals(&mut self, totals: &KernelCounters) {
+        if self.detector.mode() == ids_detector::detector::Mode::Learn {
+            self.detector
+                .learnt_elsewhere(totals.calls, totals.windows, totals.epochs);
+        }
     }
 }

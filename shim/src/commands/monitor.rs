@@ -107,7 +107,11 @@ fn prepare(state_dir: &Path) -> anyhow::Result<Prepared> {
         _ => Some(HandoverListener::bind(&state.seccomp_socket(), 0)?),
     };
     let kernel = match launch.monitor {
-        MonitorKind::Ebpf => Some(register(&launch, guard.as_ref())?),
+        MonitorKind::Ebpf => {
+            let registered = register(&launch, guard.as_ref())?;
+            state.record_cgroup_id(registered.cgroup_id())?;
+            Some(registered)
+        }
         _ => None,
     };
     let control = ControlServer::bind(&state.control_socket())?;
@@ -120,6 +124,15 @@ fn prepare(state_dir: &Path) -> anyhow::Result<Prepared> {
         guard,
         kernel,
     })
+}
+
+/// The host's kernel program, where ids-runc pins it.
+pub fn kernel_setup() -> anyhow::Result<Setup> {
+    Ok(Setup::new(
+        Path::new(DEFAULT_PIN_DIR),
+        Path::new(KERNEL_BTF),
+        ids_ebpf::symbol_table(Alphabet::system()),
+    )?)
 }
 
 /// The ebpf monitor: the container's cgroup, registered with the host's kernel program with what
@@ -185,12 +198,12 @@ fn register(launch: &Launch, guard: Option<&Guard>) -> anyhow::Result<Registered
         capacity: u32::try_from(launch.max_database_entries.max(bags.len()).max(1))
             .unwrap_or(u32::MAX),
     };
-    let setup = Setup::new(
-        Path::new(DEFAULT_PIN_DIR),
-        Path::new(KERNEL_BTF),
-        ids_ebpf::symbol_table(alphabet),
-    )?;
-    Ok(Registered::new(&setup, cgroup, &spec, params.threshold)?)
+    Ok(Registered::new(
+        &kernel_setup()?,
+        cgroup,
+        &spec,
+        params.threshold,
+    )?)
 }
 
 fn guard(launch: &Launch) -> anyhow::Result<Guard> {
