@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ids_e2e::dockerd::Dockerd;
 use ids_e2e::workload::{learn, ANOMALOUS, NORMAL};
-use ids_e2e::{ids_runc, wait_until};
+use ids_e2e::{ids_runc, monitor_pids, wait_until};
 
 #[test]
 fn ebpf_learns_then_detects_and_kills() {
@@ -47,5 +47,59 @@ fn ebpf_learns_then_detects_and_kills() {
         )
         .exists()),
         "the kernel program is still pinned"
+    );
+}
+
+#[test]
+fn the_kernel_kills_an_attack_after_the_monitor_died() {
+    let d = Dockerd::start(&ids_runc());
+    // A service that waits: learnt with its sleep.
+    for _ in 0..3 {
+        let out = d
+            .run("busybox")
+            .rm()
+            .mode("learn")
+            .monitor("ebpf")
+            .profile("orphaned")
+            .sh(&format!("{NORMAL}; sleep 0.2; echo slept"))
+            .ok();
+        assert!(out.ends_with("slept"), "{out}");
+    }
+    d.run("busybox")
+        .name("orphan")
+        .mode("detect")
+        .monitor("ebpf")
+        .profile("orphaned")
+        .action("kill")
+        .sh(&format!("{NORMAL}; sleep 600"))
+        .detached();
+    let id = d.id_of("orphan");
+    let state = d.state_root().join(&id);
+    let monitors = monitor_pids(&state);
+    assert_eq!(monitors.len(), 1, "{monitors:?}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(monitors[0]),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), || monitor_pids(&state).is_empty()),
+        "monitor survived SIGKILL"
+    );
+    // Nobody in user space watches now; the kernel still does.
+    let attack = d.docker(&["exec", "orphan", "sh", "-c", ANOMALOUS]);
+    assert_eq!(attack.status.code(), Some(137), "{attack:?}");
+    assert!(!String::from_utf8_lossy(&attack.stdout).contains("survived"));
+    d.docker_ok(&["rm", "-f", "orphan"]);
+    assert!(
+        wait_until(Duration::from_secs(10), || !state.exists()),
+        "state dir left after rm"
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || !std::path::Path::new(
+            "/run/ids-runc/bpf/sys_enter"
+        )
+        .exists()),
+        "delete left the dead monitor's container in the kernel"
     );
 }
