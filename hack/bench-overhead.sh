@@ -190,7 +190,7 @@ for _ in 1 2 3; do "$work/ptrace-floor" "$GETPPID" | paste -sd' '; done
 echo
 echo "start latency (runc run of true, median of $STARTS):"
 export IDS_RUNC_CONFIG=$work/ids-runc.json
-for mode in runc null learn pt-null pt-learn; do
+for mode in runc null learn pt-null pt-learn eb-learn; do
   config "$mode" "true" bench-start
   runtime=$ids_runc; [ "$mode" = runc ] && runtime=$runc
   s=$(for _ in $(seq "$STARTS"); do one_run "$runtime"; done | median)
