@@ -19,6 +19,19 @@ fn ebpf_learns_then_detects_and_kills() {
     // The kernel sees what seccomp notify cannot.
     let syscalls = profile["syscalls"].as_array().unwrap();
     assert!(syscalls.iter().any(|s| s == "write"), "{syscalls:?}");
+    // The kernel counted every window of every bag, as the user-space detector does.
+    let frequencies: u64 = profile["normal_db"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["frequency"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        Some(frequencies),
+        profile["training"]["windows"].as_u64(),
+        "{}",
+        profile["training"]
+    );
 
     let (code, id, logs) = ids_e2e::workload::detect(&d, "kernel", "ebpf", "kill", NORMAL);
     assert_eq!(code, 0, "normal rerun was stopped: {logs}");

@@ -32,8 +32,9 @@ pub trait KernelSink: SyscallSink {
     fn on_kernel_unseen(&mut self, tid: u32, sym: Sym);
     /// Learning: a bag the kernel had not seen, sent once.
     fn on_kernel_new_bag(&mut self, bag: SortedBag);
-    /// The container is gone: what the kernel counted for it in all.
-    fn on_kernel_totals(&mut self, totals: &KernelCounters);
+    /// The container is gone: what the kernel counted for it in all, and the windows it saw of
+    /// each bag it knows (bag id, windows).
+    fn on_kernel_totals(&mut self, totals: &KernelCounters, frequencies: &[(u64, u64)]);
 }
 
 /// Null mode: nothing is judged.
@@ -41,7 +42,7 @@ impl KernelSink for super::sink::NullSink {
     fn on_kernel_epoch(&mut self, _verdict: &Verdict) {}
     fn on_kernel_unseen(&mut self, _tid: u32, _sym: Sym) {}
     fn on_kernel_new_bag(&mut self, _bag: SortedBag) {}
-    fn on_kernel_totals(&mut self, _totals: &KernelCounters) {}
+    fn on_kernel_totals(&mut self, _totals: &KernelCounters, _frequencies: &[(u64, u64)]) {}
 }
 
 /// How often the loop wakes without news, to check whether it should stop.
@@ -374,7 +375,12 @@ impl<S: KernelSink> Backend for EbpfSupervisor<S> {
         if matches!(result, Ok(RunEnd::AllHungUp | RunEnd::Stopped)) {
             self.refresh_counters();
             let totals = self.delivery.stats.kernel;
-            self.delivery.sink.on_kernel_totals(&totals);
+            let frequencies = self
+                .registration
+                .as_ref()
+                .and_then(|r| r.bags().ok())
+                .unwrap_or_default();
+            self.delivery.sink.on_kernel_totals(&totals, &frequencies);
         }
         result
     }

@@ -4,7 +4,7 @@
 //! rest of the container, and learns the bags the kernel found new.
 
 use ids_detector::alphabet::Sym;
-use ids_detector::bag::SortedBag;
+use ids_detector::bag::{BagId, SortedBag};
 use ids_detector::detector::Verdict;
 
 use super::Guard;
@@ -41,10 +41,23 @@ impl KernelSink for Guard {
         self.tick();
     }
 
-    fn on_kernel_totals(&mut self, totals: &KernelCounters) {
-        if self.detector.mode() == ids_detector::detector::Mode::Learn {
-            self.detector
-                .learnt_elsewhere(totals.calls, totals.windows, totals.epochs);
+    fn on_kernel_totals(&mut self, totals: &KernelCounters, frequencies: &[(u64, u64)]) {
+        if self.detector.mode() != ids_detector::detector::Mode::Learn {
+            return;
+        }
+        self.detector
+            .learnt_elsewhere(totals.calls, totals.windows, totals.epochs);
+        // The kernel counted every window of each bag (from the profile's count on); the
+        // database has each new bag once.
+        for &(id, windows) in frequencies {
+            let id = BagId(id);
+            let counted = self.detector.database().frequency(id);
+            let Some(bag) = self.detector.database().bag(id).cloned() else {
+                continue;
+            };
+            if windows > counted {
+                self.detector.learn_bag(bag, windows - counted);
+            }
         }
     }
 }
