@@ -390,15 +390,19 @@ impl Detector {
         inserted
     }
 
-    /// Counts calls, windows and epochs another learner went through (the in-kernel monitor
-    /// counts them itself), as [`Detector::observe`] counts its own.
-    pub fn learnt_elsewhere(&mut self, calls: u64, windows: u64, epochs: u64) {
+    /// Counts calls and windows another learner went through (the in-kernel monitor counts them
+    /// itself), as [`Detector::observe`] counts its own.
+    pub fn learnt_elsewhere(&mut self, calls: u64, windows: u64) {
         self.training.calls = self.training.calls.saturating_add(calls);
         self.training.windows = self.training.windows.saturating_add(windows);
-        self.training.epochs = self.training.epochs.saturating_add(epochs);
         self.counters.calls += calls;
         self.counters.windows += windows;
-        self.counters.epochs += epochs;
+    }
+
+    /// A training epoch another learner finished (its mismatches: the bags new to the database),
+    /// for the convergence rule, as if [`Detector::observe`] had ended it.
+    pub fn training_epoch(&mut self, end: EpochEnd) {
+        self.end_training_epoch(end);
     }
 
     /// Whether a syscall was ever seen in training; a backend may act on an unseen one before
@@ -564,9 +568,17 @@ mod tests {
         assert_eq!(d.learn_bag(bag.clone(), 1), Insertion::Existing);
         assert_eq!(d.database().frequency(bag.id()), 4);
         assert!(d.is_known(Sym(6)));
-        d.learnt_elsewhere(100, 90, 2);
+        d.learnt_elsewhere(100, 90);
+        for index in 0..5 {
+            d.training_epoch(EpochEnd {
+                index,
+                windows: 20,
+                mismatches: 0,
+            });
+        }
         let t = d.training_record();
-        assert_eq!((t.calls, t.windows, t.epochs), (100, 90, 2));
+        assert_eq!((t.calls, t.windows, t.epochs), (100, 90, 5));
+        assert!(d.converged());
     }
 
     #[test]

@@ -218,8 +218,9 @@ impl Registration {
     }
 
     /// Switches between learning (unknown bags are added) and detection against the bags known
-    /// now. The epoch in progress starts over, as in the user-space detector.
-    pub fn set_learning(&self, learn: bool) -> Result<(), Error> {
+    /// now, and the syscalls `known` (those of the bags learnt). The epoch in progress starts
+    /// over, as in the user-space detector.
+    pub fn set_learning(&self, learn: bool, known: &[u16]) -> Result<(), Error> {
         let key = self.cgroup.to_ne_bytes();
         let bytes = self
             .maps
@@ -236,6 +237,8 @@ impl Registration {
         } else {
             c.flags & !abi::FLAG_LEARN
         };
+        c.known = [0; MAX_SYMS / 64];
+        set_bits(&mut c.known, known)?;
         // Counters the program bumps between the read and this write lose those bumps; a switch
         // happens once per container.
         c.epoch_calls = 0;

@@ -480,7 +480,7 @@ fn learning_switches_to_detection_in_place() {
     let learnt = reg.bags().unwrap().len();
     assert!(learnt > 0);
 
-    reg.set_learning(false).unwrap();
+    reg.set_learning(false, &[]).unwrap();
     let before = reg.counters().unwrap();
     assert!(run_in(&path, &calls).success());
     let same = reg.counters().unwrap();

@@ -116,3 +116,29 @@ fn the_kernel_kills_an_attack_after_the_monitor_died() {
         "delete left the dead monitor's container in the kernel"
     );
 }
+
+#[test]
+fn learn_detect_switches_the_kernel_to_detection() {
+    let d = Dockerd::start(&ids_runc());
+    d.run("busybox")
+        .name("switching")
+        .mode("learn-detect")
+        .monitor("ebpf")
+        .profile("switching")
+        .action("kill")
+        .sh(&format!("while true; do {NORMAL} >/dev/null; done"))
+        .detached();
+    let id = d.id_of("switching");
+    assert!(
+        wait_until(Duration::from_secs(90), || d
+            .events_of(&id)
+            .iter()
+            .any(|e| e["kind"] == "mode-switch")),
+        "training never converged: {:?}",
+        d.events_of(&id)
+    );
+    assert!(d.profile_dir().join("switching.json").exists());
+    let attack = d.docker(&["exec", "switching", "sh", "-c", ANOMALOUS]);
+    assert_eq!(attack.status.code(), Some(137), "{attack:?}");
+    d.docker_ok(&["rm", "-f", "switching"]);
+}

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use ids_detector::alphabet::Sym;
 use ids_detector::bag::SortedBag;
 use ids_detector::detector::Verdict;
+use ids_detector::epoch::EpochEnd;
 use ids_detector::parameters::Threshold;
 use ids_ebpf::cgroup::Populated;
 use ids_ebpf::{Record, Registration, Setup, Spec};
@@ -32,6 +33,12 @@ pub trait KernelSink: SyscallSink {
     fn on_kernel_unseen(&mut self, tid: u32, sym: Sym);
     /// Learning: a bag the kernel had not seen, sent once.
     fn on_kernel_new_bag(&mut self, bag: SortedBag);
+    /// Learning: an epoch ended (its mismatches: the bags new to the kernel).
+    fn on_kernel_training_epoch(&mut self, end: EpochEnd);
+    /// Whether the sink still learns; once it stops, the kernel detects.
+    fn learning(&self) -> bool;
+    /// The syscalls seen in training, which the kernel judges unseen calls by once it detects.
+    fn known_syscalls(&self) -> Vec<Sym>;
     /// The container is gone: what the kernel counted for it in all, and the windows it saw of
     /// each bag it knows (bag id, windows).
     fn on_kernel_totals(&mut self, totals: &KernelCounters, frequencies: &[(u64, u64)]);
@@ -42,6 +49,13 @@ impl KernelSink for super::sink::NullSink {
     fn on_kernel_epoch(&mut self, _verdict: &Verdict) {}
     fn on_kernel_unseen(&mut self, _tid: u32, _sym: Sym) {}
     fn on_kernel_new_bag(&mut self, _bag: SortedBag) {}
+    fn on_kernel_training_epoch(&mut self, _end: EpochEnd) {}
+    fn learning(&self) -> bool {
+        false
+    }
+    fn known_syscalls(&self) -> Vec<Sym> {
+        Vec::new()
+    }
     fn on_kernel_totals(&mut self, _totals: &KernelCounters, _frequencies: &[(u64, u64)]) {}
 }
 
@@ -224,6 +238,27 @@ impl<S: KernelSink> EbpfSupervisor<S> {
     }
 }
 
+/// Learning epochs the sink has been told of: the kernel sends only those with new bags.
+#[derive(Debug, Default)]
+struct TrainingEpochs {
+    /// The next epoch the sink has not heard of.
+    next: u64,
+}
+
+impl TrainingEpochs {
+    /// Tells the sink of the epochs before `index` that brought no new bag.
+    fn quiet_until<S: KernelSink>(&mut self, sink: &mut S, index: u64) {
+        while self.next < index {
+            sink.on_kernel_training_epoch(EpochEnd {
+                index: self.next,
+                windows: 0,
+                mismatches: 0,
+            });
+            self.next += 1;
+        }
+    }
+}
+
 /// Hands the records read so far to the sink. Unknown windows wait for their epoch's end.
 fn deliver<S: KernelSink>(
     sink: &mut S,
@@ -231,6 +266,7 @@ fn deliver<S: KernelSink>(
     threshold: Threshold,
     learning: bool,
     pending: &mut Vec<(u64, u32, Vec<Sym>)>,
+    training: &mut TrainingEpochs,
 ) {
     for record in records {
         match record {
@@ -243,8 +279,24 @@ fn deliver<S: KernelSink>(
                 tid, epoch, window, ..
             } => pending.push((epoch, tid, window.calls().iter().map(|&s| Sym(s)).collect())),
             Record::Unseen { tid, sym, .. } => sink.on_kernel_unseen(tid, Sym(sym)),
-            // Learning epochs count new bags; the sink learns them one by one.
-            Record::Epoch { .. } if learning => {}
+            Record::Epoch {
+                index,
+                windows,
+                mismatches,
+                ..
+            } if learning => {
+                if index < training.next {
+                    // Already told as quiet: its record came after the count.
+                    continue;
+                }
+                training.quiet_until(sink, index);
+                sink.on_kernel_training_epoch(EpochEnd {
+                    index,
+                    windows,
+                    mismatches,
+                });
+                training.next = index + 1;
+            }
             Record::Epoch {
                 index,
                 windows,
@@ -301,6 +353,7 @@ impl<S: KernelSink> Backend for EbpfSupervisor<S> {
             return Ok(RunEnd::Stopped);
         };
         let mut pending = Vec::new();
+        let mut training = TrainingEpochs::default();
         let result = (|| {
             let records = registration.records(|r| queue.borrow_mut().push(r))?;
             loop {
@@ -322,6 +375,7 @@ impl<S: KernelSink> Backend for EbpfSupervisor<S> {
                         self.threshold,
                         self.learning,
                         &mut pending,
+                        &mut training,
                     );
                     return Ok(RunEnd::AllHungUp);
                 }
@@ -363,7 +417,30 @@ impl<S: KernelSink> Backend for EbpfSupervisor<S> {
                     self.threshold,
                     self.learning,
                     &mut pending,
+                    &mut training,
                 );
+                if self.learning {
+                    // Epochs without a new bag send nothing; the kernel's count says they
+                    // ended (all but the last, whose record may still be on its way).
+                    if let Ok(counters) = registration.counters() {
+                        training.quiet_until(
+                            &mut self.delivery.sink,
+                            counters.epochs.saturating_sub(1),
+                        );
+                    }
+                    if !self.delivery.sink.learning() {
+                        let known: Vec<u16> = self
+                            .delivery
+                            .sink
+                            .known_syscalls()
+                            .iter()
+                            .map(|s| s.0)
+                            .collect();
+                        registration.set_learning(false, &known)?;
+                        self.learning = false;
+                        log::info!("the kernel detects now");
+                    }
+                }
                 if let Some(mut control) = self.delivery.control.take() {
                     let polled = self.pollfds.split_off(2);
                     control.serve(&polled, |request| self.answer(&registration, request));

@@ -5,9 +5,10 @@
 
 use ids_detector::alphabet::Sym;
 use ids_detector::bag::{BagId, SortedBag};
-use ids_detector::detector::Verdict;
+use ids_detector::detector::{Mode, Verdict};
+use ids_detector::epoch::EpochEnd;
 
-use super::Guard;
+use super::{Guard, GuardMode};
 use crate::backend::ebpf::{KernelCounters, KernelSink};
 use crate::policy::Action;
 use crate::record::events::EventKind;
@@ -41,12 +42,31 @@ impl KernelSink for Guard {
         self.tick();
     }
 
-    fn on_kernel_totals(&mut self, totals: &KernelCounters, frequencies: &[(u64, u64)]) {
-        if self.detector.mode() != ids_detector::detector::Mode::Learn {
+    fn on_kernel_training_epoch(&mut self, end: EpochEnd) {
+        if self.detector.mode() != Mode::Learn {
             return;
         }
-        self.detector
-            .learnt_elsewhere(totals.calls, totals.windows, totals.epochs);
+        self.detector.training_epoch(end);
+        if self.settings.mode == GuardMode::LearnDetect && self.detector.converged() {
+            self.switch_to_detect();
+        }
+    }
+
+    fn learning(&self) -> bool {
+        self.detector.mode() == Mode::Learn
+    }
+
+    fn known_syscalls(&self) -> Vec<Sym> {
+        self.detector.known_syscalls().collect()
+    }
+
+    fn on_kernel_totals(&mut self, totals: &KernelCounters, frequencies: &[(u64, u64)]) {
+        // learn-detect saved its profile when it switched; what the kernel counted since is
+        // detection.
+        if self.settings.mode != GuardMode::Learn {
+            return;
+        }
+        self.detector.learnt_elsewhere(totals.calls, totals.windows);
         // The kernel counted every window of each bag (from the profile's count on); the
         // database has each new bag once.
         for &(id, windows) in frequencies {

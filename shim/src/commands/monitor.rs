@@ -142,10 +142,6 @@ fn register(launch: &Launch, guard: Option<&Guard>) -> anyhow::Result<Registered
         .cgroup
         .clone()
         .context("launch.json names no cgroup for the ebpf monitor")?;
-    anyhow::ensure!(
-        launch.mode != Mode::LearnDetect,
-        "the ebpf monitor does not switch from learning to detection yet: learn, then detect"
-    );
     let on_unseen = match launch.policy.on_unseen_syscall {
         UnseenSyscallAction::Ignore => OnUnseen::Ignore,
         UnseenSyscallAction::Log => OnUnseen::Report,
