@@ -138,6 +138,13 @@ fn learn_detect_switches_the_kernel_to_detection() {
         d.events_of(&id)
     );
     assert!(d.profile_dir().join("switching.json").exists());
+    // inspect answers from the monitor, with the kernel's counters.
+    let doc = d.inspect(&id).expect("inspect");
+    assert_eq!(doc["mode"], "detect", "{doc}");
+    assert!(
+        doc["supervisor"]["kernel"]["calls"].as_u64().unwrap_or(0) > 1000,
+        "{doc}"
+    );
     let attack = d.docker(&["exec", "switching", "sh", "-c", ANOMALOUS]);
     assert_eq!(attack.status.code(), Some(137), "{attack:?}");
     d.docker_ok(&["rm", "-f", "switching"]);
