@@ -11,7 +11,7 @@ use ids_detector::epoch::EpochEnd;
 use super::{Guard, GuardMode};
 use crate::backend::ebpf::{KernelCounters, KernelSink};
 use crate::policy::Action;
-use crate::record::events::EventKind;
+use crate::record::events::{ActionTaken, EventKind};
 
 impl KernelSink for Guard {
     fn on_kernel_epoch(&mut self, verdict: &Verdict) {
@@ -61,6 +61,17 @@ impl KernelSink for Guard {
     }
 
     fn on_kernel_totals(&mut self, totals: &KernelCounters, frequencies: &[(u64, u64)]) {
+        if totals.lost_records > 0 {
+            // The ring buffer was full: unknown windows went unreported (learning sends a lost
+            // new bag again with its next window).
+            let mut event = self.event(EventKind::MonitorError);
+            event.action = ActionTaken::Logged;
+            event.message = Some(format!(
+                "the kernel's ring buffer was full: {} records lost",
+                totals.lost_records
+            ));
+            self.emit(event, false);
+        }
         // learn-detect saved its profile when it switched; what the kernel counted since is
         // detection.
         if self.settings.mode != GuardMode::Learn {
