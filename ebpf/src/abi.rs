@@ -8,8 +8,6 @@ pub const MAX_SYMS: usize = 1024;
 pub const NR_TABLE: usize = 1024;
 /// The symbol of a syscall number the alphabet does not know.
 pub const NO_SYM: u16 = 0xffff;
-/// Unknown windows the kernel sends per epoch.
-pub const MAX_REPORTED: u32 = 4;
 
 pub const FLAG_LEARN: u32 = 1;
 pub const FLAG_KILL: u32 = 2;

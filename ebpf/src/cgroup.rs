@@ -98,13 +98,6 @@ pub fn container_path(
     Ok(path)
 }
 
-/// SIGKILLs every process of the cgroup at `dir` and of its descendants (`cgroup.kill`, Linux 5.14):
-/// how user space finishes a container whose offending process the kernel has killed.
-pub fn kill_all(dir: &Path) -> Result<(), Error> {
-    let path = dir.join("cgroup.kill");
-    std::fs::write(&path, "1").map_err(Error::file(path))
-}
-
 /// Whether a cgroup holds any process, from its `cgroup.events`. The file's fd polls with POLLPRI
 /// when that changes, so a monitor's loop learns of a container's first process (runc's init
 /// entering) and of its end (the last process gone) without reading it in between.

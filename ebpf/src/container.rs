@@ -11,7 +11,7 @@ use crate::record::{Record, Records};
 use crate::Error;
 
 /// Bytes of each container's ring buffer (a power of two, a multiple of the page size).
-pub const RING_BYTES: u32 = 256 * 1024;
+const RING_BYTES: u32 = 256 * 1024;
 
 /// What the kernel does, in detection, with a call of a syscall the profile never saw. The call
 /// runs either way: refusing it before it runs takes seccomp.

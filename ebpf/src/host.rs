@@ -68,11 +68,6 @@ impl Setup {
         })
     }
 
-    /// The bpffs directory of the pins.
-    pub fn pin_dir(&self) -> &Path {
-        &self.pin_dir
-    }
-
     /// Whether the program is loaded (pinned) now.
     pub fn is_loaded(&self) -> bool {
         LINKS.iter().any(|l| self.pin_dir.join(l).exists())

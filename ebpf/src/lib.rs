@@ -27,8 +27,8 @@ pub fn pid_namespace_level() -> Result<u32, Error> {
         .ok_or_else(|| Error::Unsupported(format!("{path} has no NSpid line")))
 }
 
-pub use abi::{MAX_REPORTED, MAX_SYMS, MAX_WINDOW, NO_SYM, NR_TABLE};
-pub use container::{unregister_cgroup, Counters, OnUnseen, Registration, Spec, RING_BYTES};
+pub use abi::{NO_SYM, NR_TABLE};
+pub use container::{unregister_cgroup, Counters, OnUnseen, Registration, Spec};
 pub use detector::{limits, symbol_table};
 pub use error::Error;
 pub use host::{Setup, DEFAULT_PIN_DIR, KERNEL_BTF};

@@ -1,7 +1,6 @@
 //! What the kernel tells user space about a container, through its ring buffer.
 
 use std::os::fd::{AsRawFd, RawFd};
-use std::time::Duration;
 
 use crate::abi::{self, MAX_WINDOW};
 use crate::Error;
@@ -121,13 +120,6 @@ impl<'a> Records<'a> {
         Ok(Records {
             ring: builder.build().map_err(Error::kernel("ring buffer"))?,
         })
-    }
-
-    /// Waits up to `timeout` for records and hands over those there are.
-    pub fn poll(&self, timeout: Duration) -> Result<(), Error> {
-        self.ring
-            .poll(timeout)
-            .map_err(Error::kernel("ring buffer"))
     }
 
     /// Hands over the records there are, without waiting.

@@ -13,7 +13,7 @@ use ids_detector::bag::SortedBag;
 use ids_detector::detector::{Detector, TrainingRecord, Verdict};
 use ids_detector::normal_db::NormalDb;
 use ids_detector::parameters::{self, Parameters, StreamMode, Training};
-use ids_ebpf::cgroup::{self, Populated};
+use ids_ebpf::cgroup::Populated;
 use ids_ebpf::{unregister_cgroup, Error, OnUnseen, Record, Registration, Spec};
 
 mod support;
@@ -580,24 +580,6 @@ fn each_thread_has_its_own_window() {
         ["getuid", "exit", "getppid"],
     ] {
         assert!(!bags.contains(&bag(&mixed)), "{mixed:?}");
-    }
-}
-
-#[test]
-fn kill_all_kills_every_process_of_the_cgroup() {
-    let mut f = Fixture::new();
-    let (path, _) = f.cgroup();
-    let mut sleepers: Vec<_> = (0..3)
-        .map(|_| {
-            let mut command = Command::new("sleep");
-            command.arg("600");
-            support::join_before_exec(&mut command, &path);
-            command.spawn().unwrap()
-        })
-        .collect();
-    cgroup::kill_all(&path).unwrap();
-    for sleeper in &mut sleepers {
-        assert_eq!(sleeper.wait().unwrap().signal(), Some(libc::SIGKILL));
     }
 }
 

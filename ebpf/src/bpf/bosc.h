@@ -13,7 +13,7 @@
 #define NO_SYM 0xffff
 #define MAX_CONTAINERS 4096
 #define RING_BYTES (256 * 1024)
-#define MAX_REPORTED 4		// unknown windows sent per epoch
+#define MAX_REPORTED 4		// unknown windows sent per epoch (the detector's MAX_REPORTED_WINDOWS)
 
 #define FLAG_LEARN 1		// add unknown bags instead of counting them
 #define FLAG_KILL 2		// SIGKILL the caller that ends an anomalous epoch
