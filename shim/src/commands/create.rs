@@ -95,6 +95,12 @@ fn start_monitor(
                 PtraceStops::Seccomp => Some(config.with_trace()?),
             }
         }
+        // The kernel judges the calls that pass the container's profile, which stays as it is.
+        MonitorKind::Ebpf => {
+            ensure_own_pid_namespace(&config.spec)
+                .with_context(|| format!("{}", config.path().display()))?;
+            None
+        }
         _ => Some(config.with_notify(&state.seccomp_socket())?),
     };
     state.create()?;
@@ -129,6 +135,14 @@ fn start_monitor(
         runc_pid: std::process::id(),
         sync_wake_up: host.sync_wake_up.unwrap_or(true),
         ptrace_stops,
+        cgroup: match selection.monitor {
+            MonitorKind::Ebpf => Some(container_cgroup(
+                &config.spec,
+                id,
+                args.global.systemd_cgroup,
+            )?),
+            _ => None,
+        },
         max_database_entries: host.max_database_entries(),
     }
     .write(state.path())?;
@@ -150,7 +164,21 @@ fn start_monitor(
     Ok(new_spec.is_some())
 }
 
-/// The ptrace monitor tells the container's processes from runc's by their pid namespace.
+/// Where runc will put the container in the cgroup v2 hierarchy, as the config asks.
+fn container_cgroup(
+    spec: &serde_json::Value,
+    id: &str,
+    systemd: bool,
+) -> anyhow::Result<std::path::PathBuf> {
+    let path = spec.pointer("/linux/cgroupsPath").and_then(|p| p.as_str());
+    Ok(
+        ids_ebpf::cgroup::unified_root()?
+            .join(ids_ebpf::cgroup::container_path(path, id, systemd)?),
+    )
+}
+
+/// The ptrace and ebpf monitors tell the container's processes from runc's by their pid
+/// namespace.
 fn ensure_own_pid_namespace(spec: &serde_json::Value) -> anyhow::Result<()> {
     let has_pid_ns = spec
         .pointer("/linux/namespaces")
@@ -162,7 +190,7 @@ fn ensure_own_pid_namespace(spec: &serde_json::Value) -> anyhow::Result<()> {
         });
     anyhow::ensure!(
         has_pid_ns,
-        "the ptrace monitor needs the container in a pid namespace of its own \
+        "the ptrace and ebpf monitors need the container in a pid namespace of its own \
          (linux.namespaces has no \"pid\"; docker --pid=host?); use the seccomp-notify monitor"
     );
     Ok(())
