@@ -311,7 +311,7 @@ fn which(name: &str) -> Option<PathBuf> {
 
 /// Unmounts every mount below `dir`, deepest first (a daemon killed hard leaves overlay and shm
 /// mounts behind, and a mounted directory cannot be removed).
-fn unmount_below(dir: &Path) {
+pub fn unmount_below(dir: &Path) {
     let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else {
         return;
     };
