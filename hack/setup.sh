@@ -82,4 +82,4 @@ cargo build --release --locked -p ids-runc
 # Replace the installed binary atomically: a running container manager may exec it at any moment.
 install -m 0755 target/release/ids-runc /usr/local/bin/.ids-runc.new
 mv -f /usr/local/bin/.ids-runc.new /usr/local/bin/ids-runc
-echo "setup: installed /usr/local/bin/ids-runc ($(/usr/local/bin/ids-runc --version | head -1))"
+echo "setup: installed /usr/local/bin/ids-runc ($(/usr/local/bin/ids-runc --version | tail -1))"

@@ -24,19 +24,17 @@ use host_config::HostConfig;
 use runc::Runc;
 use runc_args::RuncArgs;
 
+/// Printed after runc's own help, so that tools reading runc's help find its first lines first.
 const HELP: &str = "\
-ids-runc: an OCI runtime that wraps runc and watches each container's system calls.
+IDS-RUNC:
+   This runc is ids-runc, an OCI runtime that wraps runc and watches each container's system calls.
+   Every runc command and flag is passed to the real runc, found through IDS_RUNC_RUNTIME, the
+   \"runtime\" key of /etc/ids-runc/config.json, PATH, or the standard directories.
 
-USAGE:
-   ids-runc [runc global options] <runc command> [options] [arguments...]
-   ids-runc profile <train|eval|show|diff|merge> ...
+   ids-runc profile <train|eval|show|diff|merge|compare> ...
    ids-runc inspect <container-id>
    ids-runc events [--follow] [container-id]
    ids-runc report <container-id> [-o report.svg]
-
-Every runc command and flag is accepted and passed to the real runc, found through
-IDS_RUNC_RUNTIME, the \"runtime\" key of /etc/ids-runc/config.json, or PATH.
-runc's own help follows.
 ";
 
 fn main() {
@@ -65,12 +63,15 @@ fn dispatch(args: &RuncArgs) -> anyhow::Result<i32> {
     let runc = Runc::locate(&host)?;
     match command.as_deref() {
         None if args.global.version => commands::version::run(&runc),
-        None | Some("help") | Some("h") => {
-            println!("{HELP}");
-            Err(runc.exec(&args.words))
+        None | Some("help") | Some("h") if args.positional.is_empty() => {
+            let code = runc.run(&args.words)?;
+            print!("\n{HELP}");
+            Ok(code)
         }
         Some("features") => commands::features::run(&runc, &args.words),
-        Some("create") | Some("run") => commands::create::run(&runc, args, &host),
+        Some("create") | Some("run") if !args.asks_help() => {
+            commands::create::run(&runc, args, &host)
+        }
         Some("delete") => commands::delete::run(&runc, args, &host),
         Some("exec") => commands::exec::run(&runc, args, &host),
         _ => Err(runc.exec(&args.words)),
