@@ -30,6 +30,9 @@ pub enum EventKind {
     /// A container's monitor is gone while the container still exists (noticed by `inspect` or
     /// `delete`).
     MonitorDied,
+    /// The container is watched by another monitor than it asked for (its own seccomp agent
+    /// leaves only ptrace); the message says why.
+    MonitorChosen,
 }
 
 impl EventKind {
@@ -42,6 +45,7 @@ impl EventKind {
             EventKind::MonitorError => "monitor-error",
             EventKind::DatabaseFull => "database-full",
             EventKind::MonitorDied => "monitor-died",
+            EventKind::MonitorChosen => "monitor-chosen",
         }
     }
 }

@@ -11,6 +11,7 @@ mod launch;
 mod mandatory;
 mod monitor_health;
 mod monitor_process;
+mod own_agent;
 mod runc;
 mod runc_args;
 mod runc_log;

@@ -19,6 +19,7 @@ use crate::bundle::BundleConfig;
 use crate::host_config::HostConfig;
 use crate::launch::{self, Launch};
 use crate::monitor_process;
+use crate::own_agent;
 use crate::runc::Runc;
 use crate::runc_args::RuncArgs;
 use crate::selection::{self, Mode, Selection};
@@ -82,11 +83,19 @@ fn start_monitor(
     // The notify monitor needs the container's seccomp profile pointed at it; the ptrace monitor
     // leaves it alone and traces runc itself, from this process on.
     // With PTRACE_SYSCALL stops there is nothing to rewrite; with seccomp stops, its ALLOW
-    // rules become TRACE rules.
-    let ptrace_stops = host.ptrace_stops.unwrap_or_default();
-    let new_spec = match selection.monitor {
+    // rules become TRACE rules. A container with its own seccomp agent keeps its profile as it is.
+    let own_agent = own_agent::reason(&config.spec);
+    let (monitor, ptrace_stops) = match own_agent {
+        Some(_) => (MonitorKind::Ptrace, PtraceStops::Syscall),
+        None => (selection.monitor, host.ptrace_stops.unwrap_or_default()),
+    };
+    let new_spec = match monitor {
         MonitorKind::Ptrace => {
             ensure_own_pid_namespace(&config.spec)
+                .with_context(|| match &own_agent {
+                    Some(reason) => format!("{reason}, so only the ptrace monitor can watch it"),
+                    None => String::new(),
+                })
                 .with_context(|| format!("{}", config.path().display()))?;
             match ptrace_stops {
                 PtraceStops::Syscall => None,
@@ -110,7 +119,7 @@ fn start_monitor(
     Launch {
         id: id.to_owned(),
         mode: selection.mode,
-        monitor: selection.monitor,
+        monitor,
         profile_name: selection.profile_name.clone(),
         profile,
         save_to: selection.save_to.clone(),
@@ -133,7 +142,7 @@ fn start_monitor(
     let attached = new_spec
         .as_ref()
         .map_or(Ok(()), |spec| config.rewrite(spec))
-        .and_then(|()| match selection.monitor {
+        .and_then(|()| match monitor {
             MonitorKind::Ptrace => monitor_process::trace_me(state, Origin::Creating),
             _ => Ok(()),
         });
@@ -143,6 +152,9 @@ fn start_monitor(
             nix::sys::signal::Signal::SIGKILL,
         );
         return Err(err);
+    }
+    if let Some(reason) = own_agent {
+        record_monitor_chosen(host, id, selection, &reason);
     }
     Ok(new_spec.is_some())
 }
@@ -163,6 +175,25 @@ fn ensure_own_pid_namespace(spec: &serde_json::Value) -> anyhow::Result<()> {
          (linux.namespaces has no \"pid\"; docker --pid=host?); use the seccomp-notify monitor"
     );
     Ok(())
+}
+
+/// The events file says why a container is watched by another monitor than it asked for.
+fn record_monitor_chosen(host: &HostConfig, id: &str, selection: &Selection, reason: &str) {
+    let mut event = Event::now(
+        id,
+        &selection.profile_name,
+        &selection.mode.to_string(),
+        MonitorKind::Ptrace,
+        EventKind::MonitorChosen,
+    );
+    event.action = ActionTaken::None;
+    event.message = Some(format!(
+        "watched by the ptrace monitor with syscall stops: {reason}; its seccomp section is left \
+         as it is"
+    ));
+    if let Err(e) = EventLog::new(&host.events_path()).write(&event, true) {
+        eprintln!("ids-runc: {e}");
+    }
 }
 
 /// The events file must show that a container that should be watched is not.
