@@ -63,6 +63,9 @@ if [ ! -e "$testdata/busybox-$arch.tar.xz" ] || [ ! -e "$testdata/debian-$arch.t
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
   hack/test-bundle.sh "$tmp/bundle" >/dev/null
+  # Like the image the suite downloads: no /proc or /sys (runc makes them; mask.bats replaces
+  # them with symlinks and expects runc to refuse).
+  rmdir "$tmp/bundle/rootfs/proc" "$tmp/bundle/rootfs/sys"
   tar -C "$tmp/bundle/rootfs" -cJf "$testdata/busybox-$arch.tar.xz.tmp" .
   mv "$testdata/busybox-$arch.tar.xz.tmp" "$testdata/busybox-$arch.tar.xz"
   install -m 0755 /sbin/ldconfig "$tmp/bundle/rootfs/bin/ldconfig"
@@ -71,4 +74,10 @@ if [ ! -e "$testdata/busybox-$arch.tar.xz" ] || [ ! -e "$testdata/debian-$arch.t
   tar -C "$tmp/bundle/rootfs" -cJf "$testdata/debian-$arch.tar.xz.tmp" .
   mv "$testdata/debian-$arch.tar.xz.tmp" "$testdata/debian-$arch.tar.xz"
 fi
+# The one test that needs the network skips, as the suite's own tests skip what a machine lacks.
+spec_bats=$src/tests/integration/spec.bats
+if ! grep -q 'skip "ids-runc CI:' "$spec_bats"; then
+  sed -i '/^@test "spec validator" {$/a\	skip "ids-runc CI: no network to git clone runtime-spec from github.com"' "$spec_bats"
+fi
+
 echo "runc-suite-setup: runc $version suite ready in $suite"
