@@ -53,7 +53,13 @@ fn dispatch(args: &RuncArgs) -> anyhow::Result<i32> {
     let host = HostConfig::load()?;
     match command.as_deref() {
         Some("profile") => return commands::profile::main(words_after_command(args)),
-        Some("inspect") => return commands::inspect::main(words_after_command(args), &host),
+        Some("inspect") => {
+            return commands::inspect::main(
+                words_after_command(args),
+                args.global.root.as_deref(),
+                &host,
+            )
+        }
         Some("monitor") => return commands::monitor::main(words_after_command(args)),
         Some("report") => return commands::report::main(words_after_command(args), &host),
         Some("events") if !commands::events::is_runc_events(args) => {

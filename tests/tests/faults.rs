@@ -80,7 +80,7 @@ fn a_busy_container_fails_without_its_monitor_and_delete_reports_it() {
     assert_eq!(died_events(&d, &id)[0]["action"], "none");
     d.docker_ok(&["rm", &id]);
     assert_eq!(died_events(&d, &id).len(), 1, "reported twice");
-    assert!(!d.state_root().join(&id).exists(), "state dir left behind");
+    assert_eq!(d.state_dir(&id), None, "state dir left behind");
 }
 
 /// A quiet container (no calls) would run on unmonitored: `inspect` reports the dead monitor and
@@ -127,7 +127,7 @@ fn a_killed_monitor_is_reported_and_its_container_killed() {
     let died = died_events(&d, &id);
     assert_eq!(died.len(), 1, "{:?}", d.events_of(&id));
     assert_eq!(died[0]["action"], "killed");
-    assert!(!d.state_root().join(&id).exists(), "state dir left behind");
+    assert_eq!(d.state_dir(&id), None, "state dir left behind");
 }
 
 #[test]
@@ -146,7 +146,7 @@ fn a_monitor_killed_after_its_container_stopped_is_reported_by_delete() {
     kill_monitor(&d, &id);
     d.docker_ok(&["rm", "-f", &id]);
     assert_eq!(died_events(&d, &id).len(), 1, "{:?}", d.events_of(&id));
-    assert!(!d.state_root().join(&id).exists(), "state dir left behind");
+    assert_eq!(d.state_dir(&id), None, "state dir left behind");
 }
 
 #[test]
@@ -556,7 +556,7 @@ fn dockerd_restarted_while_monitored_containers_run() {
     );
     assert_eq!(status(&d, &once), "exited");
     assert!(
-        !d.state_root().join(&once).exists(),
+        d.state_dir(&once).is_none(),
         "state of a stopped container left"
     );
     assert!(d.profile_dir().join("once.json").exists());

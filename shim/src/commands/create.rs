@@ -36,7 +36,7 @@ pub fn run(runc: &Runc, args: &RuncArgs, host: &HostConfig) -> anyhow::Result<i3
         .context("no container id given")?;
     let bundle = args.bundle().context("cannot tell the bundle directory")?;
     let config = BundleConfig::load(&bundle, &host.state_root())?;
-    let state = StateDir::new(&host.state_root(), id)?;
+    let state = StateDir::new(&host.state_root(), args.global.root.as_deref(), id)?;
     let monitored = selection::select(&config.spec, &bundle, id, host)
         .with_context(|| format!("{}", config.path().display()))
         .and_then(|selection| {
