@@ -76,7 +76,7 @@ fn dispatch(args: &RuncArgs) -> anyhow::Result<i32> {
             Ok(code)
         }
         Some("features") => commands::features::run(&runc, &args.words),
-        Some("create") | Some("run") if !args.asks_help() => {
+        Some("create") | Some("run") if !args.asks_help() && !args.global.help => {
             commands::create::run(&runc, args, &host)
         }
         Some("delete") => commands::delete::run(&runc, args, &host),
