@@ -1,7 +1,7 @@
 //! A private podman for one test: its own storage, run and tmp roots, cgroupfs and a file events
 //! backend, so nothing is shared with the host's podman or other tests. Its containers live in
-//! runc's default root (`/run/runc`): podman 4.3 leaves `--runtime-flag root=...` out of its
-//! `kill` and `delete` calls, so a private runc root would strand every container. ids-runc is registered by the containers.conf
+//! runc's default root (`/run/runc`): the cleanup podman 4.3 runs when a container exits calls
+//! `delete` without `--runtime-flag root=...`, so a private runc root would strand them. ids-runc is registered by the containers.conf
 //! snippet of `deploy/podman/`, pointed at a wrapper that gives ids-runc this test's host config
 //! and records each call. Dropping it removes every container it made, kills any monitor left
 //! under its state root, unmounts what it left and deletes its directories, also when the test
