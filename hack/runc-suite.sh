@@ -3,7 +3,7 @@
 # `hack/setup.sh --runc-suite`), run against runc and against ids-runc standing in for it:
 #   runc    the real runc: the baseline
 #   off     ids-runc with nothing monitored (what a container that asks for nothing gets)
-#   learn   ids-runc with every container learning (a private host config with default_mode learn)
+#   learn   ids-runc with every container learning (a private host config with mandatory mode learn)
 # A test whose outcome under ids-runc differs from runc's is a regression, and the script fails.
 # After each ids-runc pass no monitor of that pass may be alive and its state dir must be empty.
 #
@@ -91,8 +91,10 @@ for pass in "${passes[@]}"; do
       mkdir -p "$dir"
       mode=off
       [ $pass = learn ] && mode=learn
+      # mandatory, not default_mode: a profile learnt earlier in the pass under the same container
+      # id would otherwise put that container in detect mode.
       jq -n --arg d "$dir" --arg mode $mode --arg runc "$real_runc" '{
-        runtime: $runc, default_mode: $mode, state_dir: ($d + "/state"),
+        runtime: $runc, mandatory: { mode: $mode }, state_dir: ($d + "/state"),
         profile_dir: ($d + "/profiles"), events_path: ($d + "/events.jsonl"), runs_dir: ($d + "/runs")
       }' >"$dir/config.json"
       run_pass "$pass" "$ids_runc" IDS_RUNC_CONFIG="$dir/config.json"
