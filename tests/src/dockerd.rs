@@ -130,19 +130,9 @@ impl Dockerd {
         &self.state_root
     }
 
-    /// ids-runc's state dir of container `id`, if there is one. Its name is the id, `@` and a
-    /// key of runc's root.
+    /// ids-runc's state dir of container `id`, if there is one.
     pub fn state_dir(&self, id: &str) -> Option<PathBuf> {
-        std::fs::read_dir(&self.state_root)
-            .ok()?
-            .filter_map(|e| e.ok())
-            .find(|e| {
-                e.file_name()
-                    .to_str()
-                    .and_then(|name| name.rsplit_once('@'))
-                    .is_some_and(|(name_id, _)| name_id == id)
-            })
-            .map(|e| e.path())
+        crate::state_dir_in(&self.state_root, id)
     }
 
     pub fn profile_dir(&self) -> PathBuf {

@@ -101,6 +101,21 @@ pub fn import_with_fixture(d: &dockerd::Dockerd, image: &str, fixture: &str) {
     d.import(image, &bundle.rootfs());
 }
 
+/// ids-runc's state dir of container `id` under `state_root`, if there is one. Its name is the
+/// id, `@` and a key of runc's root.
+pub fn state_dir_in(state_root: &std::path::Path, id: &str) -> Option<PathBuf> {
+    std::fs::read_dir(state_root)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .find(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|name| name.rsplit_once('@'))
+                .is_some_and(|(name_id, _)| name_id == id)
+        })
+        .map(|e| e.path())
+}
+
 /// The pids of the processes whose command line names `state_dir`: its monitor.
 pub fn monitor_pids(state_dir: &std::path::Path) -> Vec<i32> {
     let needle = state_dir.as_os_str().as_encoded_bytes().to_vec();

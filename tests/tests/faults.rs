@@ -397,7 +397,7 @@ fn runc_killed_mid_create_leaves_no_state() {
             wait_until(Duration::from_secs(20), || mark.exists()),
             "create never reached runc"
         );
-        let state = state_root.path().join(id);
+        let state = ids_e2e::state_dir_in(state_root.path(), id).expect("no state dir made");
         assert!(state.join("monitor.pid").exists(), "no monitor started");
         create.kill().unwrap();
         create.wait().unwrap();
