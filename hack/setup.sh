@@ -48,6 +48,7 @@ if [ $runc_suite = yes ]; then
   packages+=(
     bats              # runs runc's integration suite
     gawk              # the suite's cgroup helpers
+    xz-utils          # the suite's rootfs tarballs
     dpkg-dev          # apt-get source unpacks runc's source package
     podman            # a tested engine (tests/tests/podman.rs)
     conmon            # podman's container monitor
