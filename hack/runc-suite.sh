@@ -99,6 +99,8 @@ for pass in "${passes[@]}"; do
       }' >"$dir/config.json"
       run_pass "$pass" "$ids_runc" IDS_RUNC_CONFIG="$dir/config.json"
       check_leftovers "$pass" "$dir/state" || status=1
+      # Every monitor leaves its final record in the runs dir: how many containers were watched.
+      echo "$pass: $(find "$dir/runs" -name '*.final.json' 2>/dev/null | wc -l) monitors ran"
       if [ -s "$dir/events.jsonl" ]; then
         cp "$dir/events.jsonl" "$results/$pass.events.jsonl"
         echo "$pass: $(wc -l <"$dir/events.jsonl") events, in $results/$pass.events.jsonl"
