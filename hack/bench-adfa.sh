@@ -3,11 +3,24 @@
 # against the held-out normal traces (Validation_Data_Master) and prints one row per detector:
 # ROC AUC and detection rate at 1% and 5% false positives, one score per trace.
 #
-# Usage: hack/bench-adfa.sh [path/to/ADFA-LD.zip]   (default: ../shared/datasets/adfa-ld/ADFA-LD.zip)
+# Usage: hack/bench-adfa.sh path/to/ADFA-LD.zip   (or ADFA_LD_ZIP=path/to/ADFA-LD.zip)
+#
+# ADFA-LD, the Linux dataset of UNSW Canberra's ADFA IDS datasets (Creech & Hu, 2013), is not in
+# this repository: its licence allows research use only. It is published at
+# https://research.unsw.edu.au/projects/adfa-ids-datasets; the zip holds ADFA-LD/ with the three
+# folders below, each trace one process's calls as i386 syscall numbers.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-zip=${1:-$root/../shared/datasets/adfa-ld/ADFA-LD.zip}
+zip=${1:-${ADFA_LD_ZIP:-}}
+if [ -z "$zip" ]; then
+    cat >&2 <<'USAGE'
+usage: hack/bench-adfa.sh path/to/ADFA-LD.zip   (or set ADFA_LD_ZIP)
+ADFA-LD is published by UNSW Canberra at https://research.unsw.edu.au/projects/adfa-ids-datasets
+(research use only); download ADFA-LD.zip from there.
+USAGE
+    exit 2
+fi
 [ -f "$zip" ] || { echo "bench-adfa: no dataset at $zip" >&2; exit 1; }
 
 tmp=$(mktemp -d)

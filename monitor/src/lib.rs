@@ -1,35 +1,29 @@
-//! The monitor side of ids-runc: how system calls are taken out of a container (backends), how they
-//! are judged (the bag-of-system-calls detector), and what is done about it (policy, events).
+//! The monitor side of ids-runc: one container's system calls, from the kernel to a verdict and an
+//! action.
 //!
-//! Data flows one way: backend → detector → policy. The detector is pure (no I/O, no syscalls), so the
-//! same code serves live containers, offline traces and benchmarks.
+//! ```text
+//!   kernel ──► backend (notify | ptrace) ──► guard ──► detector (ids-detector crate)
+//!                      ▲ Admission             │  └──► policy ──► action (deny, kill)
+//!                      └───────────────────────┘  └──► record (events, epochs, profile saves)
+//! ```
+//!
+//! A [`backend`] stops each call and hands it to a sink. The sink that matters is the
+//! [`guard`], the hub: it maps the call to a symbol, sets runc's own start-up calls aside, asks
+//! whether the call was ever seen in training (before it runs: the answer may deny it) and feeds it
+//! to the detector; at the end of each epoch the detector returns a verdict. The [`policy`] says
+//! what to do about an unseen call or an anomalous epoch; the guard does it and writes what
+//! happened through [`record`]. A learning guard saves what it learnt as a [`profile`].
+//!
+//! Layers, each importing only those below it: the detector crate knows no kernel; [`record`],
+//! [`policy`], [`profile`] and [`backend`] know the detector and each other's types but never the
+//! guard; the guard knows them all. [`offline`] scores recorded traces with the same detector and
+//! is imported by nothing live.
 
-pub mod alphabet;
-pub mod atomic_file;
-pub mod backoff_bosc;
-pub mod bag;
-pub mod control;
-pub mod detector;
-pub mod epoch;
-pub mod epoch_log;
-pub mod eval;
-pub mod events;
-pub mod fast_hash;
+pub mod backend;
 pub mod guard;
-pub mod json_lines;
-pub mod normal_db;
-pub mod notify;
-pub mod parameters;
+pub mod offline;
 pub mod policy;
 pub mod profile;
-pub mod ptrace;
-pub mod report;
-pub mod scorer;
-pub mod seccomp_merge;
-pub mod sink;
-pub mod startup;
-pub mod stide;
-pub mod trace;
-mod watcher;
-pub mod weighted_bosc;
-pub mod window;
+pub mod record;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod testing;

@@ -3,12 +3,13 @@
 
 use std::path::Path;
 
-use ids_monitor::alphabet::{Alphabet, Arch, Sym};
-use ids_monitor::detector::{Detector, Mode};
-use ids_monitor::parameters::{Parameters, StreamMode, Threshold, Training};
-use ids_monitor::profile::{MonitorKind, Policy, Profile};
-use ids_monitor::seccomp_merge::{add_notify, NEVER_NOTIFIED};
-use ids_monitor::trace::{parse_trace, TraceFormat};
+use ids_detector::alphabet::{Alphabet, Arch, Sym};
+use ids_detector::detector::Mode;
+use ids_monitor::backend::seccomp_merge::{add_notify, NEVER_NOTIFIED};
+use ids_monitor::backend::MonitorKind;
+use ids_monitor::offline::trace::{parse_trace, TraceFormat};
+use ids_monitor::profile::Profile;
+use ids_monitor::testing::trained_profile;
 use oci_spec::runtime::LinuxSeccomp;
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -17,28 +18,7 @@ const PATH: &str = "/fuzz/profile.json";
 
 /// A small valid profile, as JSON.
 fn valid_profile() -> Value {
-    let alphabet = Alphabet::system();
-    let mut d = Detector::new(Parameters {
-        window: 3,
-        epoch: 4,
-        threshold: Threshold::Absolute(1),
-        stream: StreamMode::PerThread,
-        training: Training::default(),
-    });
-    for name in [
-        "openat",
-        "read",
-        "read",
-        "close",
-        "openat",
-        "read",
-        "close",
-        "exit_group",
-    ] {
-        d.observe(7, alphabet.sym_by_name(name).unwrap());
-    }
-    let p = Profile::from_detector("p", MonitorKind::SeccompNotify, Policy::default(), &d, 1);
-    serde_json::from_str(&p.to_json()).unwrap()
+    serde_json::to_value(trained_profile("p")).unwrap()
 }
 
 /// Whatever a loaded profile leads to must not panic either: a detector, a merge with itself.

@@ -1,45 +1,13 @@
 //! What a guard does at its limits: a full normal database, an events file it cannot write.
 
 use std::path::Path;
-use std::time::Duration;
 
-use ids_monitor::detector::Detector;
-use ids_monitor::events::{read_all, EventKind, EventLog};
-use ids_monitor::guard::{Guard, GuardMode, GuardSettings};
-use ids_monitor::notify::{Admission, Syscall, SyscallSink, AUDIT_ARCH_X86_64};
-use ids_monitor::parameters::{Parameters, Threshold};
-use ids_monitor::profile::{AnomalyAction, MonitorKind, Policy, UnseenSyscallAction};
-
-fn call(nr: i32) -> Syscall {
-    Syscall {
-        pid: 42,
-        arch: AUDIT_ARCH_X86_64,
-        nr,
-    }
-}
-
-fn settings(mode: GuardMode, policy: Policy) -> GuardSettings {
-    GuardSettings {
-        container: "c1".into(),
-        profile_name: "p1".into(),
-        mode,
-        monitor: MonitorKind::SeccompNotify,
-        profile_monitor: MonitorKind::SeccompNotify,
-        blind_to: Vec::new(),
-        policy,
-        save_to: None,
-        save_every: Duration::from_secs(3600),
-    }
-}
-
-fn params() -> Parameters {
-    Parameters {
-        window: 3,
-        epoch: 30,
-        threshold: Threshold::Absolute(2),
-        ..Parameters::default()
-    }
-}
+use ids_detector::detector::Detector;
+use ids_monitor::backend::sink::{Admission, SyscallSink, AUDIT_ARCH_X86_64};
+use ids_monitor::guard::{Guard, GuardMode};
+use ids_monitor::policy::{AnomalyAction, Policy, UnseenSyscallAction};
+use ids_monitor::record::events::{read_all, EventKind, EventLog};
+use ids_monitor::testing::{call, guard_parameters, guard_settings};
 
 /// Syscall numbers of x86_64 that the notify monitor sees (0 is read; 1, write, is never notified).
 const VARIED: [i32; 8] = [0, 2, 3, 4, 5, 8, 9, 10];
@@ -48,10 +16,10 @@ const VARIED: [i32; 8] = [0, 2, 3, 4, 5, 8, 9, 10];
 fn a_full_database_writes_one_event_and_learning_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("events.jsonl");
-    let mut detector = Detector::new(params());
+    let mut detector = Detector::new(guard_parameters());
     detector.set_database_limit(5);
     let mut g = Guard::new(
-        settings(GuardMode::Learn, Policy::default()),
+        guard_settings(GuardMode::Learn, Policy::default()),
         detector,
         EventLog::new(&events),
     );
@@ -79,12 +47,12 @@ fn a_full_database_writes_one_event_and_learning_goes_on() {
 fn an_unwritable_events_file_is_counted_and_the_guard_goes_on() {
     // /dev/full takes the open and fails every write with ENOSPC.
     let events = Path::new("/dev/full");
-    let mut detector = Detector::new(params());
+    let mut detector = Detector::new(guard_parameters());
     for _ in 0..50 {
         for nr in [39, 110, 102] {
             detector.observe(
                 42,
-                ids_monitor::alphabet::Alphabet::system()
+                ids_detector::alphabet::Alphabet::system()
                     .sym_from_audit(AUDIT_ARCH_X86_64, nr)
                     .unwrap(),
             );
@@ -95,7 +63,7 @@ fn an_unwritable_events_file_is_counted_and_the_guard_goes_on() {
         on_unseen_syscall: UnseenSyscallAction::Deny,
     };
     let mut g = Guard::new(
-        settings(GuardMode::Detect, policy),
+        guard_settings(GuardMode::Detect, policy),
         detector,
         EventLog::new(events),
     );

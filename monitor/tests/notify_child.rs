@@ -14,11 +14,10 @@ use common::{
     is_root, process_state, send_like_runc, spawn_getppid_child, spawn_getppid_child_catching,
     ChildReport,
 };
-use ids_monitor::control::{self, ControlServer, INSPECT};
-use ids_monitor::notify::{
-    Admission, CountingSink, HandoverListener, NotifySupervisor, NullSink, RunEnd,
-    SupervisorConfig, Syscall, SyscallSink,
-};
+use ids_monitor::backend::control::{self, ControlServer, INSPECT};
+use ids_monitor::backend::notify::{HandoverListener, NotifySupervisor, SupervisorConfig};
+use ids_monitor::backend::sink::{Admission, CountingSink, NullSink, RunEnd, Syscall, SyscallSink};
+use ids_monitor::backend::{Backend, Handover, Origin};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
@@ -113,7 +112,13 @@ fn observe_all_until_hangup(fast_path: bool) {
     let sink = supervisor.into_sink();
     assert_eq!(sink.count_of("getppid"), CALLS);
     assert_eq!(sink.total(), CALLS);
-    assert_eq!(sink.handovers(), &[process_state(pid.as_raw(), "creating")]);
+    assert_eq!(
+        sink.handovers(),
+        &[Handover {
+            pid: pid.as_raw() as u32,
+            origin: Origin::Creating
+        }]
+    );
 }
 
 /// Denies getppid with EPERM.

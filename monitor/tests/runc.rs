@@ -11,12 +11,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::is_root;
-use ids_monitor::control::{self, ControlServer, INSPECT};
-use ids_monitor::notify::{
-    CountingSink, HandoverListener, NotifySupervisor, RunEnd, SupervisorConfig, SupervisorStats,
-    SyscallSink,
+use ids_monitor::backend::control::{self, ControlServer, INSPECT};
+use ids_monitor::backend::notify::{
+    HandoverListener, NotifySupervisor, SupervisorConfig, SupervisorStats,
 };
-use ids_monitor::seccomp_merge::add_notify;
+use ids_monitor::backend::seccomp_merge::add_notify;
+use ids_monitor::backend::sink::{CountingSink, RunEnd, SyscallSink};
+use ids_monitor::backend::Backend;
 use oci_spec::runtime::LinuxSeccomp;
 
 /// Longest a runc command of these tests may take; `timeout` then kills runc (SIGKILL: runc
@@ -346,7 +347,7 @@ fn runc_exec_hands_over_a_second_fd_to_the_same_monitor() {
         .sink
         .handovers()
         .iter()
-        .map(|h| h.state.status.as_str())
+        .map(|h| h.origin.status())
         .collect();
     assert_eq!(statuses, ["creating", "running"]);
 }

@@ -2,28 +2,17 @@
 //! container it launches. Every runc command line is accepted; the few commands that need ids-runc's
 //! work are handled here, and everything goes on to the real runc.
 
-mod bundle;
 mod commands;
-mod container_ref;
-mod host_config;
-mod image_profile;
-mod launch;
-mod mandatory;
-mod monitor_health;
+mod config;
+mod container;
 mod monitor_process;
-mod own_agent;
 mod runc;
-mod runc_args;
-mod runc_log;
-mod selection;
-mod state_dir;
-mod stuck_init;
 
 use std::ffi::OsString;
 
-use host_config::HostConfig;
+use config::host::HostConfig;
+use runc::args::RuncArgs;
 use runc::Runc;
-use runc_args::RuncArgs;
 
 /// Printed after runc's own help, so that tools reading runc's help find its first lines first.
 const HELP: &str = "\
@@ -42,7 +31,7 @@ fn main() {
     restore_sigpipe();
     let args = RuncArgs::parse(std::env::args_os().skip(1).collect());
     let code = dispatch(&args).unwrap_or_else(|err| {
-        runc_log::report_error(&args.global, &err);
+        runc::log::report_error(&args.global, &err);
         1
     });
     std::process::exit(code);

@@ -12,6 +12,7 @@ use std::time::Duration;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use crate::docker_run::DockerRun;
 use crate::{assert_ok, bundle::Bundle, run, stdout, wait_until};
 
 pub struct Dockerd {
@@ -180,6 +181,34 @@ impl Dockerd {
     /// The full id of a container.
     pub fn id_of(&self, name: &str) -> String {
         self.docker_ok(&["inspect", "-f", "{{.Id}}", name])
+    }
+
+    /// `docker run --runtime=ids-runc image`, to be shaped and started.
+    pub fn run(&self, image: &str) -> DockerRun<'_> {
+        DockerRun::new(self, image)
+    }
+
+    /// A container's status: `created`, `running`, `paused`, `exited`, ….
+    pub fn status(&self, name: &str) -> String {
+        self.docker_ok(&["inspect", "-f", "{{.State.Status}}", name])
+    }
+
+    /// Whether the container has exited within `timeout`.
+    pub fn wait_exited(&self, name: &str, timeout: Duration) -> bool {
+        wait_until(timeout, || self.status(name) == "exited")
+    }
+
+    /// The exit code of an exited container.
+    pub fn exit_code(&self, name: &str) -> i64 {
+        self.docker_ok(&["inspect", "-f", "{{.State.ExitCode}}", name])
+            .parse()
+            .expect("docker gives the exit code as a number")
+    }
+
+    /// What the container wrote: its trimmed stdout, then its stderr.
+    pub fn logs(&self, name: &str) -> String {
+        let logs = self.docker(&["logs", name]);
+        format!("{}{}", stdout(&logs), String::from_utf8_lossy(&logs.stderr))
     }
 
     /// Imports `rootfs` as image `name` (with `sh` as its command).

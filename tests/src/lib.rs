@@ -1,10 +1,11 @@
-//! Helpers for the end-to-end tests: the ids-runc binary, busybox bundles, a private dockerd and a
-//! private podman.
+//! Helpers for the end-to-end tests: the ids-runc binary, busybox bundles, a private dockerd, the
+//! `docker run --runtime=ids-runc` of a test, and a private podman.
 //!
 //! These tests drive real runc, dockerd and containerd, so they need root; they fail (not skip)
 //! without it, because a skipped end-to-end test would pass while checking nothing.
 
 pub mod bundle;
+pub mod docker_run;
 pub mod dockerd;
 pub mod podman;
 pub mod procs;

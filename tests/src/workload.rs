@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use crate::dockerd::Dockerd;
-use crate::{stdout, wait_until};
 
 /// The normal workload: what the container does every time.
 pub const NORMAL: &str = "for i in 1 2 3 4 5; do ls /bin >/dev/null; cat /etc/passwd >/dev/null; \
@@ -15,21 +14,14 @@ pub const ANOMALOUS: &str = "cat /etc/shadow >/dev/null; nc -l -p 8080 -w 1; ech
 /// Learns profile `name` from three runs of the normal workload under `monitor`.
 pub fn learn(d: &Dockerd, name: &str, monitor: &str) {
     for _ in 0..3 {
-        let out = d.docker_ok(&[
-            "run",
-            "--rm",
-            "--runtime=ids-runc",
-            "-e",
-            "IDS_RUNC_MODE=learn",
-            "-e",
-            &format!("IDS_RUNC_MONITOR={monitor}"),
-            "-e",
-            &format!("IDS_RUNC_PROFILE={name}"),
-            "busybox",
-            "sh",
-            "-c",
-            NORMAL,
-        ]);
+        let out = d
+            .run("busybox")
+            .rm()
+            .mode("learn")
+            .monitor(monitor)
+            .profile(name)
+            .sh(NORMAL)
+            .ok();
         assert_eq!(out, "done");
     }
     let path = d.profile_dir().join(format!("{name}.json"));
@@ -56,37 +48,19 @@ pub fn detect(
     action: &str,
     script: &str,
 ) -> (i64, String, String) {
-    let id = d.docker_ok(&[
-        "run",
-        "-d",
-        "--runtime=ids-runc",
-        "-e",
-        "IDS_RUNC_MODE=detect",
-        "-e",
-        &format!("IDS_RUNC_MONITOR={monitor}"),
-        "-e",
-        &format!("IDS_RUNC_PROFILE={name}"),
-        "-e",
-        &format!("IDS_RUNC_ACTION={action}"),
-        "busybox",
-        "sh",
-        "-c",
-        script,
-    ]);
+    let id = d
+        .run("busybox")
+        .mode("detect")
+        .monitor(monitor)
+        .profile(name)
+        .action(action)
+        .sh(script)
+        .detached();
     assert!(
-        wait_until(Duration::from_secs(30), || d.docker_ok(&[
-            "inspect",
-            "-f",
-            "{{.State.Status}}",
-            &id
-        ]) == "exited"),
+        d.wait_exited(&id, Duration::from_secs(30)),
         "container did not finish"
     );
-    let code: i64 = d
-        .docker_ok(&["inspect", "-f", "{{.State.ExitCode}}", &id])
-        .parse()
-        .unwrap();
-    let logs = d.docker(&["logs", &id]);
-    let logs = format!("{}{}", stdout(&logs), String::from_utf8_lossy(&logs.stderr));
+    let code = d.exit_code(&id);
+    let logs = d.logs(&id);
     (code, id, logs)
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 #[test]
 fn docker_run_prints_and_goes_through_ids_runc() {
     let d = Dockerd::start(&ids_runc());
-    let out = d.docker_ok(&["run", "--rm", "--runtime=ids-runc", "busybox", "echo", "hi"]);
+    let out = d.run("busybox").rm().cmd(&["echo", "hi"]).ok();
     assert_eq!(out, "hi");
     let calls = d.runc_calls();
     assert!(
@@ -22,31 +22,18 @@ fn docker_run_prints_and_goes_through_ids_runc() {
 #[test]
 fn docker_run_reports_the_container_exit_code() {
     let d = Dockerd::start(&ids_runc());
-    let out = d.docker(&[
-        "run",
-        "--rm",
-        "--runtime=ids-runc",
-        "busybox",
-        "sh",
-        "-c",
-        "exit 3",
-    ]);
+    let out = d.run("busybox").rm().sh("exit 3").output();
     assert_eq!(out.status.code(), Some(3));
 }
 
 #[test]
 fn docker_detached_exec_stop_rm() {
     let d = Dockerd::start(&ids_runc());
-    let id = d.docker_ok(&[
-        "run",
-        "-d",
-        "--runtime=ids-runc",
-        "--name",
-        "ids-e2e-detached",
-        "busybox",
-        "sleep",
-        "300",
-    ]);
+    let id = d
+        .run("busybox")
+        .name("ids-e2e-detached")
+        .cmd(&["sleep", "300"])
+        .detached();
     assert!(!id.is_empty());
     let out = d.docker_ok(&[
         "exec",
@@ -61,8 +48,7 @@ fn docker_detached_exec_stop_rm() {
         "docker exec did not go through ids-runc"
     );
     d.docker_ok(&["stop", "-t", "1", "ids-e2e-detached"]);
-    let state = d.docker_ok(&["inspect", "-f", "{{.State.Status}}", "ids-e2e-detached"]);
-    assert_eq!(state, "exited");
+    assert_eq!(d.status("ids-e2e-detached"), "exited");
     d.docker_ok(&["rm", "ids-e2e-detached"]);
     let left = d.docker_ok(&["ps", "-aq"]);
     assert!(left.is_empty(), "containers left: {left}");
@@ -71,7 +57,7 @@ fn docker_detached_exec_stop_rm() {
 #[test]
 fn docker_run_rm_leaves_nothing() {
     let d = Dockerd::start(&ids_runc());
-    d.docker_ok(&["run", "--rm", "--runtime=ids-runc", "busybox", "true"]);
+    d.run("busybox").rm().cmd(&["true"]).ok();
     assert!(
         wait_until(Duration::from_secs(10), || stdout(
             &d.docker(&["ps", "-aq"])

@@ -14,10 +14,6 @@ use ids_e2e::{ids_runc, run, wait_until};
 const WORK: &str =
     "for i in 1 2 3; do ls /bin >/dev/null; cat /etc/passwd >/dev/null; done; echo done";
 
-fn status(d: &Dockerd, name: &str) -> String {
-    d.docker_ok(&["inspect", "-f", "{{.State.Status}}", name])
-}
-
 fn profile_calls(path: &Path) -> u64 {
     let p: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     p["training"]["calls"].as_u64().unwrap()
@@ -51,26 +47,18 @@ fn died_events(d: &Dockerd, id: &str) -> Vec<serde_json::Value> {
 #[test]
 fn a_busy_container_fails_without_its_monitor_and_delete_reports_it() {
     let d = Dockerd::start(&ids_runc());
-    let id = d.docker_ok(&[
-        "run",
-        "-d",
-        "--runtime=ids-runc",
-        "-e",
-        "IDS_RUNC_MODE=learn",
-        "busybox",
-        "sh",
-        "-c",
-        "while true; do cat /etc/hostname >/dev/null || echo call-failed; sleep 0.1; done",
-    ]);
+    let id = d
+        .run("busybox")
+        .mode("learn")
+        .sh("while true; do cat /etc/hostname >/dev/null || echo call-failed; sleep 0.1; done")
+        .detached();
     assert!(d.inspect(&id).is_some(), "monitor answers while it runs");
     kill_monitor(&d, &id);
     assert!(
-        wait_until(Duration::from_secs(30), || status(&d, &id) == "exited"),
+        d.wait_exited(&id, Duration::from_secs(30)),
         "a busy container went on without its monitor"
     );
-    let logs = d.docker(&["logs", &id]);
-    let logs =
-        String::from_utf8_lossy(&logs.stderr).into_owned() + &String::from_utf8_lossy(&logs.stdout);
+    let logs = d.logs(&id);
     assert!(logs.contains("Function not implemented"), "{logs}");
     assert!(
         wait_until(Duration::from_secs(10), || died_events(&d, &id).len() == 1),
@@ -88,16 +76,11 @@ fn a_busy_container_fails_without_its_monitor_and_delete_reports_it() {
 #[test]
 fn a_killed_monitor_is_reported_and_its_container_killed() {
     let d = Dockerd::start(&ids_runc());
-    let id = d.docker_ok(&[
-        "run",
-        "-d",
-        "--runtime=ids-runc",
-        "-e",
-        "IDS_RUNC_MODE=learn",
-        "busybox",
-        "sleep",
-        "300",
-    ]);
+    let id = d
+        .run("busybox")
+        .mode("learn")
+        .cmd(&["sleep", "300"])
+        .detached();
     assert!(d.inspect(&id).is_some(), "monitor answers while it runs");
     // Only once sleep sleeps: a monitor killed while the process still starts fails its calls.
     let pid = d.docker_ok(&["inspect", "-f", "{{.State.Pid}}", &id]);
@@ -117,11 +100,10 @@ fn a_killed_monitor_is_reported_and_its_container_killed() {
         "{err}"
     );
     assert!(
-        wait_until(Duration::from_secs(20), || status(&d, &id) == "exited"),
+        d.wait_exited(&id, Duration::from_secs(20)),
         "the container of a dead monitor still runs"
     );
-    let code = d.docker_ok(&["inspect", "-f", "{{.State.ExitCode}}", &id]);
-    assert_eq!(code, "137");
+    assert_eq!(d.exit_code(&id), 137);
     let _ = run(&mut d.ids_runc(&["inspect", &id]));
     d.docker_ok(&["rm", &id]);
     let died = died_events(&d, &id);
@@ -133,16 +115,11 @@ fn a_killed_monitor_is_reported_and_its_container_killed() {
 #[test]
 fn a_monitor_killed_after_its_container_stopped_is_reported_by_delete() {
     let d = Dockerd::start(&ids_runc());
-    let id = d.docker_ok(&[
-        "run",
-        "-d",
-        "--runtime=ids-runc",
-        "-e",
-        "IDS_RUNC_MODE=learn",
-        "busybox",
-        "sleep",
-        "300",
-    ]);
+    let id = d
+        .run("busybox")
+        .mode("learn")
+        .cmd(&["sleep", "300"])
+        .detached();
     kill_monitor(&d, &id);
     d.docker_ok(&["rm", "-f", &id]);
     assert_eq!(died_events(&d, &id).len(), 1, "{:?}", d.events_of(&id));
@@ -152,18 +129,8 @@ fn a_monitor_killed_after_its_container_stopped_is_reported_by_delete() {
 #[test]
 fn a_monitor_that_ends_with_its_container_is_not_reported_dead() {
     let d = Dockerd::start(&ids_runc());
-    let id = d.docker_ok(&[
-        "run",
-        "-d",
-        "--runtime=ids-runc",
-        "-e",
-        "IDS_RUNC_MODE=learn",
-        "busybox",
-        "sh",
-        "-c",
-        WORK,
-    ]);
-    assert!(wait_until(Duration::from_secs(30), || status(&d, &id) == "exited"));
+    let id = d.run("busybox").mode("learn").sh(WORK).detached();
+    assert!(d.wait_exited(&id, Duration::from_secs(30)));
     d.docker_ok(&["rm", &id]);
     assert!(
         d.events_of(&id).iter().all(|e| e["kind"] != "monitor-died"),
@@ -181,19 +148,12 @@ fn an_unwritable_events_file_does_not_stop_the_monitor() {
         "events_path": "/dev/full",
         "max_database_entries": 5,
     }));
-    let id = d.docker_ok(&[
-        "run",
-        "-d",
-        "--runtime=ids-runc",
-        "-e",
-        "IDS_RUNC_MODE=learn",
-        "-e",
-        "IDS_RUNC_PROFILE=full",
-        "busybox",
-        "sh",
-        "-c",
-        &format!("{WORK}; sleep 2; {WORK}; sleep 300"),
-    ]);
+    let id = d
+        .run("busybox")
+        .mode("learn")
+        .profile("full")
+        .sh(&format!("{WORK}; sleep 2; {WORK}; sleep 300"))
+        .detached();
     let counters = wait_for_counters(&d, &id, |c| c["guard"]["event_errors"].as_u64() > Some(0));
     assert_eq!(counters["detector"]["database_size"], 5, "{counters}");
     assert!(counters["detector"]["rejected_bags"].as_u64() > Some(0));
@@ -212,17 +172,12 @@ fn an_unwritable_events_file_does_not_stop_the_monitor() {
 fn a_full_database_writes_one_event() {
     let d = Dockerd::start(&ids_runc());
     d.set_host_config(serde_json::json!({ "max_database_entries": 5 }));
-    let out = d.docker_ok(&[
-        "run",
-        "--rm",
-        "--runtime=ids-runc",
-        "-e",
-        "IDS_RUNC_MODE=learn",
-        "busybox",
-        "sh",
-        "-c",
-        &format!("{WORK}; {WORK}; {WORK}"),
-    ]);
+    let out = d
+        .run("busybox")
+        .rm()
+        .mode("learn")
+        .sh(&format!("{WORK}; {WORK}; {WORK}"))
+        .ok();
     assert!(out.ends_with("done"), "{out}");
     let full: Vec<_> = d
         .events()
@@ -276,19 +231,12 @@ fn a_full_disk_keeps_the_old_profile_intact() {
     let d = Dockerd::start(&ids_runc());
     mount_tmpfs(&d.profile_dir(), "256k");
     let learn = |script: &str| {
-        d.docker_ok(&[
-            "run",
-            "--rm",
-            "--runtime=ids-runc",
-            "-e",
-            "IDS_RUNC_MODE=learn",
-            "-e",
-            "IDS_RUNC_PROFILE=kept",
-            "busybox",
-            "sh",
-            "-c",
-            script,
-        ])
+        d.run("busybox")
+            .rm()
+            .mode("learn")
+            .profile("kept")
+            .sh(script)
+            .ok()
     };
     assert_eq!(learn(WORK), "done");
     let path = d.profile_dir().join("kept.json");
@@ -425,19 +373,12 @@ fn runc_killed_mid_create_leaves_no_state() {
 #[test]
 fn docker_restart_gives_a_new_monitor_and_keeps_learning() {
     let d = Dockerd::start(&ids_runc());
-    let id = d.docker_ok(&[
-        "run",
-        "-d",
-        "--runtime=ids-runc",
-        "-e",
-        "IDS_RUNC_MODE=learn",
-        "-e",
-        "IDS_RUNC_PROFILE=restarted",
-        "busybox",
-        "sh",
-        "-c",
-        &format!("{WORK}; sleep 300"),
-    ]);
+    let id = d
+        .run("busybox")
+        .mode("learn")
+        .profile("restarted")
+        .sh(&format!("{WORK}; sleep 300"))
+        .detached();
     let profile = d.profile_dir().join("restarted.json");
     wait_for_counters(&d, &id, |c| c["detector"]["calls"].as_u64() > Some(500));
     let first = monitor_pid(&d, &id);
@@ -462,20 +403,13 @@ fn docker_restart_gives_a_new_monitor_and_keeps_learning() {
 #[test]
 fn restart_always_gives_a_new_monitor_each_time_and_keeps_learning() {
     let d = Dockerd::start(&ids_runc());
-    let id = d.docker_ok(&[
-        "run",
-        "-d",
-        "--runtime=ids-runc",
-        "--restart=always",
-        "-e",
-        "IDS_RUNC_MODE=learn",
-        "-e",
-        "IDS_RUNC_PROFILE=always",
-        "busybox",
-        "sh",
-        "-c",
-        &format!("{WORK}; exit 1"),
-    ]);
+    let id = d
+        .run("busybox")
+        .option("--restart=always")
+        .mode("learn")
+        .profile("always")
+        .sh(&format!("{WORK}; exit 1"))
+        .detached();
     let profile = d.profile_dir().join("always.json");
     let restarts = || -> u64 {
         d.docker_ok(&["inspect", "-f", "{{.RestartCount}}", &id])
@@ -513,22 +447,13 @@ fn restart_always_gives_a_new_monitor_each_time_and_keeps_learning() {
 fn dockerd_restarted_while_monitored_containers_run() {
     let mut d = Dockerd::start(&ids_runc());
     let run = |name: &str, restart: &str| {
-        d.docker_ok(&[
-            "run",
-            "-d",
-            "--runtime=ids-runc",
-            &format!("--restart={restart}"),
-            "--name",
-            name,
-            "-e",
-            "IDS_RUNC_MODE=learn",
-            "-e",
-            &format!("IDS_RUNC_PROFILE={name}"),
-            "busybox",
-            "sh",
-            "-c",
-            &format!("{WORK}; sleep 600"),
-        ])
+        d.run("busybox")
+            .option(&format!("--restart={restart}"))
+            .name(name)
+            .mode("learn")
+            .profile(name)
+            .sh(&format!("{WORK}; sleep 600"))
+            .detached()
     };
     let always = run("always", "always");
     let once = run("once", "no");
@@ -554,7 +479,7 @@ fn dockerd_restarted_while_monitored_containers_run() {
         monitors_under(d.state_root()),
         vec![monitor_pid(&d, &always)]
     );
-    assert_eq!(status(&d, &once), "exited");
+    assert_eq!(d.status(&once), "exited");
     assert!(
         d.state_dir(&once).is_none(),
         "state of a stopped container left"

@@ -31,19 +31,12 @@ fn twenty_monitored_containers_at_once() {
             .map(|i| {
                 let d = &d;
                 s.spawn(move || {
-                    d.docker_ok(&[
-                        "run",
-                        "--rm",
-                        "--runtime=ids-runc",
-                        "-e",
-                        "IDS_RUNC_MODE=learn",
-                        "-e",
-                        &format!("IDS_RUNC_PROFILE=at-once-{i}"),
-                        "busybox",
-                        "sh",
-                        "-c",
-                        WORK,
-                    ])
+                    d.run("busybox")
+                        .rm()
+                        .mode("learn")
+                        .profile(&format!("at-once-{i}"))
+                        .sh(WORK)
+                        .ok()
                 })
             })
             .collect();
@@ -62,19 +55,13 @@ fn fifty_monitored_containers_in_a_row() {
     let d = Dockerd::start(&ids_runc());
     for i in 0..50 {
         let mode = if i % 2 == 0 { "learn" } else { "null" };
-        let out = d.docker_ok(&[
-            "run",
-            "--rm",
-            "--runtime=ids-runc",
-            "-e",
-            &format!("IDS_RUNC_MODE={mode}"),
-            "-e",
-            "IDS_RUNC_PROFILE=in-a-row",
-            "busybox",
-            "sh",
-            "-c",
-            WORK,
-        ]);
+        let out = d
+            .run("busybox")
+            .rm()
+            .mode(mode)
+            .profile("in-a-row")
+            .sh(WORK)
+            .ok();
         assert_eq!(out, "done", "run {i}");
     }
     assert_nothing_left(&d);
@@ -83,16 +70,11 @@ fn fifty_monitored_containers_in_a_row() {
 #[test]
 fn two_hundred_execs_leave_the_monitor_as_it_was() {
     let d = Dockerd::start(&ids_runc());
-    let id = d.docker_ok(&[
-        "run",
-        "-d",
-        "--runtime=ids-runc",
-        "-e",
-        "IDS_RUNC_MODE=learn",
-        "busybox",
-        "sleep",
-        "600",
-    ]);
+    let id = d
+        .run("busybox")
+        .mode("learn")
+        .cmd(&["sleep", "600"])
+        .detached();
     let monitor = monitor_pid(&d, &id);
     d.docker_ok(&["exec", &id, "true"]);
     let fds = fd_count(monitor);
@@ -119,23 +101,12 @@ fn two_hundred_execs_leave_the_monitor_as_it_was() {
 fn a_thousand_threads_are_followed_and_forgotten() {
     let d = Dockerd::start(&ids_runc());
     import_loadbox(&d);
-    let id = d.docker_ok(&[
-        "run",
-        "-d",
-        "--runtime=ids-runc",
-        "-e",
-        "IDS_RUNC_MODE=learn",
-        "loadbox",
-        "threads",
-        "1000",
-        "50",
-    ]);
-    assert!(wait_until(Duration::from_secs(120), || d.docker_ok(&[
-        "inspect",
-        "-f",
-        "{{.State.Status}}",
-        &id
-    ]) == "exited"));
+    let id = d
+        .run("loadbox")
+        .mode("learn")
+        .cmd(&["threads", "1000", "50"])
+        .detached();
+    assert!(d.wait_exited(&id, Duration::from_secs(120)));
     assert_eq!(d.docker_ok(&["logs", &id]), "ok 1000");
     let state = final_state(&d, &id);
     assert!(
@@ -156,18 +127,13 @@ fn a_thousand_threads_are_followed_and_forgotten() {
 fn a_fork_storm_is_followed_to_the_end() {
     let d = Dockerd::start(&ids_runc());
     import_loadbox(&d);
-    let out = d.docker_ok(&[
-        "run",
-        "--rm",
-        "--runtime=ids-runc",
-        "-e",
-        "IDS_RUNC_MODE=learn",
-        "-e",
-        "IDS_RUNC_PROFILE=storm",
-        "loadbox",
-        "forks",
-        "500",
-    ]);
+    let out = d
+        .run("loadbox")
+        .rm()
+        .mode("learn")
+        .profile("storm")
+        .cmd(&["forks", "500"])
+        .ok();
     assert_eq!(out, "ok 500");
     let profile: serde_json::Value =
         serde_json::from_slice(&std::fs::read(d.profile_dir().join("storm.json")).unwrap())
@@ -186,17 +152,12 @@ fn a_fork_storm_is_followed_to_the_end() {
 #[ignore = "intermittent under seccomp notify on runc 1.1: a shell's fork can fail with EINTR"]
 fn a_shell_fork_storm_completes() {
     let d = Dockerd::start(&ids_runc());
-    let out = d.docker_ok(&[
-        "run",
-        "--rm",
-        "--runtime=ids-runc",
-        "-e",
-        "IDS_RUNC_MODE=learn",
-        "busybox",
-        "sh",
-        "-c",
-        "i=0; while [ $i -lt 300 ]; do (cat /etc/hostname >/dev/null) & i=$((i+1)); done; wait; echo done",
-    ]);
+    let out = d
+        .run("busybox")
+        .rm()
+        .mode("learn")
+        .sh("i=0; while [ $i -lt 300 ]; do (cat /etc/hostname >/dev/null) & i=$((i+1)); done; wait; echo done")
+        .ok();
     assert_eq!(out, "done");
     assert_nothing_left(&d);
 }

@@ -19,19 +19,11 @@ fn import_storm_image(d: &Dockerd) {
 #[test]
 fn run_and_exec_feed_the_same_monitor() {
     let d = Dockerd::start(&ids_runc());
-    d.docker_ok(&[
-        "run",
-        "-d",
-        "--runtime=ids-runc",
-        "--name",
-        "watched",
-        "-e",
-        "IDS_RUNC_MODE=learn",
-        "busybox",
-        "sh",
-        "-c",
-        "while true; do ls / >/dev/null; sleep 0.2; done",
-    ]);
+    d.run("busybox")
+        .name("watched")
+        .mode("learn")
+        .sh("while true; do ls / >/dev/null; sleep 0.2; done")
+        .detached();
     let id = d.id_of("watched");
     assert!(
         wait_until(Duration::from_secs(10), || d
@@ -67,18 +59,11 @@ fn run_and_exec_feed_the_same_monitor() {
 fn storm_signals_and_pause_never_hang_the_container() {
     let d = Dockerd::start(&ids_runc());
     import_storm_image(&d);
-    d.docker_ok(&[
-        "run",
-        "-d",
-        "--runtime=ids-runc",
-        "--name",
-        "storm",
-        "-e",
-        "IDS_RUNC_MODE=learn",
-        "storm",
-        "storm",
-        "8",
-    ]);
+    d.run("storm")
+        .name("storm")
+        .mode("learn")
+        .cmd(&["storm", "8"])
+        .detached();
     let id = d.id_of("storm");
     let calls = || {
         d.inspect(&id)
@@ -100,10 +85,7 @@ fn storm_signals_and_pause_never_hang_the_container() {
     );
 
     d.docker_ok(&["pause", "storm"]);
-    assert_eq!(
-        d.docker_ok(&["inspect", "-f", "{{.State.Status}}", "storm"]),
-        "paused"
-    );
+    assert_eq!(d.status("storm"), "paused");
     let paused = d
         .inspect(&id)
         .expect("monitor answers while the container is paused");
@@ -124,12 +106,7 @@ fn storm_signals_and_pause_never_hang_the_container() {
     // monitor must see it go.
     d.docker_ok(&["kill", "-s", "KILL", "storm"]);
     assert!(
-        wait_until(Duration::from_secs(15), || d.docker_ok(&[
-            "inspect",
-            "-f",
-            "{{.State.Status}}",
-            "storm"
-        ]) == "exited"),
+        d.wait_exited("storm", Duration::from_secs(15)),
         "container did not exit after SIGKILL"
     );
     let state = d.state_root().join(&id);
@@ -143,31 +120,21 @@ fn storm_signals_and_pause_never_hang_the_container() {
 fn dockers_seccomp_profile_stays_in_force() {
     let d = Dockerd::start(&ids_runc());
     // unshare(CLONE_NEWUSER) needs no capability: only Docker's default profile refuses it.
-    let unconfined = d.docker(&[
-        "run",
-        "--rm",
-        "--runtime=ids-runc",
-        "--security-opt",
-        "seccomp=unconfined",
-        "-e",
-        "IDS_RUNC_MODE=learn",
-        "busybox",
-        "unshare",
-        "-U",
-        "true",
-    ]);
+    let unconfined = d
+        .run("busybox")
+        .rm()
+        .option("--security-opt")
+        .option("seccomp=unconfined")
+        .mode("learn")
+        .cmd(&["unshare", "-U", "true"])
+        .output();
     assert_ok(&unconfined, "unshare -U without Docker's profile");
-    let confined = d.docker(&[
-        "run",
-        "--rm",
-        "--runtime=ids-runc",
-        "-e",
-        "IDS_RUNC_MODE=learn",
-        "busybox",
-        "unshare",
-        "-U",
-        "true",
-    ]);
+    let confined = d
+        .run("busybox")
+        .rm()
+        .mode("learn")
+        .cmd(&["unshare", "-U", "true"])
+        .output();
     assert_eq!(confined.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&confined.stderr).contains("Operation not permitted"),
@@ -179,18 +146,11 @@ fn dockers_seccomp_profile_stays_in_force() {
 #[test]
 fn nothing_is_left_after_docker_rm() {
     let d = Dockerd::start(&ids_runc());
-    d.docker_ok(&[
-        "run",
-        "-d",
-        "--runtime=ids-runc",
-        "--name",
-        "short",
-        "-e",
-        "IDS_RUNC_MODE=learn",
-        "busybox",
-        "sleep",
-        "300",
-    ]);
+    d.run("busybox")
+        .name("short")
+        .mode("learn")
+        .cmd(&["sleep", "300"])
+        .detached();
     let id = d.id_of("short");
     let state = d.state_dir(&id).expect("state dir");
     assert!(state.join("seccomp.sock").exists());
@@ -216,16 +176,7 @@ fn nothing_is_left_after_docker_rm() {
     );
 
     // The same through `docker run --rm`, where the monitor ends before delete.
-    let out = d.docker_ok(&[
-        "run",
-        "--rm",
-        "--runtime=ids-runc",
-        "-e",
-        "IDS_RUNC_MODE=learn",
-        "busybox",
-        "echo",
-        "x",
-    ]);
+    let out = d.run("busybox").rm().mode("learn").cmd(&["echo", "x"]).ok();
     assert_eq!(out, "x");
     assert!(wait_until(Duration::from_secs(5), || std::fs::read_dir(
         d.state_root()
@@ -238,15 +189,7 @@ fn nothing_is_left_after_docker_rm() {
 #[test]
 fn an_unknown_mode_fails_create_with_a_clear_error() {
     let d = Dockerd::start(&ids_runc());
-    let out = d.docker(&[
-        "run",
-        "--rm",
-        "--runtime=ids-runc",
-        "-e",
-        "IDS_RUNC_MODE=lern",
-        "busybox",
-        "true",
-    ]);
+    let out = d.run("busybox").rm().mode("lern").cmd(&["true"]).output();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

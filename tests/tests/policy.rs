@@ -118,25 +118,9 @@ fn a_profile_shipped_in_the_image_is_used_without_any_flag() {
     // The host store must not be what makes it work.
     std::fs::remove_file(d.profile_dir().join("shipped.json")).unwrap();
 
-    let out = d.docker_ok(&[
-        "run",
-        "--rm",
-        "--runtime=ids-runc",
-        "guarded",
-        "sh",
-        "-c",
-        NORMAL,
-    ]);
+    let out = d.run("guarded").rm().sh(NORMAL).ok();
     assert_eq!(out, "done");
-    let out = d.docker(&[
-        "run",
-        "--rm",
-        "--runtime=ids-runc",
-        "guarded",
-        "sh",
-        "-c",
-        ANOMALOUS,
-    ]);
+    let out = d.run("guarded").rm().sh(ANOMALOUS).output();
     assert_eq!(
         out.status.code(),
         Some(137),
@@ -155,19 +139,14 @@ fn a_malformed_profile_fails_create_unless_the_host_fails_open() {
     std::fs::create_dir_all(d.profile_dir()).unwrap();
     let bad = d.profile_dir().join("broken.json");
     std::fs::write(&bad, "{\"format_version\": 1, \"name\": ").unwrap();
-    let args = [
-        "run",
-        "--rm",
-        "--runtime=ids-runc",
-        "-e",
-        "IDS_RUNC_MODE=detect",
-        "-e",
-        "IDS_RUNC_PROFILE=broken",
-        "busybox",
-        "echo",
-        "ran",
-    ];
-    let out = d.docker(&args);
+    let run = || {
+        d.run("busybox")
+            .rm()
+            .mode("detect")
+            .profile("broken")
+            .cmd(&["echo", "ran"])
+    };
+    let out = run().output();
     assert!(
         !out.status.success(),
         "a container ran with a broken profile"
@@ -176,7 +155,7 @@ fn a_malformed_profile_fails_create_unless_the_host_fails_open() {
     assert!(stderr.contains(&bad.display().to_string()), "{stderr}");
 
     d.set_host_config(serde_json::json!({ "fail_open": true }));
-    let out = d.docker_ok(&args);
+    let out = run().ok();
     assert_eq!(out, "ran");
     let events = d.events();
     assert!(
@@ -207,15 +186,7 @@ fn a_profile_link_out_of_the_rootfs_is_not_followed() {
     d.import("linked:latest", &bundle.rootfs());
 
     let before = d.events().len();
-    let out = d.docker_ok(&[
-        "run",
-        "--rm",
-        "--runtime=ids-runc",
-        "linked",
-        "sh",
-        "-c",
-        ANOMALOUS,
-    ]);
+    let out = d.run("linked").rm().sh(ANOMALOUS).ok();
     assert!(
         out.contains("survived"),
         "the host profile was applied: {out}"

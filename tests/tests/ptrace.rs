@@ -8,10 +8,6 @@ use ids_e2e::dockerd::Dockerd;
 use ids_e2e::workload::{learn, ANOMALOUS, NORMAL};
 use ids_e2e::{ids_runc, import_with_fixture, monitor_pids, wait_until};
 
-fn status(d: &Dockerd, name: &str) -> String {
-    d.docker_ok(&["inspect", "-f", "{{.State.Status}}", name])
-}
-
 fn syscalls_seen(d: &Dockerd, id: &str) -> u64 {
     d.inspect(id)
         .map(|doc| doc["supervisor"]["syscalls"].as_u64().unwrap_or(0))
@@ -72,21 +68,12 @@ fn a_seccomp_notify_profile_works_under_ptrace() {
 #[test]
 fn exec_stop_pause_and_kill_on_a_traced_container() {
     let d = Dockerd::start(&ids_runc());
-    d.docker_ok(&[
-        "run",
-        "-d",
-        "--runtime=ids-runc",
-        "--name",
-        "traced",
-        "-e",
-        "IDS_RUNC_MODE=learn",
-        "-e",
-        "IDS_RUNC_MONITOR=ptrace",
-        "busybox",
-        "sh",
-        "-c",
-        "while true; do ls / >/dev/null; sleep 0.1; done",
-    ]);
+    d.run("busybox")
+        .name("traced")
+        .mode("learn")
+        .monitor("ptrace")
+        .sh("while true; do ls / >/dev/null; sleep 0.1; done")
+        .detached();
     let id = d.id_of("traced");
     assert!(
         wait_until(Duration::from_secs(10), || syscalls_seen(&d, &id) > 100),
@@ -127,7 +114,7 @@ fn exec_stop_pause_and_kill_on_a_traced_container() {
     );
 
     d.docker_ok(&["pause", "traced"]);
-    assert_eq!(status(&d, "traced"), "paused");
+    assert_eq!(d.status("traced"), "paused");
     assert!(d.inspect(&id).is_some(), "monitor must answer while paused");
     d.docker_ok(&["unpause", "traced"]);
     let unpaused = syscalls_seen(&d, &id);
@@ -138,7 +125,7 @@ fn exec_stop_pause_and_kill_on_a_traced_container() {
     );
 
     d.docker_ok(&["stop", "-t", "1", "traced"]);
-    assert_eq!(status(&d, "traced"), "exited");
+    assert_eq!(d.status("traced"), "exited");
     d.docker_ok(&["start", "traced"]);
     assert!(
         wait_until(Duration::from_secs(10), || syscalls_seen(&d, &id) > 100),
@@ -146,7 +133,7 @@ fn exec_stop_pause_and_kill_on_a_traced_container() {
     );
     d.docker_ok(&["kill", "traced"]);
     assert!(
-        wait_until(Duration::from_secs(15), || status(&d, "traced") == "exited"),
+        d.wait_exited("traced", Duration::from_secs(15)),
         "container did not exit after docker kill"
     );
     let state = d.state_root().join(&id);
@@ -162,20 +149,12 @@ fn exec_stop_pause_and_kill_on_a_traced_container() {
 fn threads_and_forks_are_traced_without_hangs() {
     let d = Dockerd::start(&ids_runc());
     import_with_fixture(&d, "storm:latest", "storm");
-    d.docker_ok(&[
-        "run",
-        "-d",
-        "--runtime=ids-runc",
-        "--name",
-        "storm",
-        "-e",
-        "IDS_RUNC_MODE=learn",
-        "-e",
-        "IDS_RUNC_MONITOR=ptrace",
-        "storm",
-        "storm",
-        "8",
-    ]);
+    d.run("storm")
+        .name("storm")
+        .mode("learn")
+        .monitor("ptrace")
+        .cmd(&["storm", "8"])
+        .detached();
     let id = d.id_of("storm");
     assert!(
         wait_until(Duration::from_secs(15), || syscalls_seen(&d, &id) > 10_000),
@@ -209,7 +188,7 @@ fn threads_and_forks_are_traced_without_hangs() {
 
     d.docker_ok(&["kill", "-s", "KILL", "storm"]);
     assert!(
-        wait_until(Duration::from_secs(15), || status(&d, "storm") == "exited"),
+        d.wait_exited("storm", Duration::from_secs(15)),
         "container did not exit after SIGKILL"
     );
     let state = d.state_root().join(&id);
@@ -223,25 +202,20 @@ fn threads_and_forks_are_traced_without_hangs() {
 fn a_program_that_uses_ptrace_fails_clearly_instead_of_hanging() {
     let d = Dockerd::start(&ids_runc());
     import_with_fixture(&d, "tracer:latest", "ptrace_inside");
-    let run = |monitor_env: &str| {
-        d.docker_ok(&[
-            "run",
-            "--rm",
-            "--runtime=ids-runc",
-            "-e",
-            monitor_env,
-            "-e",
-            "IDS_RUNC_MONITOR=ptrace",
-            "tracer",
-            "ptrace_inside",
-        ])
+    let run = |mode: &str| {
+        d.run("tracer")
+            .rm()
+            .mode(mode)
+            .monitor("ptrace")
+            .cmd(&["ptrace_inside"])
+            .ok()
     };
     // Unmonitored, the program can trace its children: the failure below is the monitor's doing.
-    let free = run("IDS_RUNC_MODE=off");
+    let free = run("off");
     assert!(free.contains("seize: ok"), "{free}");
     assert!(free.contains("traceme: ok"), "{free}");
 
-    let traced = run("IDS_RUNC_MODE=learn");
+    let traced = run("learn");
     assert!(
         traced.contains("seize: Operation not permitted"),
         "{traced}"
@@ -255,21 +229,12 @@ fn a_program_that_uses_ptrace_fails_clearly_instead_of_hanging() {
 #[test]
 fn the_container_outlives_its_ptrace_monitor() {
     let d = Dockerd::start(&ids_runc());
-    d.docker_ok(&[
-        "run",
-        "-d",
-        "--runtime=ids-runc",
-        "--name",
-        "orphan",
-        "-e",
-        "IDS_RUNC_MODE=learn",
-        "-e",
-        "IDS_RUNC_MONITOR=ptrace",
-        "busybox",
-        "sh",
-        "-c",
-        "while true; do echo tick; sleep 0.05; done",
-    ]);
+    d.run("busybox")
+        .name("orphan")
+        .mode("learn")
+        .monitor("ptrace")
+        .sh("while true; do echo tick; sleep 0.05; done")
+        .detached();
     let id = d.id_of("orphan");
     assert!(
         wait_until(Duration::from_secs(10), || syscalls_seen(&d, &id) > 50),
@@ -297,7 +262,7 @@ fn the_container_outlives_its_ptrace_monitor() {
         wait_until(Duration::from_secs(10), || ticks() > before + 10),
         "the container stopped when its ptrace monitor died"
     );
-    assert_eq!(status(&d, "orphan"), "running");
+    assert_eq!(d.status("orphan"), "running");
     // A new process could not be traced: exec fails closed, and says why.
     let exec = d.docker(&["exec", "orphan", "true"]);
     assert!(!exec.status.success(), "exec ran untraced");
@@ -340,18 +305,12 @@ fn seccomp_stops_learn_detect_deny_and_keep_dockers_profile() {
         "{events:?}"
     );
     // The TRACE rules are merged into Docker's profile, whose refusals stay.
-    let confined = d.docker(&[
-        "run",
-        "--rm",
-        "--runtime=ids-runc",
-        "-e",
-        "IDS_RUNC_MODE=learn",
-        "-e",
-        "IDS_RUNC_MONITOR=ptrace",
-        "busybox",
-        "unshare",
-        "-U",
-        "true",
-    ]);
+    let confined = d
+        .run("busybox")
+        .rm()
+        .mode("learn")
+        .monitor("ptrace")
+        .cmd(&["unshare", "-U", "true"])
+        .output();
     assert_eq!(confined.status.code(), Some(1));
 }

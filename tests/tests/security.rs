@@ -9,24 +9,15 @@ use ids_e2e::dockerd::Dockerd;
 use ids_e2e::procs::{assert_nothing_left, import_loadbox, monitor_pid, status_field};
 use ids_e2e::{ids_runc, wait_until};
 
-fn exited(d: &Dockerd, id: &str) -> bool {
-    d.docker_ok(&["inspect", "-f", "{{.State.Status}}", id]) == "exited"
-}
-
 #[test]
 fn the_monitors_state_is_out_of_the_containers_reach() {
     let d = Dockerd::start(&ids_runc());
     let root = d.state_root().display().to_string();
-    let id = d.docker_ok(&[
-        "run",
-        "-d",
-        "--runtime=ids-runc",
-        "-e",
-        "IDS_RUNC_MODE=learn",
-        "busybox",
-        "sleep",
-        "600",
-    ]);
+    let id = d
+        .run("busybox")
+        .mode("learn")
+        .cmd(&["sleep", "600"])
+        .detached();
     // On the host: root-only, and the sockets are inside.
     let state = d.state_dir(&id).expect("state dir");
     let meta = std::fs::metadata(&state).unwrap();
@@ -69,22 +60,17 @@ fn the_monitors_state_is_out_of_the_containers_reach() {
 fn a_syscall_flood_does_not_stall_the_monitor() {
     let d = Dockerd::start(&ids_runc());
     import_loadbox(&d);
-    let id = d.docker_ok(&[
-        "run",
-        "-d",
-        "--runtime=ids-runc",
-        "-e",
-        "IDS_RUNC_MODE=learn",
-        "loadbox",
-        "getppid",
-        "3000000",
-    ]);
+    let id = d
+        .run("loadbox")
+        .mode("learn")
+        .cmd(&["getppid", "3000000"])
+        .detached();
     // While the flood runs, every inspect is answered (each within inspect's own 5 s timeout),
     // and the count goes on growing between them.
     let mut seen = Vec::new();
-    while !exited(&d, &id) && seen.len() < 5 {
+    while d.status(&id) != "exited" && seen.len() < 5 {
         let c = d.inspect(&id);
-        if exited(&d, &id) {
+        if d.status(&id) == "exited" {
             break;
         }
         let c = c.expect("the monitor answered inspect during the flood");
@@ -95,9 +81,8 @@ fn a_syscall_flood_does_not_stall_the_monitor() {
         "the flood ended before two looks: {seen:?}"
     );
     assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
-    assert!(wait_until(Duration::from_secs(120), || exited(&d, &id)));
-    let code = d.docker_ok(&["inspect", "-f", "{{.State.ExitCode}}", &id]);
-    assert_eq!(code, "0");
+    assert!(d.wait_exited(&id, Duration::from_secs(120)));
+    assert_eq!(d.exit_code(&id), 0);
     d.docker_ok(&["rm", &id]);
     assert_nothing_left(&d);
 }
@@ -106,20 +91,14 @@ fn a_syscall_flood_does_not_stall_the_monitor() {
 fn ten_thousand_threads_do_not_crash_the_monitor() {
     let d = Dockerd::start(&ids_runc());
     import_loadbox(&d);
-    let id = d.docker_ok(&[
-        "run",
-        "-d",
-        "--runtime=ids-runc",
-        "-e",
-        "IDS_RUNC_MODE=learn",
-        "loadbox",
-        "sh",
-        "-c",
-        "threads 10000 5; sleep 600",
-    ]);
+    let id = d
+        .run("loadbox")
+        .mode("learn")
+        .sh("threads 10000 5; sleep 600")
+        .detached();
     let monitor = monitor_pid(&d, &id);
     let done = wait_until(Duration::from_secs(180), || {
-        d.docker_ok(&["logs", &id]).contains("ok 10000") || exited(&d, &id)
+        d.docker_ok(&["logs", &id]).contains("ok 10000") || d.status(&id) == "exited"
     });
     assert!(done, "the threads never finished");
     assert_eq!(d.docker_ok(&["logs", &id]), "ok 10000");
@@ -149,19 +128,12 @@ const ANOMALOUS: &str = "cat /etc/shadow >/dev/null; nc -l -p 8080 -w 1; echo su
 fn an_image_cannot_weaken_a_mandatory_host_policy() {
     let d = Dockerd::start(&ids_runc());
     for _ in 0..3 {
-        d.docker_ok(&[
-            "run",
-            "--rm",
-            "--runtime=ids-runc",
-            "-e",
-            "IDS_RUNC_MODE=learn",
-            "-e",
-            "IDS_RUNC_PROFILE=weak",
-            "busybox",
-            "sh",
-            "-c",
-            NORMAL,
-        ]);
+        d.run("busybox")
+            .rm()
+            .mode("learn")
+            .profile("weak")
+            .sh(NORMAL)
+            .ok();
     }
     // The image ships the profile with the weakest policy, and env that turns monitoring off.
     let path = d.profile_dir().join("weak.json");
@@ -180,40 +152,15 @@ fn an_image_cannot_weaken_a_mandatory_host_policy() {
     );
 
     // Without a mandatory policy the image's ENV turns monitoring off.
-    let out = d.docker_ok(&[
-        "run",
-        "--rm",
-        "--runtime=ids-runc",
-        "weak",
-        "sh",
-        "-c",
-        ANOMALOUS,
-    ]);
+    let out = d.run("weak").rm().sh(ANOMALOUS).ok();
     assert!(out.contains("survived"), "{out}");
 
     d.set_host_config(serde_json::json!({
         "mandatory": {"mode": "detect", "action": "kill"}
     }));
-    let out = d.docker_ok(&[
-        "run",
-        "--rm",
-        "--runtime=ids-runc",
-        "weak",
-        "sh",
-        "-c",
-        NORMAL,
-    ]);
+    let out = d.run("weak").rm().sh(NORMAL).ok();
     assert_eq!(out, "done", "normal work under the mandatory policy");
-    let run = d.docker(&[
-        "run",
-        "--runtime=ids-runc",
-        "--name",
-        "attacked",
-        "weak",
-        "sh",
-        "-c",
-        ANOMALOUS,
-    ]);
+    let run = d.run("weak").name("attacked").sh(ANOMALOUS).output();
     assert_eq!(
         run.status.code(),
         Some(137),

@@ -10,20 +10,21 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use ids_monitor::events::{ActionTaken, Event, EventKind, EventLog};
-use ids_monitor::profile::MonitorKind;
-use ids_monitor::ptrace::Origin;
-use ids_monitor::ptrace::PtraceStops;
+use ids_monitor::backend::ptrace::PtraceStops;
+use ids_monitor::backend::MonitorKind;
+use ids_monitor::backend::Origin;
+use ids_monitor::record::events::{ActionTaken, Event, EventKind, EventLog};
 
-use crate::bundle::BundleConfig;
-use crate::host_config::HostConfig;
-use crate::launch::{self, Launch};
+use crate::config::host::HostConfig;
+use crate::config::mode::Mode;
+use crate::config::selection::{self, Selection};
+use crate::container::bundle::BundleConfig;
+use crate::container::own_agent;
+use crate::container::state_dir::StateDir;
 use crate::monitor_process;
-use crate::own_agent;
+use crate::monitor_process::launch::{self, Launch};
+use crate::runc::args::RuncArgs;
 use crate::runc::Runc;
-use crate::runc_args::RuncArgs;
-use crate::selection::{self, Mode, Selection};
-use crate::state_dir::StateDir;
 
 /// How long the monitor may take to bind its sockets.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -57,7 +58,7 @@ pub fn run(runc: &Runc, args: &RuncArgs, host: &HostConfig) -> anyhow::Result<i3
         Err(err) if host.fail_open => {
             let _ = state.remove();
             let msg = format!("{err:#}; running it unmonitored because fail_open is set");
-            crate::runc_log::report_warning(&args.global, &msg);
+            crate::runc::log::report_warning(&args.global, &msg);
             record_fail_open(host, id, &msg);
             config.restore()?;
         }

@@ -6,10 +6,10 @@ use std::time::Duration;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use crate::host_config::HostConfig;
+use crate::config::host::HostConfig;
+use crate::container::state_dir::StateDir;
+use crate::runc::args::RuncArgs;
 use crate::runc::Runc;
-use crate::runc_args::RuncArgs;
-use crate::state_dir::StateDir;
 
 /// How long a monitor may take to write its final state after its container is gone.
 const MONITOR_GRACE: Duration = Duration::from_secs(5);
@@ -22,7 +22,7 @@ pub fn run(runc: &Runc, args: &RuncArgs, host: &HostConfig) -> anyhow::Result<i3
     // A monitor that died is reported before its state goes; the container is being deleted
     // anyway, so it is not killed here.
     if let Some(state) = state.as_ref().filter(|s| s.exists()) {
-        crate::monitor_health::check(state, "delete", false);
+        crate::monitor_process::health::check(state, "delete", false);
     }
     let code = runc.run(&args.words)?;
     let (Some(id), Some(state)) = (args.container_id().and_then(|id| id.to_str()), state) else {
@@ -55,5 +55,5 @@ fn stop_monitor(state: &StateDir) {
 
 /// The monitor's pid, if that pid still runs our monitor for this state dir (pids get reused).
 fn monitor_pid(state: &StateDir) -> Option<Pid> {
-    crate::monitor_health::live_monitor_pid(state).map(Pid::from_raw)
+    crate::monitor_process::health::live_monitor_pid(state).map(Pid::from_raw)
 }

@@ -9,10 +9,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use clap::Parser;
-use ids_monitor::events::Event;
+use ids_monitor::record::events::Event;
 
-use crate::host_config::HostConfig;
-use crate::runc_args::RuncArgs;
+use crate::config::host::HostConfig;
+use crate::runc::args::RuncArgs;
 
 #[derive(Debug, Parser)]
 #[command(

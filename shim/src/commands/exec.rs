@@ -7,15 +7,15 @@
 use std::path::Path;
 
 use anyhow::Context;
-use ids_monitor::profile::MonitorKind;
-use ids_monitor::ptrace::Origin;
+use ids_monitor::backend::MonitorKind;
+use ids_monitor::backend::Origin;
 
-use crate::host_config::HostConfig;
-use crate::launch::Launch;
+use crate::config::host::HostConfig;
+use crate::container::state_dir::StateDir;
 use crate::monitor_process;
+use crate::monitor_process::launch::Launch;
+use crate::runc::args::RuncArgs;
 use crate::runc::Runc;
-use crate::runc_args::RuncArgs;
-use crate::state_dir::StateDir;
 
 pub fn run(runc: &Runc, args: &RuncArgs, host: &HostConfig) -> anyhow::Result<i32> {
     if let Some(id) = args.container_id().and_then(|id| id.to_str()) {
@@ -24,7 +24,7 @@ pub fn run(runc: &Runc, args: &RuncArgs, host: &HostConfig) -> anyhow::Result<i3
                 return Err(err);
             }
             let msg = format!("{err:#}; running the process untraced because fail_open is set");
-            crate::runc_log::report_warning(&args.global, &msg);
+            crate::runc::log::report_warning(&args.global, &msg);
         }
     }
     Err(runc.exec(&args.words))

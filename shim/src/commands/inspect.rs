@@ -6,8 +6,8 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 
-use crate::host_config::HostConfig;
-use crate::state_dir::StateDir;
+use crate::config::host::HostConfig;
+use crate::container::state_dir::StateDir;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,14 +29,14 @@ pub fn main(
         std::iter::once(std::ffi::OsString::from("ids-runc inspect")).chain(words),
     )?;
     let state = StateDir::find(&host.state_root(), runc_root, &args.id)?;
-    let doc = match ids_monitor::control::request(
+    let doc = match ids_monitor::backend::control::request(
         &state.control_socket(),
-        ids_monitor::control::INSPECT,
+        ids_monitor::backend::control::INSPECT,
         Duration::from_secs(5),
     ) {
         Ok(doc) => doc,
         Err(e) => {
-            if let Some(death) = crate::monitor_health::check(&state, "inspect", true) {
+            if let Some(death) = crate::monitor_process::health::check(&state, "inspect", true) {
                 anyhow::bail!("container {}: {death}", state.container_id());
             }
             return Err(e).with_context(|| format!("cannot reach the monitor of {}", args.id));

@@ -12,24 +12,24 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use ids_monitor::alphabet::{Alphabet, Arch};
-use ids_monitor::control::ControlServer;
-use ids_monitor::detector::Detector;
-use ids_monitor::epoch_log::EpochLog;
-use ids_monitor::events::{ActionTaken, Event, EventKind, EventLog};
+use ids_detector::alphabet::{Alphabet, Arch};
+use ids_detector::detector::Detector;
+use ids_monitor::backend::control::ControlServer;
+use ids_monitor::backend::notify::{HandoverListener, NotifySupervisor, SupervisorConfig};
+use ids_monitor::backend::ptrace::{TraceConfig, TraceSupervisor};
+use ids_monitor::backend::sink::{NullSink, RunEnd, SyscallSink};
+use ids_monitor::backend::{Backend, MonitorKind};
 use ids_monitor::guard::{Guard, GuardMode, GuardSettings};
-use ids_monitor::notify::{
-    HandoverListener, NotifySupervisor, NullSink, RunEnd, SupervisorConfig, SyscallSink,
-};
-use ids_monitor::profile::{MonitorKind, Profile};
-use ids_monitor::ptrace::{TraceConfig, TraceSupervisor};
+use ids_monitor::profile::Profile;
+use ids_monitor::record::epoch_log::EpochLog;
+use ids_monitor::record::events::{ActionTaken, Event, EventKind, EventLog};
 
-use crate::launch::Launch;
+use crate::config::mode::Mode;
+use crate::container::state_dir::StateDir;
+use crate::monitor_process::launch::Launch;
+use crate::monitor_process::stuck_init::{self, StuckInit};
 use crate::monitor_process::READY;
 use crate::runc::Runc;
-use crate::selection::Mode;
-use crate::state_dir::StateDir;
-use crate::stuck_init::{self, StuckInit};
 
 /// While no notify fd has been handed over, look this often for a runc init stuck in a notified
 /// call (see `stuck_init`); one found twice in a row, this far apart, is killed.
@@ -151,20 +151,11 @@ fn guard(launch: &Launch) -> anyhow::Result<Guard> {
 }
 
 /// A profile made with another monitor than the one running: calls only this monitor sees are
-/// dropped (a seccomp-notify profile under ptrace works as learnt); calls only the profile's
+/// set aside (a seccomp-notify profile under ptrace works as learnt); calls only the profile's
 /// monitor saw cannot be brought back (a ptrace profile under seccomp notify has windows with
 /// `write` in them that will never match), so that is warned about, in the log and the events.
 fn blind_to(launch: &Launch, profile_monitor: MonitorKind) -> Vec<String> {
-    if profile_monitor == launch.monitor {
-        return Vec::new();
-    }
-    let running = launch.monitor.invisible_syscalls();
-    let profiles = profile_monitor.invisible_syscalls();
-    let missing: Vec<&str> = running
-        .iter()
-        .filter(|c| !profiles.contains(c))
-        .copied()
-        .collect();
+    let missing = launch.monitor.cannot_see_for(profile_monitor);
     if !missing.is_empty() {
         let message = format!(
             "profile {} was learnt with the {profile_monitor:?} monitor, which sees {}; the \
@@ -175,24 +166,14 @@ fn blind_to(launch: &Launch, profile_monitor: MonitorKind) -> Vec<String> {
             launch.monitor
         );
         log::warn!("{message}");
-        let mut event = Event::now(
-            &launch.id,
-            &launch.profile_name,
-            &launch.mode.to_string(),
-            launch.monitor,
-            EventKind::MonitorError,
-        );
+        let mut event = launch_event(launch, EventKind::MonitorError);
         event.action = ActionTaken::None;
         event.message = Some(message);
         if let Err(e) = EventLog::new(&launch.events_path).write(&event, false) {
             log::error!("{e}");
         }
     }
-    let blind: Vec<String> = profiles
-        .iter()
-        .filter(|c| !running.contains(c))
-        .map(|c| c.to_string())
-        .collect();
+    let blind = launch.monitor.blind_spots_of(profile_monitor);
     if !blind.is_empty() {
         log::info!(
             "profile {} was learnt with the {profile_monitor:?} monitor: ignoring {} under {:?}",
@@ -201,7 +182,18 @@ fn blind_to(launch: &Launch, profile_monitor: MonitorKind) -> Vec<String> {
             launch.monitor
         );
     }
-    blind
+    blind.into_iter().map(String::from).collect()
+}
+
+/// An event about this container that no guard wrote (there may be none, in null mode).
+fn launch_event(launch: &Launch, kind: EventKind) -> Event {
+    Event::now(
+        &launch.id,
+        &launch.profile_name,
+        &launch.mode.to_string(),
+        launch.monitor,
+        kind,
+    )
 }
 
 fn serve(prepared: Prepared) -> anyhow::Result<i32> {
@@ -247,86 +239,67 @@ fn watch<S: SyscallSink>(
     stop: &AtomicBool,
 ) -> anyhow::Result<(RunEnd, S)> {
     match listener {
-        Some(listener) => notify(listener, sink, control, launch, stop),
-        None => trace(sink, control, launch, stop),
+        Some(listener) => {
+            let config = SupervisorConfig {
+                sync_wake_up: launch.sync_wake_up,
+                handover_timeout: Some(HANDOVER_CHECK),
+                ..SupervisorConfig::default()
+            };
+            supervise(
+                NotifySupervisor::new(listener, sink, config),
+                control,
+                launch,
+                stop,
+            )
+        }
+        None => {
+            let config = TraceConfig {
+                handover_timeout: Some(HANDOVER_CHECK),
+                stops: launch.ptrace_stops,
+                ..TraceConfig::default()
+            };
+            supervise(TraceSupervisor::new(sink, config), control, launch, stop)
+        }
     }
 }
 
-/// Serves the container with the seccomp-notify backend until it is gone.
-fn notify<S: SyscallSink>(
-    listener: HandoverListener,
-    sink: S,
+/// Runs the backend until its container is gone, or until asked to stop (seccomp notify then
+/// closes its fds, ptrace detaches). Until the first handover it wakes every `HANDOVER_CHECK`: it
+/// gives up once runc, which hands over or asks to be traced, is gone or has taken too long, and,
+/// where a start can stick (see [`Backend::START_CAN_STICK`]), kills a runc init found stuck twice
+/// in a row so that `create` fails instead of hanging.
+fn supervise<B: Backend>(
+    backend: B,
     control: ControlServer,
     launch: &Launch,
     stop: &AtomicBool,
-) -> anyhow::Result<(RunEnd, S)> {
-    let config = SupervisorConfig {
-        sync_wake_up: launch.sync_wake_up,
-        handover_timeout: Some(HANDOVER_CHECK),
-        ..SupervisorConfig::default()
-    };
-    let mut supervisor = NotifySupervisor::new(listener, sink, config).with_control(control);
-    let end = supervise(&mut supervisor, launch, stop)?;
-    log_end(launch, end, &supervisor.inspect());
-    Ok((end, supervisor.into_sink()))
-}
-
-/// Traces the container with the ptrace backend until it is gone, or until asked to stop (then
-/// it detaches and the container goes on). Gives up if runc, which asks to be traced, is gone
-/// before it asked.
-fn trace<S: SyscallSink>(
-    sink: S,
-    control: ControlServer,
-    launch: &Launch,
-    stop: &AtomicBool,
-) -> anyhow::Result<(RunEnd, S)> {
-    let config = TraceConfig {
-        container: launch.id.clone(),
-        handover_timeout: Some(HANDOVER_CHECK),
-        stops: launch.ptrace_stops,
-        ..TraceConfig::default()
-    };
-    let mut supervisor = TraceSupervisor::new(sink, config).with_control(control);
-    let started = std::time::Instant::now();
-    let end = loop {
-        let end = supervisor.run(|| stop.load(Ordering::Relaxed))?;
-        let runc_alive = Path::new(&format!("/proc/{}", launch.runc_pid)).exists();
-        if end != RunEnd::HandoverTimeout || !runc_alive || started.elapsed() >= HANDOVER_GIVE_UP {
-            break end;
-        }
-    };
-    log_end(launch, end, &supervisor.inspect());
-    Ok((end, supervisor.into_sink()))
-}
-
-/// Runs the supervisor until its container is gone. Until runc hands over the first notify fd, it
-/// wakes every `HANDOVER_CHECK` to make sure the container's start is not stuck for good.
-fn supervise<S: SyscallSink>(
-    supervisor: &mut NotifySupervisor<S>,
-    launch: &Launch,
-    stop: &AtomicBool,
-) -> anyhow::Result<RunEnd> {
+) -> anyhow::Result<(RunEnd, B::Sink)> {
+    let mut backend = backend.with_control(control);
     let started = std::time::Instant::now();
     let mut suspect = None;
-    loop {
-        let end = supervisor.run(|| stop.load(Ordering::Relaxed))?;
+    let end = loop {
+        let end = backend.run(|| stop.load(Ordering::Relaxed))?;
         if end != RunEnd::HandoverTimeout {
-            return Ok(end);
+            break end;
         }
         let runc_alive = Path::new(&format!("/proc/{}", launch.runc_pid)).exists();
         if !runc_alive || started.elapsed() >= HANDOVER_GIVE_UP {
-            log::warn!("no notify fd was handed over; runc is gone or gave up");
-            return Ok(end);
+            log::warn!("nothing was handed over; runc is gone or gave up");
+            break end;
         }
-        let found = stuck_init::find(launch.runc_pid as i32);
-        match found {
-            Some(stuck) if suspect == Some(stuck) => {
-                kill_stuck_init(launch, stuck);
-                return Ok(end);
+        if B::START_CAN_STICK {
+            let found = stuck_init::find(launch.runc_pid as i32);
+            match found {
+                Some(stuck) if suspect == Some(stuck) => {
+                    kill_stuck_init(launch, stuck);
+                    break end;
+                }
+                _ => suspect = found,
             }
-            _ => suspect = found,
         }
-    }
+    };
+    log_end(launch, end, &backend.inspect());
+    Ok((end, backend.into_sink()))
 }
 
 /// Kills a runc init that can never go on, so that `create` fails instead of hanging, and says why.
@@ -345,13 +318,7 @@ fn kill_stuck_init(launch: &Launch, stuck: StuckInit) {
         nix::unistd::Pid::from_raw(stuck.pid),
         nix::sys::signal::Signal::SIGKILL,
     );
-    let mut event = Event::now(
-        &launch.id,
-        &launch.profile_name,
-        &launch.mode.to_string(),
-        launch.monitor,
-        EventKind::MonitorError,
-    );
+    let mut event = launch_event(launch, EventKind::MonitorError);
     event.action = ActionTaken::Killed;
     event.pid = Some(stuck.pid as u32);
     event.syscalls = vec![call];
@@ -370,7 +337,7 @@ fn log_end(launch: &Launch, end: RunEnd, doc: &serde_json::Value) {
     );
     let path = launch.runs_dir.join(format!("{}.final.json", launch.id));
     let written = std::fs::create_dir_all(&launch.runs_dir).and_then(|()| {
-        ids_monitor::atomic_file::write_atomically(
+        ids_monitor::record::atomic_file::write_atomically(
             &path,
             &serde_json::to_vec_pretty(
                 &serde_json::json!({ "end": format!("{end:?}"), "state": doc }),

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use ids_monitor::atomic_file::write_atomically;
+use ids_monitor::record::atomic_file::write_atomically;
 
-use crate::container_ref;
-use crate::host_config::HostConfig;
+use crate::config::host::HostConfig;
+use crate::container::reference;
 
 const EPOCHS_SUFFIX: &str = ".epochs.jsonl";
 
@@ -30,19 +30,19 @@ pub fn main(words: Vec<std::ffi::OsString>, host: &HostConfig) -> anyhow::Result
         std::iter::once(std::ffi::OsString::from("ids-runc report")).chain(words),
     )?;
     let runs = host.runs_dir();
-    let id = container_ref::resolve(
+    let id = reference::resolve(
         &args.id,
-        container_ref::names_in(&runs, EPOCHS_SUFFIX),
+        reference::names_in(&runs, EPOCHS_SUFFIX),
         &format!("epoch record in {}", runs.display()),
     )?;
-    let epochs = ids_monitor::epoch_log::read(&runs.join(format!("{id}{EPOCHS_SUFFIX}")))
+    let epochs = ids_monitor::record::epoch_log::read(&runs.join(format!("{id}{EPOCHS_SUFFIX}")))
         .map_err(anyhow::Error::msg)?;
-    let events: Vec<_> = ids_monitor::events::read_all(&host.events_path())
+    let events: Vec<_> = ids_monitor::record::events::read_all(&host.events_path())
         .map_err(anyhow::Error::msg)?
         .into_iter()
         .filter(|e| e.container == id)
         .collect();
-    let svg = ids_monitor::report::svg(&id, &epochs, &events);
+    let svg = ids_monitor::record::report::svg(&id, &epochs, &events);
     let output = args
         .output
         .unwrap_or_else(|| PathBuf::from(format!("{id}.svg")));

@@ -1,0 +1,84 @@
+//! The detection hot path must not allocate: a monitor answers the kernel for every syscall of the
+//! container, and an allocator lock or page fault there would stall the container. This test binary
+//! counts every allocation of the process, so it holds a single test.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use ids_detector::alphabet::{Alphabet, Sym};
+use ids_detector::detector::{Detector, Mode};
+use ids_detector::parameters::{Parameters, StreamMode, Threshold};
+
+struct CountingAllocator;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every method forwards to the system allocator with the caller's arguments unchanged, so
+// the system allocator's guarantees are this allocator's; counting does not touch the memory.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller meets `GlobalAlloc::alloc`'s contract, which is `System.alloc`'s.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System` (every allocation goes through `alloc` above) with
+        // this layout, as the caller guarantees.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
+
+#[test]
+fn detection_does_not_allocate() {
+    let alphabet = Alphabet::system();
+    let syms: Vec<Sym> = [
+        "openat", "read", "close", "mmap", "futex", "getpid", "execve",
+    ]
+    .iter()
+    .map(|n| alphabet.sym_by_name(n).unwrap())
+    .collect();
+    let mut detector = Detector::new(Parameters {
+        window: 4,
+        epoch: 50,
+        threshold: Threshold::Absolute(3),
+        stream: StreamMode::PerThread,
+        ..Parameters::default()
+    });
+    for i in 0..5_000 {
+        detector.observe(i % 3, syms[i as usize % 5]);
+    }
+    detector.set_mode(Mode::Detect);
+    // Every thread has its window before counting starts: a new thread's window is allocated once.
+    let mut calls = Vec::new();
+    for i in 0..20_000usize {
+        // Mostly the trained cycle, sometimes a call that makes unknown bags.
+        let sym = if i % 97 == 0 {
+            syms[5 + i % 2]
+        } else {
+            syms[i % 5]
+        };
+        calls.push(((i % 3) as u32, sym));
+    }
+    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let mut verdicts = 0;
+    let mut anomalies = 0;
+    for &(thread, sym) in &calls {
+        if let Some(v) = detector.observe(thread, sym) {
+            verdicts += 1;
+            anomalies += usize::from(v.anomalous);
+        }
+        std::hint::black_box(detector.is_known(sym));
+    }
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
+    assert_eq!(allocations, 0, "observe() allocated {allocations} times");
+    assert_eq!(verdicts, 400);
+    assert!(
+        detector.counters().mismatches > 0,
+        "the stream had unknown bags"
+    );
+    assert!(anomalies > 0 && anomalies < verdicts);
+}

@@ -1,0 +1,555 @@
+//! The guard: what a monitor does with one container's system calls, behind any backend.
+//!
+//! A backend (seccomp notify, ptrace) hands every call to the guard. The guard maps it to a
+//! symbol, counts it, sets runc's own calls aside ([`startup`]), asks the detector, asks the
+//! [`policy`](crate::policy) what to do about what was found, and does it: writes the event, denies
+//! the call, kills the container. In learning modes it saves the profile it learns, now and then and
+//! at the end. It is the hub: the only module that imports the detector, the policy, the profile
+//! and the records together, and nothing but the caller imports it.
+//!
+//! The common path (a known call, no verdict) is an array lookup, a counter and `Detector::observe`;
+//! everything that does I/O happens only when there is something to report.
+//!
+//! What is judged is here: `admit` (a call never seen in training, before it runs) and
+//! `on_verdict` (an epoch the detector found anomalous), each asking the policy once. Carrying out
+//! the answer is in `acting.rs`, writing the profile and the epoch records in `saving.rs`, the
+//! `inspect` document in `inspect.rs`.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use ids_detector::alphabet::{Alphabet, Sym};
+use ids_detector::detector::{Detector, Mode, Verdict};
+
+use crate::backend::sink::{Admission, Syscall, SyscallSink};
+use crate::backend::{Handover, MonitorKind, Origin};
+use crate::policy::{Action, Policy};
+use crate::record::epoch_log::{EpochLog, EpochRecord};
+use crate::record::events::{EventKind, EventLog};
+use saving::CLOCK_EVERY;
+use startup::Startup;
+
+mod acting;
+mod inspect;
+mod saving;
+pub mod startup;
+
+/// Epochs kept for `inspect` and reports; older ones are dropped (a day of a busy container).
+pub const MAX_HISTORY: usize = 100_000;
+/// Threads with a window at most; past it every window restarts (a safety valve for threads
+/// that died without an `exit` the monitor saw, such as the other threads at `exit_group`).
+pub const MAX_STREAMS: usize = 16_384;
+
+/// What the guard is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuardMode {
+    /// Build the normal database; save it.
+    Learn,
+    /// Judge against a profile.
+    Detect,
+    /// Learn until the convergence rule holds, save, then detect.
+    LearnDetect,
+}
+
+/// How a guard is set up.
+#[derive(Debug, Clone)]
+pub struct GuardSettings {
+    pub container: String,
+    pub profile_name: String,
+    pub mode: GuardMode,
+    /// The monitor that feeds the guard.
+    pub monitor: MonitorKind,
+    /// The monitor the profile is for, which the saved profile names: the profile's when it was
+    /// learned with another monitor, else `monitor`.
+    pub profile_monitor: MonitorKind,
+    /// Calls the profile's monitor could not see and this one can (a seccomp-notify profile
+    /// under ptrace: `write`, `rt_sigreturn`, ...). They are counted, never learnt or judged, so
+    /// the windows are the ones the profile was made of.
+    pub blind_to: Vec<String>,
+    pub policy: Policy,
+    /// Where a learned profile is written.
+    pub save_to: Option<PathBuf>,
+    /// How often a learning guard saves what it has learnt.
+    pub save_every: Duration,
+}
+
+/// What the guard did, for `inspect` and the final state.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct GuardCounters {
+    pub unmapped_calls: u64,
+    /// Calls runc made in the container before the container's program started (not judged).
+    pub runc_calls: u64,
+    pub unseen_calls: u64,
+    pub denied: u64,
+    pub kills: u64,
+    pub events: u64,
+    pub event_errors: u64,
+    pub saves: u64,
+    pub save_errors: u64,
+    pub epoch_log_errors: u64,
+    /// Times every thread window was restarted because there were more than `MAX_STREAMS`.
+    pub stream_resets: u64,
+}
+
+pub struct Guard {
+    settings: GuardSettings,
+    alphabet: &'static Alphabet,
+    detector: Detector,
+    events: EventLog,
+    epochs: Option<EpochLog>,
+    counts: Box<[u64]>,
+    startup: Startup,
+    execve: [Option<Sym>; 2],
+    exits: [Option<Sym>; 2],
+    reported_unseen: Box<[bool]>,
+    /// Per symbol: one of `settings.blind_to`.
+    blind: Box<[bool]>,
+    init_pid: Option<u32>,
+    history: VecDeque<EpochRecord>,
+    counters: GuardCounters,
+    last_save: Instant,
+    last_flush: Instant,
+    clock_countdown: u32,
+    killed: bool,
+    reported_database_full: bool,
+}
+
+impl Guard {
+    /// A guard judging with `detector` (empty for learning, from a profile for detection).
+    pub fn new(settings: GuardSettings, mut detector: Detector, events: EventLog) -> Guard {
+        let alphabet = Alphabet::system();
+        let mut blind = vec![false; alphabet.len()].into_boxed_slice();
+        for sym in settings
+            .blind_to
+            .iter()
+            .filter_map(|n| alphabet.sym_by_name(n))
+        {
+            blind[sym.index()] = true;
+        }
+        detector.set_mode(match settings.mode {
+            GuardMode::Detect => Mode::Detect,
+            GuardMode::Learn | GuardMode::LearnDetect => Mode::Learn,
+        });
+        Guard {
+            settings,
+            alphabet,
+            detector,
+            events,
+            epochs: None,
+            counts: vec![0; alphabet.len()].into_boxed_slice(),
+            startup: Startup::default(),
+            execve: [
+                alphabet.sym_by_name("execve"),
+                alphabet.sym_by_name("execveat"),
+            ],
+            exits: [
+                alphabet.sym_by_name("exit"),
+                alphabet.sym_by_name("exit_group"),
+            ],
+            reported_unseen: vec![false; alphabet.len()].into_boxed_slice(),
+            blind,
+            init_pid: None,
+            history: VecDeque::new(),
+            counters: GuardCounters::default(),
+            last_save: Instant::now(),
+            last_flush: Instant::now(),
+            clock_countdown: CLOCK_EVERY,
+            killed: false,
+            reported_database_full: false,
+        }
+    }
+
+    /// Also records every judged epoch in `log`.
+    pub fn with_epoch_log(mut self, log: EpochLog) -> Guard {
+        self.epochs = Some(log);
+        self
+    }
+
+    /// The detector's current mode, as events and `inspect` name it.
+    pub fn mode_name(&self) -> &'static str {
+        match self.detector.mode() {
+            Mode::Learn => "learn",
+            Mode::Detect => "detect",
+        }
+    }
+
+    pub fn detector(&self) -> &Detector {
+        &self.detector
+    }
+
+    pub fn counters(&self) -> GuardCounters {
+        self.counters
+    }
+
+    pub fn history(&self) -> impl Iterator<Item = &EpochRecord> {
+        self.history.iter()
+    }
+
+    fn sym(&self, call: &Syscall) -> Option<Sym> {
+        self.alphabet.sym_from_audit(call.arch, call.nr as u32)
+    }
+
+    /// Whether the call is runc's own, made before the container's program started.
+    fn is_runc(&mut self, call: &Syscall, sym: Sym) -> bool {
+        let is_execve = self.execve.contains(&Some(sym));
+        self.startup.is_runc(call.pid, is_execve)
+    }
+
+    fn on_verdict(&mut self, verdict: &Verdict) {
+        if self.history.len() == MAX_HISTORY {
+            self.history.pop_front();
+        }
+        let at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let record = EpochRecord {
+            epoch: verdict.epoch,
+            mismatches: verdict.mismatches,
+            windows: verdict.windows,
+            threshold: verdict.limit,
+            anomalous: verdict.anomalous,
+            at_ms,
+        };
+        self.history.push_back(record);
+        if let Some(log) = &mut self.epochs {
+            if log.record(&record).is_err() {
+                self.counters.epoch_log_errors += 1;
+            }
+        }
+        let action = self.settings.policy.on_verdict(verdict);
+        if action == Action::Pass {
+            return;
+        }
+        let mut event = self.event(EventKind::Anomaly);
+        event.epoch = Some(verdict.epoch);
+        event.mismatches = Some(verdict.mismatches);
+        event.windows = Some(verdict.windows);
+        event.threshold = Some(verdict.limit);
+        let mut names = std::collections::BTreeSet::new();
+        for window in verdict.unknown_windows() {
+            event
+                .unseen_bags
+                .push(window.bag().display(self.alphabet).to_string());
+            names.extend(
+                window
+                    .calls()
+                    .iter()
+                    .map(|s| self.alphabet.name(*s).to_string()),
+            );
+            event.tid.get_or_insert(window.stream());
+        }
+        event.syscalls = names.into_iter().collect();
+        self.act(action, event);
+    }
+
+    fn report_database_full(&mut self) {
+        self.reported_database_full = true;
+        let mut event = self.event(EventKind::DatabaseFull);
+        event.message = Some(format!(
+            "the normal database holds {} bags, its limit; new bags are no longer learnt",
+            self.detector.database().len()
+        ));
+        self.emit(event, false);
+    }
+}
+
+impl SyscallSink for Guard {
+    fn inspect(&self) -> serde_json::Value {
+        self.inspect_document()
+    }
+
+    fn on_handover(&mut self, handover: &Handover) {
+        if handover.origin == Origin::Creating || self.init_pid.is_none() {
+            self.init_pid = Some(handover.pid);
+        }
+        self.startup.handed_over(handover.pid);
+        log::info!(
+            "handover: pid {} ({})",
+            handover.pid,
+            handover.origin.status()
+        );
+    }
+
+    fn admit(&mut self, call: &Syscall) -> Admission {
+        if self.detector.mode() != Mode::Detect {
+            return Admission::Continue;
+        }
+        let Some(sym) = self.sym(call) else {
+            return Admission::Continue;
+        };
+        if self.detector.is_known(sym) || self.blind[sym.index()] || self.is_runc(call, sym) {
+            return Admission::Continue;
+        }
+        self.counters.unseen_calls += 1;
+        let action = self.settings.policy.on_unseen();
+        let first = !std::mem::replace(&mut self.reported_unseen[sym.index()], true);
+        if first || action == Action::Kill {
+            let mut event = self.event(EventKind::UnseenSyscall);
+            event.syscalls = vec![self.alphabet.name(sym).to_string()];
+            event.tid = Some(call.pid);
+            self.act(action, event);
+        }
+        match action {
+            Action::Deny | Action::Kill => {
+                self.counters.denied += 1;
+                Admission::Deny(libc::EPERM)
+            }
+            Action::Pass | Action::Log => Admission::Continue,
+        }
+    }
+
+    fn observe(&mut self, call: &Syscall) {
+        let Some(sym) = self.sym(call) else {
+            self.counters.unmapped_calls += 1;
+            return;
+        };
+        self.counts[sym.index()] += 1;
+        if self.blind[sym.index()] {
+            return;
+        }
+        if self.is_runc(call, sym) {
+            self.counters.runc_calls += 1;
+            return;
+        }
+        if let Some(verdict) = self.detector.observe(call.pid, sym) {
+            self.on_verdict(&verdict);
+        }
+        if !self.reported_database_full && self.detector.database_full() {
+            self.report_database_full();
+        }
+        // A thread that exits takes its window with it; without this a container that keeps
+        // forking would grow its monitor without bound.
+        if self.exits.contains(&Some(sym)) {
+            self.detector.forget_stream(call.pid);
+        } else if self.detector.streams() > MAX_STREAMS {
+            self.detector.reset_streams();
+            self.counters.stream_resets += 1;
+        }
+        if self.settings.mode == GuardMode::LearnDetect
+            && self.detector.mode() == Mode::Learn
+            && self.detector.converged()
+        {
+            self.switch_to_detect();
+        }
+        self.tick();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{AnomalyAction, UnseenSyscallAction};
+    use crate::profile::Profile;
+    use crate::record::events::ActionTaken;
+    use crate::testing::{call, guard_parameters, guard_settings};
+
+    /// The shared guard settings, saving the learnt profile to `save_to`.
+    fn settings(mode: GuardMode, policy: Policy, save_to: Option<PathBuf>) -> GuardSettings {
+        GuardSettings {
+            save_to,
+            ..guard_settings(mode, policy)
+        }
+    }
+
+    /// getpid, getppid, getuid: a normal loop.
+    const NORMAL: [i32; 3] = [39, 110, 102];
+
+    fn learnt(dir: &std::path::Path) -> Profile {
+        let path = dir.join("p1.json");
+        let policy = Policy {
+            on_anomaly: AnomalyAction::Log,
+            on_unseen_syscall: UnseenSyscallAction::Deny,
+        };
+        let mut g = Guard::new(
+            settings(GuardMode::Learn, policy, Some(path.clone())),
+            Detector::new(guard_parameters()),
+            EventLog::new(&dir.join("events.jsonl")),
+        );
+        for _ in 0..100 {
+            for nr in NORMAL {
+                assert_eq!(g.admit(&call(nr)), Admission::Continue);
+                g.observe(&call(nr));
+            }
+        }
+        g.save_learned();
+        Profile::load(&path).unwrap()
+    }
+
+    #[test]
+    fn learning_counts_by_name_and_saves_a_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = learnt(dir.path());
+        assert_eq!(profile.syscalls, vec!["getpid", "getppid", "getuid"]);
+        assert!(!profile.normal_db.is_empty());
+    }
+
+    #[test]
+    fn detection_denies_an_unseen_syscall_and_logs_it_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = learnt(dir.path());
+        let events_path = dir.path().join("events.jsonl");
+        let mut g = Guard::new(
+            settings(GuardMode::Detect, profile.policy, None),
+            profile.detector().unwrap(),
+            EventLog::new(&events_path),
+        );
+        for nr in NORMAL {
+            assert_eq!(g.admit(&call(nr)), Admission::Continue);
+        }
+        let socket = 41;
+        assert_eq!(g.admit(&call(socket)), Admission::Deny(libc::EPERM));
+        assert_eq!(g.admit(&call(socket)), Admission::Deny(libc::EPERM));
+        let events = crate::record::events::read_all(&events_path).unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].kind, EventKind::UnseenSyscall);
+        assert_eq!(events[0].syscalls, vec!["socket"]);
+        assert_eq!(events[0].action, ActionTaken::Denied);
+        assert_eq!(g.counters().denied, 2);
+    }
+
+    #[test]
+    fn calls_the_profiles_monitor_could_not_see_are_set_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let profile = learnt(dir.path());
+        let events_path = dir.path().join("events.jsonl");
+        let mut settings = settings(GuardMode::Detect, profile.policy, None);
+        settings.monitor = MonitorKind::Ptrace;
+        settings.blind_to = vec!["write".into(), "rt_sigreturn".into()];
+        let mut g = Guard::new(
+            settings,
+            profile.detector().unwrap(),
+            EventLog::new(&events_path),
+        );
+        let (write, rt_sigreturn) = (1, 15);
+        for _ in 0..20 {
+            for nr in NORMAL {
+                assert_eq!(g.admit(&call(nr)), Admission::Continue);
+                g.observe(&call(nr));
+                // Between every two calls of the learnt stream, calls the profile never saw.
+                assert_eq!(g.admit(&call(write)), Admission::Continue);
+                g.observe(&call(write));
+                g.observe(&call(rt_sigreturn));
+            }
+        }
+        assert!(
+            crate::record::events::read_all(&events_path)
+                .unwrap()
+                .is_empty(),
+            "set-aside calls raised events"
+        );
+        assert_eq!(g.detector().counters().mismatches, 0);
+        assert_eq!(g.inspect()["syscalls"]["write"], 60, "still counted");
+        // A call outside the blind list is still judged.
+        let socket = 41;
+        assert_eq!(g.admit(&call(socket)), Admission::Deny(libc::EPERM));
+    }
+
+    #[test]
+    fn an_anomalous_epoch_is_logged_with_its_bags() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut profile = learnt(dir.path());
+        profile.policy.on_unseen_syscall = UnseenSyscallAction::Ignore;
+        let events_path = dir.path().join("events.jsonl");
+        let mut g = Guard::new(
+            settings(GuardMode::Detect, profile.policy, None),
+            profile.detector().unwrap(),
+            EventLog::new(&events_path),
+        );
+        for _ in 0..10 {
+            for nr in NORMAL {
+                g.observe(&call(nr));
+            }
+        }
+        assert!(
+            crate::record::events::read_all(&events_path)
+                .unwrap()
+                .is_empty(),
+            "normal epoch alarmed"
+        );
+        for i in 0..30 {
+            g.observe(&call([0, 1, 2, 3][i % 4]));
+        }
+        let events = crate::record::events::read_all(&events_path).unwrap();
+        assert_eq!(events.len(), 1, "{events:?}");
+        let e = &events[0];
+        assert_eq!(e.kind, EventKind::Anomaly);
+        assert_eq!(e.action, ActionTaken::Logged);
+        assert!(e.mismatches.unwrap() > 2);
+        assert!(!e.unseen_bags.is_empty());
+        assert!(e.syscalls.contains(&"read".to_string()), "{:?}", e.syscalls);
+        assert!(g.history().any(|r| r.anomalous));
+        assert!(g.history().any(|r| !r.anomalous));
+    }
+
+    #[test]
+    fn learn_detect_switches_once_training_converges() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p1.json");
+        let events_path = dir.path().join("events.jsonl");
+        let policy = Policy {
+            on_anomaly: AnomalyAction::Log,
+            on_unseen_syscall: UnseenSyscallAction::Deny,
+        };
+        let mut g = Guard::new(
+            settings(GuardMode::LearnDetect, policy, Some(path.clone())),
+            Detector::new(guard_parameters()),
+            EventLog::new(&events_path),
+        );
+        assert_eq!(g.mode_name(), "learn");
+        for _ in 0..200 {
+            for nr in NORMAL {
+                g.observe(&call(nr));
+            }
+        }
+        assert_eq!(g.mode_name(), "detect", "a repetitive stream converges");
+        let events = crate::record::events::read_all(&events_path).unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].kind, EventKind::ModeSwitch);
+        let saved = Profile::load(&path).expect("profile saved at the switch");
+        assert!(saved.training.converged_at_epoch.is_some());
+        assert_eq!(
+            g.admit(&call(41)),
+            Admission::Deny(libc::EPERM),
+            "now detecting"
+        );
+    }
+
+    #[test]
+    fn an_exiting_thread_takes_its_window_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut g = Guard::new(
+            settings(GuardMode::Learn, Policy::default(), None),
+            Detector::new(guard_parameters()),
+            EventLog::new(&dir.path().join("e")),
+        );
+        let exit_group = 231;
+        for tid in 1..=100 {
+            let mut c = call(39);
+            c.pid = tid;
+            g.observe(&c);
+            c.nr = exit_group;
+            g.observe(&c);
+        }
+        assert_eq!(g.detector().streams(), 0);
+    }
+
+    #[test]
+    fn inspect_names_syscalls() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut g = Guard::new(
+            settings(GuardMode::Learn, Policy::default(), None),
+            Detector::new(guard_parameters()),
+            EventLog::new(&dir.path().join("e")),
+        );
+        g.observe(&call(39));
+        g.observe(&call(39));
+        let doc = g.inspect();
+        assert_eq!(doc["syscalls"]["getpid"], 2);
+        assert_eq!(doc["mode"], "learn");
+        assert_eq!(doc["detector"]["calls"], 2);
+    }
+}

@@ -1,0 +1,109 @@
+//! `ids-runc profile show`: a profile's parameters, policy, training and most frequent syscalls and
+//! bags.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::Args;
+use ids_detector::parameters::Threshold;
+use ids_monitor::profile::Profile;
+
+use super::bag_text;
+
+#[derive(Args, Debug)]
+pub struct ShowArgs {
+    /// The profile.
+    profile: PathBuf,
+    /// How many syscalls and bags to list.
+    #[arg(long, default_value_t = 15)]
+    top: usize,
+}
+
+pub fn run(a: ShowArgs) -> Result<i32> {
+    let p = Profile::load(&a.profile)?;
+    let params = &p.parameters;
+    println!("profile    {} ({})", p.name, a.profile.display());
+    println!(
+        "monitor    {} (cannot see: {})",
+        serde_json::to_value(p.monitor.kind)?
+            .as_str()
+            .unwrap_or("?"),
+        if p.monitor.invisible_syscalls.is_empty() {
+            "nothing".to_string()
+        } else {
+            p.monitor.invisible_syscalls.join(", ")
+        }
+    );
+    println!(
+        "parameters window {}, epoch {}, threshold {}, streams {}, convergence ≥{} for {} epochs, continuous training {}",
+        params.window,
+        params.epoch,
+        match params.threshold {
+            Threshold::Absolute(n) => format!("> {n} unknown windows"),
+            Threshold::Ratio(r) => format!("> {}% unknown windows", r * 100.0),
+        },
+        serde_json::to_value(params.stream)?.as_str().unwrap_or("?"),
+        params.training.convergence_similarity,
+        params.training.convergence_epochs,
+        if params.training.continuous { "on" } else { "off" }
+    );
+    println!(
+        "policy     on anomaly {}, on unseen syscall {}",
+        serde_json::to_value(p.policy.on_anomaly)?
+            .as_str()
+            .unwrap_or("?"),
+        serde_json::to_value(p.policy.on_unseen_syscall)?
+            .as_str()
+            .unwrap_or("?")
+    );
+    let t = &p.training;
+    println!(
+        "training   {} traces, {} calls, {} windows, {} epochs, {}",
+        t.traces,
+        t.calls,
+        t.windows,
+        t.epochs,
+        match (t.converged_at_epoch, t.last_similarity) {
+            (Some(e), _) => format!("converged at epoch {e}"),
+            (None, Some(s)) => format!("not converged (last similarity {s:.4})"),
+            (None, None) => "not converged".to_string(),
+        }
+    );
+    let total: u64 = p.normal_db.iter().map(|r| r.frequency).sum();
+    let once = p.normal_db.iter().filter(|r| r.frequency == 1).count();
+    println!(
+        "database   {} bags, {} windows, {} bags seen once",
+        p.normal_db.len(),
+        total,
+        once
+    );
+    // Calls per syscall, estimated from the bags: each window holds W calls.
+    let mut calls: BTreeMap<&str, u64> = p.syscalls.iter().map(|s| (s.as_str(), 0)).collect();
+    for r in &p.normal_db {
+        for (name, &count) in &r.bag {
+            *calls.entry(name).or_default() += u64::from(count) * r.frequency;
+        }
+    }
+    let mut by_frequency: Vec<(&str, u64)> = calls.into_iter().collect();
+    by_frequency.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(y.0)));
+    let slots = (total * params.window as u64).max(1) as f64;
+    println!(
+        "\n{} syscalls by share of windowed calls:",
+        by_frequency.len()
+    );
+    for (name, n) in by_frequency.iter().take(a.top) {
+        println!("  {:>6.2}%  {name}", *n as f64 * 100.0 / slots);
+    }
+    if by_frequency.len() > a.top {
+        let rest: Vec<&str> = by_frequency[a.top..].iter().map(|x| x.0).collect();
+        println!("  also: {}", rest.join(" "));
+    }
+    let mut bags: Vec<_> = p.normal_db.iter().collect();
+    bags.sort_by(|x, y| y.frequency.cmp(&x.frequency).then(x.bag.cmp(&y.bag)));
+    println!("\nmost frequent bags:");
+    for r in bags.iter().take(a.top) {
+        println!("  {:>8}  {}", r.frequency, bag_text(&r.bag));
+    }
+    Ok(0)
+}
