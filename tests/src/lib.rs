@@ -1,5 +1,6 @@
 //! Helpers for the end-to-end tests: the ids-runc binary, busybox bundles, a private dockerd, the
-//! `docker run --runtime=ids-runc` of a test, and a private podman.
+//! `docker run --runtime=ids-runc` of a test, a private podman, and a private host config for
+//! ids-runc called directly.
 //!
 //! These tests drive real runc, dockerd and containerd, so they need root; they fail (not skip)
 //! without it, because a skipped end-to-end test would pass while checking nothing.
@@ -8,6 +9,7 @@ pub mod bundle;
 pub mod docker_run;
 pub mod dockerd;
 pub mod podman;
+pub mod private_host;
 pub mod procs;
 pub mod workload;
 

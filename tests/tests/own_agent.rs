@@ -3,107 +3,13 @@
 //! says so. The agent is runc's own `seccompagent` (built by `hack/setup.sh --runc-suite`), which
 //! makes a notified `mkdir DIR` create `DIR-<listenerMetadata>` instead.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use ids_e2e::bundle::Bundle;
-use ids_e2e::procs::monitors_under;
-use ids_e2e::{ids_runc, require_root, run, stdout, wait_until, workspace};
-
-/// A private host config, state root and runc root for one test; monitors left under the state
-/// root are killed on drop.
-struct Host {
-    dir: tempfile::TempDir,
-    state_root: tempfile::TempDir,
-}
-
-impl Host {
-    fn new() -> Self {
-        require_root();
-        let dir = tempfile::tempdir().unwrap();
-        let state_root = tempfile::Builder::new()
-            .prefix("ids-a-")
-            .tempdir_in("/run")
-            .unwrap();
-        let host = Host { dir, state_root };
-        std::fs::write(
-            host.config(),
-            serde_json::json!({
-                "state_dir": host.state_root.path(),
-                "events_path": host.events_path(),
-                "profile_dir": host.dir.path().join("profiles"),
-                "runs_dir": host.dir.path().join("runs"),
-            })
-            .to_string(),
-        )
-        .unwrap();
-        host
-    }
-
-    fn config(&self) -> PathBuf {
-        self.dir.path().join("ids-runc.json")
-    }
-
-    fn events_path(&self) -> PathBuf {
-        self.dir.path().join("events.jsonl")
-    }
-
-    fn events(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(self.events_path())
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-
-    /// `ids-runc run` of `bundle` in the foreground: (exit code, stdout and stderr).
-    fn run(&self, bundle: &Bundle, id: &str) -> (Option<i32>, String) {
-        let out = run(Command::new(ids_runc())
-            .env("IDS_RUNC_CONFIG", self.config())
-            .arg("--root")
-            .arg(self.dir.path().join("runc"))
-            .args(["run", "--bundle"])
-            .arg(bundle.path())
-            .arg(id)
-            .stdin(Stdio::null()));
-        let text = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
-        (out.status.code(), text)
-    }
-
-    /// Nothing of ids-runc left once the container is gone.
-    #[track_caller]
-    fn assert_clean(&self) {
-        assert!(
-            wait_until(Duration::from_secs(10), || monitors_under(
-                self.state_root.path()
-            )
-            .is_empty()),
-            "monitors left"
-        );
-        assert!(
-            wait_until(Duration::from_secs(10), || std::fs::read_dir(
-                self.state_root.path()
-            )
-            .unwrap()
-            .next()
-            .is_none()),
-            "state left in {}",
-            self.state_root.path().display()
-        );
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        for pid in monitors_under(self.state_root.path()) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-    }
-}
+use ids_e2e::private_host::PrivateHost;
+use ids_e2e::{wait_until, workspace};
 
 /// runc's seccompagent, listening at `socket` until dropped.
 struct Agent(Child);
@@ -151,8 +57,8 @@ fn bundle(script: &str, seccomp: serde_json::Value) -> Bundle {
 
 #[test]
 fn a_container_keeps_its_own_seccomp_agent_and_is_traced() {
-    let host = Host::new();
-    let socket = host.dir.path().join("agent.sock");
+    let host = PrivateHost::new();
+    let socket = host.dir().join("agent.sock");
     let _agent = Agent::start(&socket);
     let bundle = bundle(
         "mkdir /dev/shm/foo && stat /dev/shm/foo-bar >/dev/null && echo agent-answered",
@@ -192,7 +98,7 @@ fn a_container_keeps_its_own_seccomp_agent_and_is_traced() {
     );
     // Watched all the same: the ptrace monitor learnt the container's calls, mkdir among them.
     // The monitor saves when the container is gone, which may be just after `run` returns.
-    let path = host.dir.path().join("profiles/agent.json");
+    let path = host.dir().join("profiles/agent.json");
     assert!(
         wait_until(Duration::from_secs(10), || path.exists()),
         "no profile learnt: {events:#?}"
@@ -207,13 +113,13 @@ fn a_container_keeps_its_own_seccomp_agent_and_is_traced() {
 
 #[test]
 fn a_listener_with_nothing_to_notify_is_left_to_runc() {
-    let host = Host::new();
+    let host = PrivateHost::new();
     // runc runs this: no call is notified, so nobody ever connects to the listener.
     let bundle = bundle(
         "mkdir /dev/shm/foo && stat /dev/shm/foo >/dev/null && echo ran",
         serde_json::json!({
             "defaultAction": "SCMP_ACT_ALLOW",
-            "listenerPath": host.dir.path().join("nobody.sock"),
+            "listenerPath": host.dir().join("nobody.sock"),
         }),
     );
     let (code, out) = host.run(&bundle, "no-notify");
