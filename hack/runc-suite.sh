@@ -99,8 +99,9 @@ for pass in "${passes[@]}"; do
       }' >"$dir/config.json"
       run_pass "$pass" "$ids_runc" IDS_RUNC_CONFIG="$dir/config.json"
       check_leftovers "$pass" "$dir/state" || status=1
-      # Every monitor leaves its final record in the runs dir: how many containers were watched.
-      echo "$pass: $(find "$dir/runs" -name '*.final.json' 2>/dev/null | wc -l) monitors ran"
+      # Every monitor leaves a final record in the runs dir, one per container id (the suite
+      # reuses ids: test_busybox is most of them).
+      echo "$pass: monitors ran for $(find "$dir/runs" -name '*.final.json' 2>/dev/null | wc -l) container ids"
       if [ -s "$dir/events.jsonl" ]; then
         cp "$dir/events.jsonl" "$results/$pass.events.jsonl"
         echo "$pass: $(wc -l <"$dir/events.jsonl") events, in $results/$pass.events.jsonl"
