@@ -21,6 +21,7 @@
 
 pub mod backend;
 pub mod guard;
+pub mod mode;
 pub mod offline;
 pub mod policy;
 pub mod profile;

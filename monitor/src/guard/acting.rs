@@ -13,7 +13,7 @@ impl Guard {
         let mut event = Event::now(
             &self.settings.container,
             &self.settings.profile_name,
-            self.mode_name(),
+            self.current_mode(),
             self.settings.monitor,
             kind,
         );

@@ -20,7 +20,7 @@ impl Guard {
         serde_json::json!({
             "container": self.settings.container,
             "profile": self.settings.profile_name,
-            "mode": self.mode_name(),
+            "mode": self.current_mode(),
             "monitor": self.settings.monitor,
             "syscalls": syscalls.into_iter().map(|(n, c)| (n.to_string(), c.into())).collect::<serde_json::Map<String, serde_json::Value>>(),
             "detector": {

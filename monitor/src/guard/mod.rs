@@ -54,6 +54,19 @@ pub enum GuardMode {
     LearnDetect,
 }
 
+impl GuardMode {
+    /// The guard a container in `mode` needs: none for `off` and `null`, which judge nothing.
+    pub fn of(mode: crate::mode::Mode) -> Option<GuardMode> {
+        use crate::mode::Mode as M;
+        match mode {
+            M::Off | M::Null => None,
+            M::Learn => Some(GuardMode::Learn),
+            M::Detect => Some(GuardMode::Detect),
+            M::LearnDetect => Some(GuardMode::LearnDetect),
+        }
+    }
+}
+
 /// How a guard is set up.
 #[derive(Debug, Clone)]
 pub struct GuardSettings {
@@ -169,10 +182,12 @@ impl Guard {
     }
 
     /// The detector's current mode, as events and `inspect` name it.
-    pub fn mode_name(&self) -> &'static str {
+    /// What the guard is doing now: learning or detecting (a learn-detect guard is first one, then
+    /// the other).
+    pub fn current_mode(&self) -> crate::mode::Mode {
         match self.detector.mode() {
-            Mode::Learn => "learn",
-            Mode::Detect => "detect",
+            Mode::Learn => crate::mode::Mode::Learn,
+            Mode::Detect => crate::mode::Mode::Detect,
         }
     }
 
@@ -499,13 +514,17 @@ mod tests {
             Detector::new(guard_parameters()),
             EventLog::new(&events_path),
         );
-        assert_eq!(g.mode_name(), "learn");
+        assert_eq!(g.current_mode(), crate::mode::Mode::Learn);
         for _ in 0..200 {
             for nr in NORMAL {
                 g.observe(&call(nr));
             }
         }
-        assert_eq!(g.mode_name(), "detect", "a repetitive stream converges");
+        assert_eq!(
+            g.current_mode(),
+            crate::mode::Mode::Detect,
+            "a repetitive stream converges"
+        );
         let events = crate::record::events::read_all(&events_path).unwrap();
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].kind, EventKind::ModeSwitch);

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::json_lines::ReadError;
 
 use crate::backend::MonitorKind;
+use crate::mode::Mode;
 
 pub const DEFAULT_PATH: &str = "/var/log/ids-runc/events.jsonl";
 
@@ -81,8 +82,9 @@ pub struct Event {
     pub time: String,
     pub container: String,
     pub profile: String,
-    /// The monitor's mode when it happened: learn, detect.
-    pub mode: String,
+    /// The container's mode when it happened; a learn-detect container's events say which of the
+    /// two it was doing.
+    pub mode: Mode,
     pub monitor: MonitorKind,
     pub kind: EventKind,
     pub action: ActionTaken,
@@ -116,7 +118,7 @@ impl Event {
     pub fn now(
         container: &str,
         profile: &str,
-        mode: &str,
+        mode: Mode,
         monitor: MonitorKind,
         kind: EventKind,
     ) -> Event {
@@ -124,7 +126,7 @@ impl Event {
             time: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
             container: container.into(),
             profile: profile.into(),
-            mode: mode.into(),
+            mode,
             monitor,
             kind,
             action: ActionTaken::None,
@@ -215,7 +217,7 @@ mod tests {
         let mut e = Event::now(
             "c1",
             "p",
-            "detect",
+            Mode::Detect,
             MonitorKind::SeccompNotify,
             EventKind::Anomaly,
         );

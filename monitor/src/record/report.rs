@@ -201,7 +201,7 @@ mod tests {
         let mut event = Event::now(
             "c<1>",
             "p",
-            "detect",
+            crate::mode::Mode::Detect,
             MonitorKind::SeccompNotify,
             EventKind::Anomaly,
         );

@@ -16,7 +16,6 @@ use ids_monitor::backend::Origin;
 use ids_monitor::record::events::{ActionTaken, Event, EventKind, EventLog};
 
 use crate::config::host::HostConfig;
-use crate::config::mode::Mode;
 use crate::config::selection::{self, Selection};
 use crate::container::bundle::BundleConfig;
 use crate::container::own_agent;
@@ -25,6 +24,7 @@ use crate::monitor_process;
 use crate::monitor_process::launch::{self, Launch};
 use crate::runc::args::RuncArgs;
 use crate::runc::Runc;
+use ids_monitor::mode::Mode;
 
 /// How long the monitor may take to bind its sockets.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -183,7 +183,7 @@ fn record_monitor_chosen(host: &HostConfig, id: &str, selection: &Selection, rea
     let mut event = Event::now(
         id,
         &selection.profile_name,
-        &selection.mode.to_string(),
+        selection.mode,
         MonitorKind::Ptrace,
         EventKind::MonitorChosen,
     );
@@ -202,7 +202,7 @@ fn record_fail_open(host: &HostConfig, id: &str, msg: &str) {
     let mut event = Event::now(
         id,
         "",
-        "off",
+        Mode::Off,
         MonitorKind::SeccompNotify,
         EventKind::MonitorError,
     );

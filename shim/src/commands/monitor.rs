@@ -24,12 +24,12 @@ use ids_monitor::profile::Profile;
 use ids_monitor::record::epoch_log::EpochLog;
 use ids_monitor::record::events::{ActionTaken, Event, EventKind, EventLog};
 
-use crate::config::mode::Mode;
 use crate::container::state_dir::StateDir;
 use crate::monitor_process::launch::Launch;
 use crate::monitor_process::stuck_init::{self, StuckInit};
 use crate::monitor_process::READY;
 use crate::runc::Runc;
+use ids_monitor::mode::Mode;
 
 /// While no notify fd has been handed over, look this often for a runc init stuck in a notified
 /// call (see `stuck_init`); one found twice in a row, this far apart, is killed.
@@ -93,9 +93,9 @@ struct Prepared {
 fn prepare(state_dir: &Path) -> anyhow::Result<Prepared> {
     let launch = Launch::read(state_dir)?;
     let state = StateDir::at(state_dir);
-    let guard = match launch.mode {
-        Mode::Null | Mode::Off => None,
-        _ => Some(guard(&launch)?),
+    let guard = match GuardMode::of(launch.mode) {
+        Some(mode) => Some(guard(&launch, mode)?),
+        None => None,
     };
     let listener = match launch.monitor {
         MonitorKind::Ptrace => None,
@@ -112,7 +112,7 @@ fn prepare(state_dir: &Path) -> anyhow::Result<Prepared> {
     })
 }
 
-fn guard(launch: &Launch) -> anyhow::Result<Guard> {
+fn guard(launch: &Launch, mode: GuardMode) -> anyhow::Result<Guard> {
     let (mut detector, profile_monitor) = match &launch.profile {
         Some(path) => {
             let profile = Profile::load(path)?;
@@ -128,11 +128,6 @@ fn guard(launch: &Launch) -> anyhow::Result<Guard> {
     };
     let blind_to = blind_to(launch, profile_monitor);
     detector.set_database_limit(launch.max_database_entries);
-    let mode = match launch.mode {
-        Mode::Detect => GuardMode::Detect,
-        Mode::Learn => GuardMode::Learn,
-        _ => GuardMode::LearnDetect,
-    };
     let settings = GuardSettings {
         container: launch.id.clone(),
         profile_name: launch.profile_name.clone(),
@@ -190,7 +185,7 @@ fn launch_event(launch: &Launch, kind: EventKind) -> Event {
     Event::now(
         &launch.id,
         &launch.profile_name,
-        &launch.mode.to_string(),
+        launch.mode,
         launch.monitor,
         kind,
     )

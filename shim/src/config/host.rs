@@ -28,7 +28,7 @@ pub struct HostConfig {
     /// `/var/lib/ids-runc/runs`.
     pub runs_dir: Option<PathBuf>,
     /// Mode of a container that names none and has no profile; default off.
-    pub default_mode: Option<crate::config::mode::Mode>,
+    pub default_mode: Option<ids_monitor::mode::Mode>,
     /// Monitor when nothing names one; default seccomp-notify.
     pub default_monitor: Option<String>,
     /// Action when neither the container nor its profile sets one (`log`, `kill`, `deny`, or

@@ -9,7 +9,7 @@
 use ids_monitor::policy::{AnomalyAction, Policy, UnseenSyscallAction};
 use serde::Deserialize;
 
-use crate::config::mode::Mode;
+use ids_monitor::mode::Mode;
 
 /// Host config `mandatory`.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -6,5 +6,4 @@ pub mod found_profile;
 pub mod host;
 pub mod image_profile;
 pub mod mandatory;
-pub mod mode;
 pub mod selection;

@@ -22,7 +22,7 @@ use crate::config::found_profile::{self, FoundProfile};
 use crate::config::host::HostConfig;
 use crate::config::image_profile;
 use crate::config::mandatory::Mandatory;
-use crate::config::mode::Mode;
+use ids_monitor::mode::Mode;
 
 const ANNOTATION_PREFIX: &str = "io.ids-runc.";
 const ENV_PREFIX: &str = "IDS_RUNC_";

@@ -128,7 +128,7 @@ pub fn check(state: &StateDir, noticed_by: &str, kill: bool) -> Option<Death> {
         let mut event = Event::now(
             &launch.id,
             &launch.profile_name,
-            &launch.mode.to_string(),
+            launch.mode,
             launch.monitor,
             EventKind::MonitorDied,
         );

@@ -11,7 +11,7 @@ use ids_monitor::policy::Policy;
 use ids_monitor::record::atomic_file::write_atomically;
 use serde::{Deserialize, Serialize};
 
-use crate::config::mode::Mode;
+use ids_monitor::mode::Mode;
 
 pub const FILE_NAME: &str = "launch.json";
 /// The profile detection runs with, copied into the state dir (it may come from the image).

@@ -1,4 +1,6 @@
-//! The mode a container runs in, as the host config, annotations and env spell it.
+//! The mode a container runs in, as the host config, annotations and env spell it, and as events
+//! record it. The guard runs the three monitored modes that judge or learn (`GuardMode`); the
+//! detector has only two phases, learning and detecting (`ids_detector::detector::Mode`).
 
 use std::fmt;
 use std::str::FromStr;
