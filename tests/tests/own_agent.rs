@@ -133,3 +133,28 @@ fn a_listener_with_nothing_to_notify_is_left_to_runc() {
     );
     host.assert_clean();
 }
+
+#[test]
+fn without_a_pid_namespace_its_own_agent_fails_create_with_the_reason() {
+    let host = PrivateHost::new();
+    let bundle = bundle(
+        "true",
+        serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": host.dir().join("agent.sock"),
+            "syscalls": [{ "names": ["mkdir"], "action": "SCMP_ACT_NOTIFY" }],
+        }),
+    );
+    let mut spec = bundle.config();
+    let namespaces = spec["linux"]["namespaces"].as_array_mut().unwrap();
+    namespaces.retain(|ns| ns["type"] != "pid");
+    bundle.set_config(&spec);
+    let (code, out) = host.run(&bundle, "no-pid-ns");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("own agent") && out.contains("pid namespace of its own"),
+        "{out}"
+    );
+    assert!(!out.contains("use the seccomp-notify monitor"), "{out}");
+    host.assert_clean();
+}

@@ -92,12 +92,13 @@ fn start_monitor(
     };
     let new_spec = match monitor {
         MonitorKind::Ptrace => {
-            ensure_own_pid_namespace(&config.spec)
-                .with_context(|| match &own_agent {
-                    Some(reason) => format!("{reason}, so only the ptrace monitor can watch it"),
-                    None => String::new(),
-                })
-                .with_context(|| format!("{}", config.path().display()))?;
+            let checked = ensure_own_pid_namespace(&config.spec, own_agent.is_none());
+            let checked = match &own_agent {
+                Some(reason) => checked
+                    .with_context(|| format!("{reason}, so only the ptrace monitor can watch it")),
+                None => checked,
+            };
+            checked.with_context(|| format!("{}", config.path().display()))?;
             match ptrace_stops {
                 PtraceStops::Syscall => None,
                 PtraceStops::Seccomp => Some(config.with_trace()?),
@@ -161,7 +162,9 @@ fn start_monitor(
 }
 
 /// The ptrace monitor tells the container's processes from runc's by their pid namespace.
-fn ensure_own_pid_namespace(spec: &serde_json::Value) -> anyhow::Result<()> {
+/// `suggest_notify`: whether the seccomp-notify monitor is a way out (not for a container with its
+/// own seccomp agent).
+fn ensure_own_pid_namespace(spec: &serde_json::Value, suggest_notify: bool) -> anyhow::Result<()> {
     let has_pid_ns = spec
         .pointer("/linux/namespaces")
         .and_then(|n| n.as_array())
@@ -173,7 +176,12 @@ fn ensure_own_pid_namespace(spec: &serde_json::Value) -> anyhow::Result<()> {
     anyhow::ensure!(
         has_pid_ns,
         "the ptrace monitor needs the container in a pid namespace of its own \
-         (linux.namespaces has no \"pid\"; docker --pid=host?); use the seccomp-notify monitor"
+         (linux.namespaces has no \"pid\"; docker --pid=host?){}",
+        if suggest_notify {
+            "; use the seccomp-notify monitor"
+        } else {
+            ""
+        }
     );
     Ok(())
 }
