@@ -4,8 +4,9 @@
 # (hack/bench/notify-floor.c: blocking RECV, CONTINUE, nothing else: the least any notify monitor
 # can cost); under ids-runc with the null monitor (answers CONTINUE, no detector), without
 # synchronous wake-ups, and with the detector learning and detecting; and the same three (null,
-# learn, detect) under the ptrace monitor (pt-*). The floor of the two ptrace stop mechanisms
-# (PTRACE_SYSCALL, SECCOMP_RET_TRACE) is measured on a host process by hack/bench/ptrace-floor.c.
+# learn, detect) under the ptrace monitor (pt-*); and learning and detecting in the kernel (eb-*,
+# the ebpf monitor). The floor of the two ptrace stop mechanisms (PTRACE_SYSCALL,
+# SECCOMP_RET_TRACE) is measured on a host process by hack/bench/ptrace-floor.c.
 # The modes take turns within each round, so that drift of the machine hits them alike; per cell
 # the median and the minimum over the rounds are printed (on 2 vCPUs the notify round trip is
 # bimodal, depending on where the scheduler puts the monitor, so both matter).
@@ -79,6 +80,9 @@ config() {
       elif ($mode | startswith("pt-")) then
         .annotations = {"io.ids-runc.mode": ($mode | ltrimstr("pt-")), "io.ids-runc.monitor": "ptrace",
                         "io.ids-runc.profile": ($profile + "-ptrace"), "io.ids-runc.action": "log"}
+      elif ($mode | startswith("eb-")) then
+        .annotations = {"io.ids-runc.mode": ($mode | ltrimstr("eb-")), "io.ids-runc.monitor": "ebpf",
+                        "io.ids-runc.profile": ($profile + "-ebpf"), "io.ids-runc.action": "log"}
       else
         .annotations = {"io.ids-runc.mode": (if $mode == "null-nosync" then "null" else $mode end),
                         "io.ids-runc.profile": $profile, "io.ids-runc.action": "log"}
@@ -121,12 +125,13 @@ sample() {
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.3f", a / b}'; }
 
 floor=$(floor_seccomp)
-modes=(runc floor null null-nosync learn detect pt-null pt-learn pt-detect)
+modes=(runc floor null null-nosync learn detect pt-null pt-learn pt-detect eb-learn eb-detect)
 declare -A samples
 for workload in files getppid forkexec; do
   # learn first, so that detect has a profile from the first round on
   sample learn "$workload" >/dev/null
   sample pt-learn "$workload" >/dev/null
+  sample eb-learn "$workload" >/dev/null
   for round in $(seq "$RUNS"); do
     for mode in "${modes[@]}"; do
       samples[$mode,$workload]+="$(sample "$mode" "$workload") "
@@ -164,6 +169,19 @@ for what in median minimum; do
   done
 done
 
+for what in median minimum; do
+  printf '\nin-kernel (ebpf) monitor: %s seconds over %s rounds\n' "$what" "$RUNS"
+  printf '%-10s %8s %8s %8s %8s   %13s %15s\n' workload runc detect eb-learn eb-detect \
+    eb-detect/runc eb-detect/detect
+  for workload in files getppid forkexec; do
+    declare -A v=()
+    for mode in "${modes[@]}"; do v[$mode]=$(stat "$what" <<<"${samples[$mode,$workload]}"); done
+    printf '%-10s %8s %8s %8s %8s   %12sx %14sx\n' "$workload" \
+      "${v[runc]}" "${v[detect]}" "${v[eb-learn]}" "${v[eb-detect]}" \
+      "$(ratio "${v[eb-detect]}" "${v[runc]}")" "$(ratio "${v[eb-detect]}" "${v[detect]}")"
+  done
+done
+
 echo
 echo "ptrace stop mechanisms on a host process (hack/bench/ptrace-floor.c, $GETPPID getppid calls, 3 runs):"
 gcc -O2 -o "$work/ptrace-floor" hack/bench/ptrace-floor.c
@@ -172,7 +190,7 @@ for _ in 1 2 3; do "$work/ptrace-floor" "$GETPPID" | paste -sd' '; done
 echo
 echo "start latency (runc run of true, median of $STARTS):"
 export IDS_RUNC_CONFIG=$work/ids-runc.json
-for mode in runc null learn pt-null pt-learn; do
+for mode in runc null learn pt-null pt-learn eb-learn; do
   config "$mode" "true" bench-start
   runtime=$ids_runc; [ "$mode" = runc ] && runtime=$runc
   s=$(for _ in $(seq "$STARTS"); do one_run "$runtime"; done | median)

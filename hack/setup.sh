@@ -22,6 +22,11 @@ packages=(
   gcc                 # static load and benchmark programs (hack/bench/*.c)
   libc6-dev           # their static libc
   unzip               # ADFA-LD benchmark
+  clang               # the in-kernel monitor's BPF program (ebpf/), and its test helper
+  libelf-dev          # libbpf (built from libbpf-sys's vendored copy) links libelf and zlib
+  zlib1g-dev
+  make                # libbpf-sys builds libbpf with make
+  linux-libc-dev      # <linux/bpf.h> for the BPF program
 )
 
 deps_only=no

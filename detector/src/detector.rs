@@ -87,6 +87,40 @@ pub struct Verdict {
 }
 
 impl Verdict {
+    /// A verdict another judge made on the same rules (the in-kernel monitor): the epoch's counts,
+    /// its limit and its first unknown windows (at most [`MAX_REPORTED_WINDOWS`] are kept), each
+    /// with its stream and its calls, oldest first.
+    pub fn judged(
+        epoch: u64,
+        windows: u32,
+        mismatches: u32,
+        limit: f64,
+        anomalous: bool,
+        unknown: &[(u32, &[Sym])],
+    ) -> Verdict {
+        let mut kept = [None; MAX_REPORTED_WINDOWS];
+        for (slot, (stream, calls)) in kept.iter_mut().zip(unknown) {
+            let mut w = UnknownWindow {
+                stream: *stream,
+                len: 0,
+                calls: [Sym(0); MAX_WINDOW],
+            };
+            for (to, from) in w.calls.iter_mut().zip(calls.iter()) {
+                *to = *from;
+                w.len += 1;
+            }
+            *slot = Some(w);
+        }
+        Verdict {
+            epoch,
+            anomalous,
+            mismatches,
+            windows,
+            limit,
+            unknown: kept,
+        }
+    }
+
     /// The first few unknown windows of the epoch.
     pub fn unknown_windows(&self) -> impl Iterator<Item = &UnknownWindow> {
         self.unknown.iter().flatten()
@@ -340,6 +374,37 @@ impl Detector {
         }
     }
 
+    /// Adds a bag another learner found new (the in-kernel monitor sends each once), with the
+    /// windows it was seen in; its syscalls become known. Counts as learning, as
+    /// [`Detector::observe`] does.
+    pub fn learn_bag(&mut self, bag: SortedBag, frequency: u64) -> Insertion {
+        for &sym in bag.calls() {
+            self.known[sym.index()] = true;
+        }
+        if self.db.len() >= self.db_limit && !self.db.contains(bag.id()) {
+            self.counters.rejected_bags += 1;
+            return Insertion::Full;
+        }
+        let inserted = self.db.insert(bag, frequency);
+        self.counters.merged_bags += u64::from(inserted == Insertion::New);
+        inserted
+    }
+
+    /// Counts calls and windows another learner went through (the in-kernel monitor counts them
+    /// itself), as [`Detector::observe`] counts its own.
+    pub fn learnt_elsewhere(&mut self, calls: u64, windows: u64) {
+        self.training.calls = self.training.calls.saturating_add(calls);
+        self.training.windows = self.training.windows.saturating_add(windows);
+        self.counters.calls += calls;
+        self.counters.windows += windows;
+    }
+
+    /// A training epoch another learner finished (its mismatches: the bags new to the database),
+    /// for the convergence rule, as if [`Detector::observe`] had ended it.
+    pub fn training_epoch(&mut self, end: EpochEnd) {
+        self.end_training_epoch(end);
+    }
+
     /// Whether a syscall was ever seen in training; a backend may act on an unseen one before
     /// letting it run.
     #[inline]
@@ -486,6 +551,34 @@ mod tests {
             .iter()
             .filter_map(|&s| d.observe(stream, Sym(s)))
             .collect()
+    }
+
+    #[test]
+    fn another_judges_verdicts_and_bags_read_as_the_detectors_own() {
+        let v = Verdict::judged(3, 10, 2, 1.0, true, &[(7, &[Sym(1), Sym(2)][..])]);
+        assert!(v.anomalous);
+        let w: Vec<_> = v.unknown_windows().collect();
+        assert_eq!(
+            (w.len(), w[0].stream(), w[0].calls()),
+            (1, 7, &[Sym(1), Sym(2)][..])
+        );
+        let mut d = Detector::new(params(2, 4, Threshold::Absolute(0), StreamMode::PerThread));
+        let bag = SortedBag::from_calls([Sym(5), Sym(6)]);
+        assert_eq!(d.learn_bag(bag.clone(), 3), Insertion::New);
+        assert_eq!(d.learn_bag(bag.clone(), 1), Insertion::Existing);
+        assert_eq!(d.database().frequency(bag.id()), 4);
+        assert!(d.is_known(Sym(6)));
+        d.learnt_elsewhere(100, 90);
+        for index in 0..5 {
+            d.training_epoch(EpochEnd {
+                index,
+                windows: 20,
+                mismatches: 0,
+            });
+        }
+        let t = d.training_record();
+        assert_eq!((t.calls, t.windows, t.epochs), (100, 90, 5));
+        assert!(d.converged());
     }
 
     #[test]

@@ -51,6 +51,11 @@ impl NormalDb {
         self.entries.get(&id).map_or(0, |e| e.frequency)
     }
 
+    /// The bag with this id, if it is in the database.
+    pub fn bag(&self, id: BagId) -> Option<&SortedBag> {
+        self.entries.get(&id).map(|e| &e.bag)
+    }
+
     /// Counts `frequency` more sightings of a bag (loading a profile, merging, continuous training).
     pub fn insert(&mut self, bag: SortedBag, frequency: u64) -> Insertion {
         let id = bag.id();

@@ -15,6 +15,7 @@
 //! profile or the records: a backend knows only the sink's trait.
 
 pub mod control;
+pub mod ebpf;
 pub mod notify;
 pub mod ptrace;
 pub mod seccomp_merge;
@@ -39,6 +40,9 @@ pub enum MonitorKind {
     Ptrace,
     /// Recorded traces (strace, datasets): sees what the trace holds.
     Offline,
+    /// The detector in the kernel (`ids-ebpf`): sees every syscall that passes the container's
+    /// seccomp profile.
+    Ebpf,
 }
 
 impl MonitorKind {
@@ -46,7 +50,7 @@ impl MonitorKind {
     pub fn invisible_syscalls(self) -> &'static [&'static str] {
         match self {
             MonitorKind::SeccompNotify => &seccomp_merge::NEVER_NOTIFIED,
-            MonitorKind::Ptrace | MonitorKind::Offline => &[],
+            MonitorKind::Ptrace | MonitorKind::Offline | MonitorKind::Ebpf => &[],
         }
     }
 

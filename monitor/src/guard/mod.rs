@@ -34,6 +34,7 @@ use startup::Startup;
 
 mod acting;
 mod inspect;
+mod kernel;
 mod saving;
 pub mod startup;
 
@@ -189,6 +190,11 @@ impl Guard {
             Mode::Learn => crate::mode::Mode::Learn,
             Mode::Detect => crate::mode::Mode::Detect,
         }
+    }
+
+    /// Calls the profile's monitor could not see, which this guard keeps out of the windows.
+    pub fn blind_to(&self) -> &[String] {
+        &self.settings.blind_to
     }
 
     pub fn detector(&self) -> &Detector {

@@ -84,8 +84,10 @@ fn start_monitor(
     // The notify monitor needs the container's seccomp profile pointed at it; the ptrace monitor
     // leaves it alone and traces runc itself, from this process on.
     // With PTRACE_SYSCALL stops there is nothing to rewrite; with seccomp stops, its ALLOW
-    // rules become TRACE rules. A container with its own seccomp agent keeps its profile as it is.
-    let own_agent = own_agent::reason(&config.spec);
+    // rules become TRACE rules. A container with its own seccomp agent keeps its profile as it is:
+    // unless ebpf (which never touches it) was chosen, ptrace with syscall stops watches it.
+    let own_agent =
+        own_agent::reason(&config.spec).filter(|_| selection.monitor != MonitorKind::Ebpf);
     let (monitor, ptrace_stops) = match own_agent {
         Some(_) => (MonitorKind::Ptrace, PtraceStops::Syscall),
         None => (selection.monitor, host.ptrace_stops.unwrap_or_default()),
@@ -103,6 +105,12 @@ fn start_monitor(
                 PtraceStops::Syscall => None,
                 PtraceStops::Seccomp => Some(config.with_trace()?),
             }
+        }
+        // The kernel judges the calls that pass the container's profile, which stays as it is.
+        MonitorKind::Ebpf => {
+            ensure_own_pid_namespace(&config.spec, true)
+                .with_context(|| format!("{}", config.path().display()))?;
+            None
         }
         _ => Some(config.with_notify(&state.seccomp_socket())?),
     };
@@ -137,6 +145,14 @@ fn start_monitor(
         runc_pid: std::process::id(),
         sync_wake_up: host.sync_wake_up.unwrap_or(true),
         ptrace_stops,
+        cgroup: match monitor {
+            MonitorKind::Ebpf => Some(container_cgroup(
+                &config.spec,
+                id,
+                args.global.systemd_cgroup,
+            )?),
+            _ => None,
+        },
         max_database_entries: host.max_database_entries(),
     }
     .write(state.path())?;
@@ -161,9 +177,22 @@ fn start_monitor(
     Ok(new_spec.is_some())
 }
 
-/// The ptrace monitor tells the container's processes from runc's by their pid namespace.
-/// `suggest_notify`: whether the seccomp-notify monitor is a way out (not for a container with its
-/// own seccomp agent).
+/// Where runc will put the container in the cgroup v2 hierarchy, as the config asks.
+fn container_cgroup(
+    spec: &serde_json::Value,
+    id: &str,
+    systemd: bool,
+) -> anyhow::Result<std::path::PathBuf> {
+    let path = spec.pointer("/linux/cgroupsPath").and_then(|p| p.as_str());
+    Ok(
+        ids_ebpf::cgroup::unified_root()?
+            .join(ids_ebpf::cgroup::container_path(path, id, systemd)?),
+    )
+}
+
+/// The ptrace and ebpf monitors tell the container's processes from runc's by their pid
+/// namespace. `suggest_notify`: whether the seccomp-notify monitor is a way out (not for a
+/// container with its own seccomp agent).
 fn ensure_own_pid_namespace(spec: &serde_json::Value, suggest_notify: bool) -> anyhow::Result<()> {
     let has_pid_ns = spec
         .pointer("/linux/namespaces")
@@ -175,7 +204,7 @@ fn ensure_own_pid_namespace(spec: &serde_json::Value, suggest_notify: bool) -> a
         });
     anyhow::ensure!(
         has_pid_ns,
-        "the ptrace monitor needs the container in a pid namespace of its own \
+        "the ptrace and ebpf monitors need the container in a pid namespace of its own \
          (linux.namespaces has no \"pid\"; docker --pid=host?){}",
         if suggest_notify {
             "; use the seccomp-notify monitor"

@@ -30,6 +30,15 @@ pub fn run(runc: &Runc, args: &RuncArgs, host: &HostConfig) -> anyhow::Result<i3
     };
     if state.exists() && (code == 0 || !runc.knows(args.global.root.as_deref(), id)) {
         stop_monitor(&state);
+        // A monitor that ended normally took its container out of the kernel; one that died
+        // left it there, judging a cgroup that is gone.
+        if let Some(cgroup) = state.recorded_cgroup_id() {
+            let unregistered = super::monitor::kernel_setup()
+                .and_then(|setup| Ok(ids_ebpf::unregister_cgroup(&setup, cgroup)?));
+            if let Err(e) = unregistered {
+                log::warn!("taking cgroup {cgroup} out of the kernel program: {e:#}");
+            }
+        }
         state.remove()?;
     }
     Ok(code)

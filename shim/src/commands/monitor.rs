@@ -14,12 +14,15 @@ use anyhow::Context;
 use clap::Parser;
 use ids_detector::alphabet::{Alphabet, Arch};
 use ids_detector::detector::Detector;
+use ids_ebpf::{OnUnseen, Setup, Spec, DEFAULT_PIN_DIR, KERNEL_BTF};
 use ids_monitor::backend::control::ControlServer;
+use ids_monitor::backend::ebpf::{EbpfSupervisor, KernelSink, Registered};
 use ids_monitor::backend::notify::{HandoverListener, NotifySupervisor, SupervisorConfig};
 use ids_monitor::backend::ptrace::{TraceConfig, TraceSupervisor};
-use ids_monitor::backend::sink::{NullSink, RunEnd, SyscallSink};
+use ids_monitor::backend::sink::{NullSink, RunEnd};
 use ids_monitor::backend::{Backend, MonitorKind};
 use ids_monitor::guard::{Guard, GuardMode, GuardSettings};
+use ids_monitor::policy::{AnomalyAction, UnseenSyscallAction};
 use ids_monitor::profile::Profile;
 use ids_monitor::record::epoch_log::EpochLog;
 use ids_monitor::record::events::{ActionTaken, Event, EventKind, EventLog};
@@ -88,6 +91,8 @@ struct Prepared {
     listener: Option<HandoverListener>,
     control: ControlServer,
     guard: Option<Guard>,
+    /// The ebpf monitor's container, registered with the kernel before runc starts.
+    kernel: Option<Registered>,
 }
 
 fn prepare(state_dir: &Path) -> anyhow::Result<Prepared> {
@@ -98,8 +103,16 @@ fn prepare(state_dir: &Path) -> anyhow::Result<Prepared> {
         None => None,
     };
     let listener = match launch.monitor {
-        MonitorKind::Ptrace => None,
+        MonitorKind::Ptrace | MonitorKind::Ebpf => None,
         _ => Some(HandoverListener::bind(&state.seccomp_socket(), 0)?),
+    };
+    let kernel = match launch.monitor {
+        MonitorKind::Ebpf => {
+            let registered = register(&launch, guard.as_ref())?;
+            state.record_cgroup_id(registered.cgroup_id())?;
+            Some(registered)
+        }
+        _ => None,
     };
     let control = ControlServer::bind(&state.control_socket())?;
     state.record_monitor_pid(std::process::id())?;
@@ -109,7 +122,84 @@ fn prepare(state_dir: &Path) -> anyhow::Result<Prepared> {
         listener,
         control,
         guard,
+        kernel,
     })
+}
+
+/// The host's kernel program, where ids-runc pins it.
+pub fn kernel_setup() -> anyhow::Result<Setup> {
+    Ok(Setup::new(
+        Path::new(DEFAULT_PIN_DIR),
+        Path::new(KERNEL_BTF),
+        ids_ebpf::symbol_table(Alphabet::system()),
+    )?)
+}
+
+/// The ebpf monitor: the container's cgroup, registered with the host's kernel program with what
+/// the guard judges by (the profile's bags, syscalls and parameters, the policy).
+fn register(launch: &Launch, guard: Option<&Guard>) -> anyhow::Result<Registered> {
+    let cgroup = launch
+        .cgroup
+        .clone()
+        .context("launch.json names no cgroup for the ebpf monitor")?;
+    let on_unseen = match launch.policy.on_unseen_syscall {
+        UnseenSyscallAction::Ignore => OnUnseen::Ignore,
+        UnseenSyscallAction::Log => OnUnseen::Report,
+        UnseenSyscallAction::Kill => OnUnseen::Kill,
+        UnseenSyscallAction::Deny => anyhow::bail!(
+            "the ebpf monitor cannot refuse a call before it runs yet (unseen=deny needs \
+             seccomp): use unseen=kill or unseen=log"
+        ),
+    };
+    let alphabet = Alphabet::system();
+    let sym = |name: &str| alphabet.sym_by_name(name).map_or(u16::MAX, |s| s.0);
+    let (params, bags, known, invisible, learn) = match guard {
+        Some(guard) => {
+            let d = guard.detector();
+            let bags: Vec<(u64, u64)> = d
+                .database()
+                .entries()
+                .map(|(id, e)| (id.0, e.frequency))
+                .collect();
+            let known: Vec<u16> = d.known_syscalls().map(|s| s.0).collect();
+            let invisible: Vec<u16> = guard
+                .blind_to()
+                .iter()
+                .map(|n| sym(n))
+                .filter(|&s| s != u16::MAX)
+                .collect();
+            let learn = d.mode() == ids_detector::detector::Mode::Learn;
+            (*d.parameters(), bags, known, invisible, learn)
+        }
+        None => (launch.parameters, Vec::new(), Vec::new(), Vec::new(), false),
+    };
+    let limits = ids_ebpf::limits(&params);
+    let spec = Spec {
+        window: params.window,
+        epoch: params.epoch,
+        limits: &limits,
+        learn,
+        kill: guard.is_some() && launch.policy.on_anomaly == AnomalyAction::Kill,
+        execve: [sym("execve"), sym("execveat")],
+        start_level: ids_ebpf::pid_namespace_level()? + 1,
+        per_container: params.stream == ids_detector::parameters::StreamMode::PerContainer,
+        known: &known,
+        on_unseen: if guard.is_some() {
+            on_unseen
+        } else {
+            OnUnseen::Ignore
+        },
+        invisible: &invisible,
+        bags: &bags,
+        capacity: u32::try_from(launch.max_database_entries.max(bags.len()).max(1))
+            .unwrap_or(u32::MAX),
+    };
+    Ok(Registered::new(
+        &kernel_setup()?,
+        cgroup,
+        &spec,
+        params.threshold,
+    )?)
 }
 
 fn guard(launch: &Launch, mode: GuardMode) -> anyhow::Result<Guard> {
@@ -198,6 +288,7 @@ fn serve(prepared: Prepared) -> anyhow::Result<i32> {
         listener,
         control,
         guard,
+        kernel,
     } = prepared;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
@@ -213,26 +304,42 @@ fn serve(prepared: Prepared) -> anyhow::Result<i32> {
     );
     let end = match guard {
         Some(guard) => {
-            let (end, mut guard) = watch(listener, guard, control, &launch, &stop)?;
+            let (end, mut guard) = watch(listener, kernel, guard, control, &launch, &stop)?;
             guard.save_learned();
             guard.flush();
             end
         }
-        None => watch(listener, NullSink::default(), control, &launch, &stop)?.0,
+        None => {
+            watch(
+                listener,
+                kernel,
+                NullSink::default(),
+                control,
+                &launch,
+                &stop,
+            )?
+            .0
+        }
     };
     finish(&launch, &state, end, &stop);
     Ok(0)
 }
 
-/// Watches the container with its backend until it is gone: seccomp notify if there is a
-/// listener, else ptrace. Returns why it ended, and the sink with all it saw.
-fn watch<S: SyscallSink>(
+/// Watches the container with its backend until it is gone: the kernel's records if it was
+/// registered with the ebpf program, seccomp notify if there is a listener, else ptrace. Returns
+/// why it ended, and the sink with all it saw.
+fn watch<S: KernelSink>(
     listener: Option<HandoverListener>,
+    kernel: Option<Registered>,
     sink: S,
     control: ControlServer,
     launch: &Launch,
     stop: &AtomicBool,
 ) -> anyhow::Result<(RunEnd, S)> {
+    if let Some(registered) = kernel {
+        let backend = EbpfSupervisor::new(sink, registered, Some(HANDOVER_CHECK));
+        return supervise(backend, control, launch, stop);
+    }
     match listener {
         Some(listener) => {
             let config = SupervisorConfig {

@@ -99,8 +99,9 @@ fn parse_monitor(value: &str) -> Result<MonitorKind, String> {
     match value {
         "seccomp" | "notify" | "seccomp-notify" => Ok(MonitorKind::SeccompNotify),
         "ptrace" => Ok(MonitorKind::Ptrace),
+        "ebpf" => Ok(MonitorKind::Ebpf),
         other => Err(format!(
-            "unknown monitor {other:?} (expected seccomp-notify or ptrace)"
+            "unknown monitor {other:?} (expected seccomp-notify, ptrace or ebpf)"
         )),
     }
 }
@@ -373,7 +374,7 @@ mod tests {
         for (env, needle) in [
             ("IDS_RUNC_MODE=lern", "IDS_RUNC_MODE"),
             ("IDS_RUNC_ACTION=explode", "IDS_RUNC_ACTION"),
-            ("IDS_RUNC_MONITOR=ebpf", "IDS_RUNC_MONITOR"),
+            ("IDS_RUNC_MONITOR=bpf", "IDS_RUNC_MONITOR"),
             ("IDS_RUNC_PROFILE=../etc/x", "IDS_RUNC_PROFILE"),
         ] {
             let spec = json!({ "process": { "env": ["IDS_RUNC_MODE=learn", env] } });

@@ -181,6 +181,26 @@ impl StateDir {
             .with_context(|| format!("cannot write {}", self.monitor_pid().display()))
     }
 
+    fn cgroup_id_file(&self) -> PathBuf {
+        self.path.join("cgroup.id")
+    }
+
+    /// Records the id of the container's cgroup, registered with the kernel program (the ebpf
+    /// monitor), so that `delete` can take it out if the monitor is gone.
+    pub fn record_cgroup_id(&self, id: u64) -> anyhow::Result<()> {
+        std::fs::write(self.cgroup_id_file(), format!("{id}\n"))
+            .with_context(|| format!("cannot write {}", self.cgroup_id_file().display()))
+    }
+
+    /// The cgroup id recorded for the container, if any.
+    pub fn recorded_cgroup_id(&self) -> Option<u64> {
+        std::fs::read_to_string(self.cgroup_id_file())
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
     /// The pid recorded as this container's monitor, if any.
     pub fn recorded_monitor_pid(&self) -> Option<i32> {
         std::fs::read_to_string(self.monitor_pid())

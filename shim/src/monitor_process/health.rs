@@ -108,6 +108,9 @@ pub fn check(state: &StateDir, noticed_by: &str, kill: bool) -> Option<Death> {
         .open(state.path().join(REPORTED))
         .is_ok();
     let mut killed = false;
+    // Under the ebpf monitor the kernel goes on judging (and killing) without the monitor: the
+    // container is not broken, only unwatched by user space.
+    let kill = kill && launch.monitor != MonitorKind::Ebpf;
     if kill && has_tasks(&runc, &launch) {
         killed = runc
             .output_in(launch.runc_root.as_deref(), &["kill", &launch.id, "KILL"])
@@ -116,6 +119,9 @@ pub fn check(state: &StateDir, noticed_by: &str, kill: bool) -> Option<Death> {
     let meanwhile = match (launch.monitor, launch.ptrace_stops) {
         (MonitorKind::Ptrace, PtraceStops::Syscall) => {
             "the kernel detached the container, which ran on unwatched"
+        }
+        (MonitorKind::Ebpf, _) => {
+            "the kernel went on judging the container; its events and learning stopped"
         }
         _ => "the container's monitored system calls fail with ENOSYS",
     };

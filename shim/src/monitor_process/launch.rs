@@ -43,6 +43,9 @@ pub struct Launch {
     /// How the ptrace monitor stops calls.
     #[serde(default)]
     pub ptrace_stops: PtraceStops,
+    /// The ebpf monitor: the container's cgroup (v2) directory, where runc will put it.
+    #[serde(default)]
+    pub cgroup: Option<PathBuf>,
     /// Bags the normal database may hold (host config `max_database_entries`).
     #[serde(default = "default_max_database_entries")]
     pub max_database_entries: usize,

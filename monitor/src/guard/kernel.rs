@@ -1,0 +1,94 @@
+//! What the in-kernel monitor reports, judged by the same policy as the calls of the other
+//! backends: the kernel has done the counting (and, for `kill`, already killed the process whose
+//! call ended an anomalous epoch or made an unseen syscall); the guard writes the event, kills the
+//! rest of the container, and learns the bags the kernel found new.
+
+use ids_detector::alphabet::Sym;
+use ids_detector::bag::{BagId, SortedBag};
+use ids_detector::detector::{Mode, Verdict};
+use ids_detector::epoch::EpochEnd;
+
+use super::{Guard, GuardMode};
+use crate::backend::ebpf::{KernelCounters, KernelSink};
+use crate::policy::Action;
+use crate::record::events::{ActionTaken, EventKind};
+
+impl KernelSink for Guard {
+    fn on_kernel_epoch(&mut self, verdict: &Verdict) {
+        self.on_verdict(verdict);
+    }
+
+    fn on_kernel_unseen(&mut self, tid: u32, sym: Sym) {
+        self.counters.unseen_calls += 1;
+        // The call has run: `deny` cannot be honoured in the kernel, and create refuses it.
+        let action = match self.settings.policy.on_unseen() {
+            Action::Deny => Action::Log,
+            other => other,
+        };
+        let first = !std::mem::replace(&mut self.reported_unseen[sym.index()], true);
+        if first || action == Action::Kill {
+            let mut event = self.event(EventKind::UnseenSyscall);
+            event.syscalls = vec![self.alphabet.name(sym).to_string()];
+            event.tid = Some(tid);
+            self.act(action, event);
+        }
+    }
+
+    fn on_kernel_new_bag(&mut self, bag: SortedBag) {
+        self.detector.learn_bag(bag, 1);
+        if !self.reported_database_full && self.detector.database_full() {
+            self.report_database_full();
+        }
+        self.tick();
+    }
+
+    fn on_kernel_training_epoch(&mut self, end: EpochEnd) {
+        if self.detector.mode() != Mode::Learn {
+            return;
+        }
+        self.detector.training_epoch(end);
+        if self.settings.mode == GuardMode::LearnDetect && self.detector.converged() {
+            self.switch_to_detect();
+        }
+    }
+
+    fn learning(&self) -> bool {
+        self.detector.mode() == Mode::Learn
+    }
+
+    fn known_syscalls(&self) -> Vec<Sym> {
+        self.detector.known_syscalls().collect()
+    }
+
+    fn on_kernel_totals(&mut self, totals: &KernelCounters, frequencies: &[(u64, u64)]) {
+        if totals.lost_records > 0 {
+            // The ring buffer was full: unknown windows went unreported (learning sends a lost
+            // new bag again with its next window).
+            let mut event = self.event(EventKind::MonitorError);
+            event.action = ActionTaken::Logged;
+            event.message = Some(format!(
+                "the kernel's ring buffer was full: {} records lost",
+                totals.lost_records
+            ));
+            self.emit(event, false);
+        }
+        // learn-detect saved its profile when it switched; what the kernel counted since is
+        // detection.
+        if self.settings.mode != GuardMode::Learn {
+            return;
+        }
+        self.detector.learnt_elsewhere(totals.calls, totals.windows);
+        // The kernel counted every window of each bag (from the profile's count on); the
+        // database has each new bag once.
+        for &(id, windows) in frequencies {
+            let id = BagId(id);
+            let counted = self.detector.database().frequency(id);
+            let Some(bag) = self.detector.database().bag(id).cloned() else {
+                continue;
+            };
+            if windows > counted {
+                self.detector.learn_bag(bag, windows - counted);
+            }
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! The in-kernel monitor (`IDS_RUNC_MONITOR=ebpf`) on real containers, through a private dockerd:
+//! learn, a quiet detection run and an attack killed; the kernel judges without the monitor
+//! process; nothing stays loaded once the containers are gone.
+
+use std::time::Duration;
+
+use ids_e2e::dockerd::Dockerd;
+use ids_e2e::workload::{learn, ANOMALOUS, NORMAL};
+use ids_e2e::{ids_runc, monitor_pids, wait_until};
+
+#[test]
+fn ebpf_learns_then_detects_and_kills() {
+    let d = Dockerd::start(&ids_runc());
+    learn(&d, "kernel", "ebpf");
+    let profile: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(d.profile_dir().join("kernel.json")).unwrap())
+            .unwrap();
+    assert_eq!(profile["monitor"]["kind"], "ebpf", "{}", profile["monitor"]);
+    // The kernel sees what seccomp notify cannot.
+    let syscalls = profile["syscalls"].as_array().unwrap();
+    assert!(syscalls.iter().any(|s| s == "write"), "{syscalls:?}");
+    // The kernel counted every window of every bag, as the user-space detector does.
+    let frequencies: u64 = profile["normal_db"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["frequency"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        Some(frequencies),
+        profile["training"]["windows"].as_u64(),
+        "{}",
+        profile["training"]
+    );
+
+    let (code, id, logs) = ids_e2e::workload::detect(&d, "kernel", "ebpf", "kill", NORMAL);
+    assert_eq!(code, 0, "normal rerun was stopped: {logs}");
+    assert_eq!(logs.trim(), "done");
+    assert!(
+        d.events_of(&id).is_empty(),
+        "normal rerun raised {:?}",
+        d.events_of(&id)
+    );
+
+    let (code, id, logs) = ids_e2e::workload::detect(&d, "kernel", "ebpf", "kill", ANOMALOUS);
+    assert_eq!(code, 137, "anomalous container not killed: {logs}");
+    assert!(!logs.contains("survived"), "{logs}");
+    let events = d.events_of(&id);
+    let e = events.first().expect("kill left no event");
+    assert_eq!(e["action"], "killed");
+    assert_eq!(e["monitor"], "ebpf");
+    assert!(
+        e["kind"] == "unseen-syscall" || e["kind"] == "anomaly",
+        "{e}"
+    );
+    // The last container gone, the program is unloaded.
+    assert!(
+        wait_until(Duration::from_secs(10), || !std::path::Path::new(
+            "/run/ids-runc/bpf/sys_enter"
+        )
+        .exists()),
+        "the kernel program is still pinned"
+    );
+}
+
+#[test]
+fn the_kernel_kills_an_attack_after_the_monitor_died() {
+    let d = Dockerd::start(&ids_runc());
+    // A service that waits: learnt with its sleep.
+    for _ in 0..3 {
+        let out = d
+            .run("busybox")
+            .rm()
+            .mode("learn")
+            .monitor("ebpf")
+            .profile("orphaned")
+            .sh(&format!("{NORMAL}; sleep 0.2; echo slept"))
+            .ok();
+        assert!(out.ends_with("slept"), "{out}");
+    }
+    d.run("busybox")
+        .name("orphan")
+        .mode("detect")
+        .monitor("ebpf")
+        .profile("orphaned")
+        .action("kill")
+        .sh(&format!("{NORMAL}; sleep 600"))
+        .detached();
+    let id = d.id_of("orphan");
+    let state = d.state_dir(&id).expect("state dir");
+    let monitors = monitor_pids(&state);
+    assert_eq!(monitors.len(), 1, "{monitors:?}");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(monitors[0]),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    assert!(
+        wait_until(Duration::from_secs(5), || monitor_pids(&state).is_empty()),
+        "monitor survived SIGKILL"
+    );
+    // Nobody in user space watches now; the kernel still does.
+    let attack = d.docker(&["exec", "orphan", "sh", "-c", ANOMALOUS]);
+    assert_eq!(attack.status.code(), Some(137), "{attack:?}");
+    assert!(!String::from_utf8_lossy(&attack.stdout).contains("survived"));
+    d.docker_ok(&["rm", "-f", "orphan"]);
+    assert!(
+        wait_until(Duration::from_secs(10), || !state.exists()),
+        "state dir left after rm"
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || !std::path::Path::new(
+            "/run/ids-runc/bpf/sys_enter"
+        )
+        .exists()),
+        "delete left the dead monitor's container in the kernel"
+    );
+}
+
+#[test]
+fn learn_detect_switches_the_kernel_to_detection() {
+    let d = Dockerd::start(&ids_runc());
+    d.run("busybox")
+        .name("switching")
+        .mode("learn-detect")
+        .monitor("ebpf")
+        .profile("switching")
+        .action("kill")
+        .sh(&format!("while true; do {NORMAL} >/dev/null; done"))
+        .detached();
+    let id = d.id_of("switching");
+    assert!(
+        wait_until(Duration::from_secs(90), || d
+            .events_of(&id)
+            .iter()
+            .any(|e| e["kind"] == "mode-switch")),
+        "training never converged: {:?}",
+        d.events_of(&id)
+    );
+    assert!(d.profile_dir().join("switching.json").exists());
+    // inspect answers from the monitor, with the kernel's counters.
+    let doc = d.inspect(&id).expect("inspect");
+    assert_eq!(doc["mode"], "detect", "{doc}");
+    assert!(
+        doc["supervisor"]["kernel"]["calls"].as_u64().unwrap_or(0) > 1000,
+        "{doc}"
+    );
+    let attack = d.docker(&["exec", "switching", "sh", "-c", ANOMALOUS]);
+    assert_eq!(attack.status.code(), Some(137), "{attack:?}");
+    d.docker_ok(&["rm", "-f", "switching"]);
+}
