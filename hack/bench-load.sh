@@ -82,7 +82,8 @@ done
 tar -C "$work/bundle/rootfs" -c . | docker import -c 'CMD ["sh"]' - loadbox >/dev/null
 
 run_flags=(--runtime=ids-runc -e IDS_RUNC_MODE=learn)
-monitor_of() { cat "$state/$1/monitor.pid"; }
+# A state dir is named <id>@<key of runc's root>.
+monitor_of() { cat "$state/$1"@*/monitor.pid; }
 # kB kB ms ms: VmHWM, VmRSS, user+system CPU and system CPU of a pid.
 measure() {
   local pid=$1 hz

@@ -5,6 +5,9 @@
 #   hack/setup.sh --deps     packages only
 #   --bench-mysql            also what hack/bench-mysql.sh needs (MariaDB, mysqlslap, sqlmap, pymysql),
 #                            installed without starting the host's MariaDB service
+#   --runc-suite             also runc's own integration suite (hack/runc-suite.sh) and podman: bats,
+#                            runc's Debian source and build dependencies, its test helpers built
+#                            from it, and busybox rootfs tarballs in place of the suite's downloads
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,11 +31,13 @@ packages=(
 
 deps_only=no
 bench_mysql=no
+runc_suite=no
 for arg in "$@"; do
   case $arg in
     --deps) deps_only=yes ;;
     --bench-mysql) bench_mysql=yes ;;
-    *) echo "setup: unknown option $arg (expected --deps, --bench-mysql)" >&2; exit 2 ;;
+    --runc-suite) runc_suite=yes ;;
+    *) echo "setup: unknown option $arg (expected --deps, --bench-mysql, --runc-suite)" >&2; exit 2 ;;
   esac
 done
 if [ $bench_mysql = yes ]; then
@@ -41,6 +46,17 @@ if [ $bench_mysql = yes ]; then
     mariadb-client    # mysqlslap, mariadb-admin
     sqlmap            # the attacker
     python3-pymysql   # sqlmap's driver for direct connections (-d mysql://...)
+  )
+fi
+
+if [ $runc_suite = yes ]; then
+  packages+=(
+    bats              # runs runc's integration suite
+    gawk              # the suite's cgroup helpers
+    xz-utils          # the suite's rootfs tarballs
+    dpkg-dev          # apt-get source unpacks runc's source package
+    podman            # a tested engine (tests/tests/podman.rs)
+    conmon            # podman's container monitor
   )
 fi
 
@@ -64,6 +80,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     || { [ -z "$no_start" ] || rm -f "$no_start"; exit 1; }
   [ -z "$no_start" ] || rm -f "$no_start"
 fi
+if [ $runc_suite = yes ]; then hack/runc-suite-setup.sh; fi
 [ $deps_only = yes ] && exit 0
 
 command -v cargo >/dev/null || { echo "setup: cargo not found: install a Rust toolchain (rustup)" >&2; exit 1; }
@@ -71,4 +88,4 @@ cargo build --release --locked -p ids-runc
 # Replace the installed binary atomically: a running container manager may exec it at any moment.
 install -m 0755 target/release/ids-runc /usr/local/bin/.ids-runc.new
 mv -f /usr/local/bin/.ids-runc.new /usr/local/bin/ids-runc
-echo "setup: installed /usr/local/bin/ids-runc ($(/usr/local/bin/ids-runc --version | head -1))"
+echo "setup: installed /usr/local/bin/ids-runc ($(/usr/local/bin/ids-runc --version | tail -1))"

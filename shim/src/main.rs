@@ -15,19 +15,17 @@ use config::host::HostConfig;
 use runc::args::RuncArgs;
 use runc::Runc;
 
+/// Printed after runc's own help, so that tools reading runc's help find its first lines first.
 const HELP: &str = "\
-ids-runc: an OCI runtime that wraps runc and watches each container's system calls.
+IDS-RUNC:
+   This runc is ids-runc, an OCI runtime that wraps runc and watches each container's system calls.
+   Every runc command and flag is passed to the real runc, found through IDS_RUNC_RUNTIME, the
+   \"runtime\" key of /etc/ids-runc/config.json, PATH, or the standard directories.
 
-USAGE:
-   ids-runc [runc global options] <runc command> [options] [arguments...]
-   ids-runc profile <train|eval|show|diff|merge> ...
+   ids-runc profile <train|eval|show|diff|merge|compare> ...
    ids-runc inspect <container-id>
    ids-runc events [--follow] [container-id]
    ids-runc report <container-id> [-o report.svg]
-
-Every runc command and flag is accepted and passed to the real runc, found through
-IDS_RUNC_RUNTIME, the \"runtime\" key of /etc/ids-runc/config.json, or PATH.
-runc's own help follows.
 ";
 
 fn main() {
@@ -45,7 +43,13 @@ fn dispatch(args: &RuncArgs) -> anyhow::Result<i32> {
     let host = HostConfig::load()?;
     match command.as_deref() {
         Some("profile") => return commands::profile::main(words_after_command(args)),
-        Some("inspect") => return commands::inspect::main(words_after_command(args), &host),
+        Some("inspect") => {
+            return commands::inspect::main(
+                words_after_command(args),
+                args.global.root.as_deref(),
+                &host,
+            )
+        }
         Some("monitor") => return commands::monitor::main(words_after_command(args)),
         Some("report") => return commands::report::main(words_after_command(args), &host),
         Some("events") if !commands::events::is_runc_events(args) => {
@@ -56,12 +60,15 @@ fn dispatch(args: &RuncArgs) -> anyhow::Result<i32> {
     let runc = Runc::locate(&host)?;
     match command.as_deref() {
         None if args.global.version => commands::version::run(&runc),
-        None | Some("help") | Some("h") => {
-            println!("{HELP}");
-            Err(runc.exec(&args.words))
+        None | Some("help") | Some("h") if args.positional.is_empty() => {
+            let code = runc.run(&args.words)?;
+            print!("\n{HELP}");
+            Ok(code)
         }
         Some("features") => commands::features::run(&runc, &args.words),
-        Some("create") | Some("run") => commands::create::run(&runc, args, &host),
+        Some("create") | Some("run") if !args.asks_help() && !args.global.help => {
+            commands::create::run(&runc, args, &host)
+        }
         Some("delete") => commands::delete::run(&runc, args, &host),
         Some("exec") => commands::exec::run(&runc, args, &host),
         _ => Err(runc.exec(&args.words)),

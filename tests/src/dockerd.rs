@@ -131,6 +131,11 @@ impl Dockerd {
         &self.state_root
     }
 
+    /// ids-runc's state dir of container `id`, if there is one.
+    pub fn state_dir(&self, id: &str) -> Option<PathBuf> {
+        crate::state_dir_in(&self.state_root, id)
+    }
+
     pub fn profile_dir(&self) -> PathBuf {
         self.dir.join("profiles")
     }
@@ -340,7 +345,7 @@ fn which(name: &str) -> Option<PathBuf> {
 
 /// Unmounts every mount below `dir`, deepest first (a daemon killed hard leaves overlay and shm
 /// mounts behind, and a mounted directory cannot be removed).
-fn unmount_below(dir: &Path) {
+pub fn unmount_below(dir: &Path) {
     let Ok(mountinfo) = std::fs::read_to_string("/proc/self/mountinfo") else {
         return;
     };

@@ -1,5 +1,6 @@
-//! Helpers for the end-to-end tests: the ids-runc binary, busybox bundles, a private dockerd and
-//! the `docker run --runtime=ids-runc` of a test.
+//! Helpers for the end-to-end tests: the ids-runc binary, busybox bundles, a private dockerd, the
+//! `docker run --runtime=ids-runc` of a test, a private podman, and a private host config for
+//! ids-runc called directly.
 //!
 //! These tests drive real runc, dockerd and containerd, so they need root; they fail (not skip)
 //! without it, because a skipped end-to-end test would pass while checking nothing.
@@ -7,6 +8,8 @@
 pub mod bundle;
 pub mod docker_run;
 pub mod dockerd;
+pub mod podman;
+pub mod private_host;
 pub mod procs;
 pub mod workload;
 
@@ -99,6 +102,21 @@ pub fn import_with_fixture(d: &dockerd::Dockerd, image: &str, fixture: &str) {
         .arg(&source));
     assert_ok(&out, &format!("gcc -static {fixture}.c"));
     d.import(image, &bundle.rootfs());
+}
+
+/// ids-runc's state dir of container `id` under `state_root`, if there is one. Its name is the
+/// id, `@` and a key of runc's root.
+pub fn state_dir_in(state_root: &std::path::Path, id: &str) -> Option<PathBuf> {
+    std::fs::read_dir(state_root)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .find(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|name| name.rsplit_once('@'))
+                .is_some_and(|(name_id, _)| name_id == id)
+        })
+        .map(|e| e.path())
 }
 
 /// The pids of the processes whose command line names `state_dir`: its monitor.

@@ -28,7 +28,10 @@ pub fn monitors_under(root: &Path) -> Vec<i32> {
 
 /// The pid recorded as the monitor of container `id`.
 pub fn monitor_pid(d: &Dockerd, id: &str) -> i32 {
-    let path = d.state_root().join(id).join("monitor.pid");
+    let path = d
+        .state_dir(id)
+        .unwrap_or_else(|| panic!("no state dir for {id}"))
+        .join("monitor.pid");
     std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
         .trim()

@@ -87,7 +87,7 @@ fn the_kernel_kills_an_attack_after_the_monitor_died() {
         .sh(&format!("{NORMAL}; sleep 600"))
         .detached();
     let id = d.id_of("orphan");
-    let state = d.state_root().join(&id);
+    let state = d.state_dir(&id).expect("state dir");
     let monitors = monitor_pids(&state);
     assert_eq!(monitors.len(), 1, "{monitors:?}");
     nix::sys::signal::kill(

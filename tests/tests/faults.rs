@@ -68,7 +68,7 @@ fn a_busy_container_fails_without_its_monitor_and_delete_reports_it() {
     assert_eq!(died_events(&d, &id)[0]["action"], "none");
     d.docker_ok(&["rm", &id]);
     assert_eq!(died_events(&d, &id).len(), 1, "reported twice");
-    assert!(!d.state_root().join(&id).exists(), "state dir left behind");
+    assert_eq!(d.state_dir(&id), None, "state dir left behind");
 }
 
 /// A quiet container (no calls) would run on unmonitored: `inspect` reports the dead monitor and
@@ -109,7 +109,7 @@ fn a_killed_monitor_is_reported_and_its_container_killed() {
     let died = died_events(&d, &id);
     assert_eq!(died.len(), 1, "{:?}", d.events_of(&id));
     assert_eq!(died[0]["action"], "killed");
-    assert!(!d.state_root().join(&id).exists(), "state dir left behind");
+    assert_eq!(d.state_dir(&id), None, "state dir left behind");
 }
 
 #[test]
@@ -123,7 +123,7 @@ fn a_monitor_killed_after_its_container_stopped_is_reported_by_delete() {
     kill_monitor(&d, &id);
     d.docker_ok(&["rm", "-f", &id]);
     assert_eq!(died_events(&d, &id).len(), 1, "{:?}", d.events_of(&id));
-    assert!(!d.state_root().join(&id).exists(), "state dir left behind");
+    assert_eq!(d.state_dir(&id), None, "state dir left behind");
 }
 
 #[test]
@@ -345,7 +345,7 @@ fn runc_killed_mid_create_leaves_no_state() {
             wait_until(Duration::from_secs(20), || mark.exists()),
             "create never reached runc"
         );
-        let state = state_root.path().join(id);
+        let state = ids_e2e::state_dir_in(state_root.path(), id).expect("no state dir made");
         assert!(state.join("monitor.pid").exists(), "no monitor started");
         create.kill().unwrap();
         create.wait().unwrap();
@@ -481,7 +481,7 @@ fn dockerd_restarted_while_monitored_containers_run() {
     );
     assert_eq!(d.status(&once), "exited");
     assert!(
-        !d.state_root().join(&once).exists(),
+        d.state_dir(&once).is_none(),
         "state of a stopped container left"
     );
     assert!(d.profile_dir().join("once.json").exists());

@@ -152,7 +152,7 @@ fn nothing_is_left_after_docker_rm() {
         .cmd(&["sleep", "300"])
         .detached();
     let id = d.id_of("short");
-    let state = d.state_root().join(&id);
+    let state = d.state_dir(&id).expect("state dir");
     assert!(state.join("seccomp.sock").exists());
     assert!(state.join("control.sock").exists());
     assert_eq!(monitor_pids(&state).len(), 1, "one monitor per container");

@@ -240,7 +240,7 @@ fn the_container_outlives_its_ptrace_monitor() {
         wait_until(Duration::from_secs(10), || syscalls_seen(&d, &id) > 50),
         "not traced"
     );
-    let state = d.state_root().join(&id);
+    let state = d.state_dir(&id).expect("state dir");
     let monitors = monitor_pids(&state);
     assert_eq!(monitors.len(), 1, "{monitors:?}");
     nix::sys::signal::kill(

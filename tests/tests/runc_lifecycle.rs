@@ -97,3 +97,26 @@ fn a_runc_error_keeps_runc_exit_code_and_message() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("container does not exist"));
 }
+
+/// Tools read runc's help and version by line (docker shows the runtime's version from
+/// `--version`): ids-runc prints runc's lines first, unchanged, and adds its own only after them.
+#[test]
+fn help_and_version_start_with_runcs_own_lines() {
+    for words in [
+        &["--version"][..],
+        &["-v"],
+        &["--help"],
+        &["-h"],
+        &["run", "-h"],
+        &["create", "--help"],
+    ] {
+        let runc = run(Command::new("runc").args(words));
+        let ours = run(Command::new(ids_runc()).args(words));
+        assert_eq!(ours.status.code(), runc.status.code(), "{words:?}");
+        assert!(
+            ours.stdout.starts_with(&runc.stdout),
+            "{words:?}: ids-runc's output does not start with runc's:\n{}",
+            String::from_utf8_lossy(&ours.stdout)
+        );
+    }
+}

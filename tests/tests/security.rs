@@ -19,7 +19,7 @@ fn the_monitors_state_is_out_of_the_containers_reach() {
         .cmd(&["sleep", "600"])
         .detached();
     // On the host: root-only, and the sockets are inside.
-    let state = d.state_root().join(&id);
+    let state = d.state_dir(&id).expect("state dir");
     let meta = std::fs::metadata(&state).unwrap();
     assert_eq!(meta.permissions().mode() & 0o777, 0o700);
     assert_eq!(meta.uid(), 0);

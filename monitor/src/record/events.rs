@@ -36,6 +36,9 @@ pub enum EventKind {
     /// A container was refused learning into a profile bound to another workload (written by
     /// `create`, which then fails).
     LearnRefused,
+    /// The container is watched by another monitor than it asked for (its own seccomp agent
+    /// leaves only ptrace); the message says why.
+    MonitorChosen,
 }
 
 impl EventKind {
@@ -49,6 +52,7 @@ impl EventKind {
             EventKind::DatabaseFull => "database-full",
             EventKind::MonitorDied => "monitor-died",
             EventKind::LearnRefused => "learn-refused",
+            EventKind::MonitorChosen => "monitor-chosen",
         }
     }
 }
@@ -246,6 +250,7 @@ mod tests {
             EventKind::DatabaseFull,
             EventKind::MonitorDied,
             EventKind::LearnRefused,
+            EventKind::MonitorChosen,
         ] {
             assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
         }

@@ -18,6 +18,7 @@ use ids_monitor::record::events::{ActionTaken, Event, EventKind, EventLog};
 use crate::config::host::HostConfig;
 use crate::config::selection::{self, Selection};
 use crate::container::bundle::BundleConfig;
+use crate::container::own_agent;
 use crate::container::state_dir::StateDir;
 use crate::monitor_process;
 use crate::monitor_process::launch::{self, Launch};
@@ -36,7 +37,7 @@ pub fn run(runc: &Runc, args: &RuncArgs, host: &HostConfig) -> anyhow::Result<i3
         .context("no container id given")?;
     let bundle = args.bundle().context("cannot tell the bundle directory")?;
     let config = BundleConfig::load(&bundle, &host.state_root())?;
-    let state = StateDir::new(&host.state_root(), id)?;
+    let state = StateDir::new(&host.state_root(), args.global.root.as_deref(), id)?;
     let monitored = selection::select(&config.spec, &bundle, id, host)
         .inspect_err(|err| record_refused_learning(host, id, err))
         .with_context(|| format!("{}", config.path().display()))
@@ -84,12 +85,23 @@ fn start_monitor(
     // The notify monitor needs the container's seccomp profile pointed at it; the ptrace monitor
     // leaves it alone and traces runc itself, from this process on.
     // With PTRACE_SYSCALL stops there is nothing to rewrite; with seccomp stops, its ALLOW
-    // rules become TRACE rules.
-    let ptrace_stops = host.ptrace_stops.unwrap_or_default();
-    let new_spec = match selection.monitor {
+    // rules become TRACE rules. A container with its own seccomp agent keeps its profile as it is:
+    // unless ebpf (which never touches it) was chosen, ptrace with syscall stops watches it.
+    let own_agent =
+        own_agent::reason(&config.spec).filter(|_| selection.monitor != MonitorKind::Ebpf);
+    let (monitor, ptrace_stops) = match own_agent {
+        Some(_) => (MonitorKind::Ptrace, PtraceStops::Syscall),
+        None => (selection.monitor, host.ptrace_stops.unwrap_or_default()),
+    };
+    let new_spec = match monitor {
         MonitorKind::Ptrace => {
-            ensure_own_pid_namespace(&config.spec)
-                .with_context(|| format!("{}", config.path().display()))?;
+            let checked = ensure_own_pid_namespace(&config.spec, own_agent.is_none());
+            let checked = match &own_agent {
+                Some(reason) => checked
+                    .with_context(|| format!("{reason}, so only the ptrace monitor can watch it")),
+                None => checked,
+            };
+            checked.with_context(|| format!("{}", config.path().display()))?;
             match ptrace_stops {
                 PtraceStops::Syscall => None,
                 PtraceStops::Seccomp => Some(config.with_trace()?),
@@ -97,7 +109,7 @@ fn start_monitor(
         }
         // The kernel judges the calls that pass the container's profile, which stays as it is.
         MonitorKind::Ebpf => {
-            ensure_own_pid_namespace(&config.spec)
+            ensure_own_pid_namespace(&config.spec, true)
                 .with_context(|| format!("{}", config.path().display()))?;
             None
         }
@@ -118,7 +130,7 @@ fn start_monitor(
     Launch {
         id: id.to_owned(),
         mode: selection.mode,
-        monitor: selection.monitor,
+        monitor,
         profile_name: selection.profile_name.clone(),
         profile,
         save_to: selection.save_to.clone(),
@@ -135,7 +147,7 @@ fn start_monitor(
         runc_pid: std::process::id(),
         sync_wake_up: host.sync_wake_up.unwrap_or(true),
         ptrace_stops,
-        cgroup: match selection.monitor {
+        cgroup: match monitor {
             MonitorKind::Ebpf => Some(container_cgroup(
                 &config.spec,
                 id,
@@ -150,7 +162,7 @@ fn start_monitor(
     let attached = new_spec
         .as_ref()
         .map_or(Ok(()), |spec| config.rewrite(spec))
-        .and_then(|()| match selection.monitor {
+        .and_then(|()| match monitor {
             MonitorKind::Ptrace => monitor_process::trace_me(state, Origin::Creating),
             _ => Ok(()),
         });
@@ -160,6 +172,9 @@ fn start_monitor(
             nix::sys::signal::Signal::SIGKILL,
         );
         return Err(err);
+    }
+    if let Some(reason) = own_agent {
+        record_monitor_chosen(host, id, selection, &reason);
     }
     Ok(new_spec.is_some())
 }
@@ -178,8 +193,9 @@ fn container_cgroup(
 }
 
 /// The ptrace and ebpf monitors tell the container's processes from runc's by their pid
-/// namespace.
-fn ensure_own_pid_namespace(spec: &serde_json::Value) -> anyhow::Result<()> {
+/// namespace. `suggest_notify`: whether the seccomp-notify monitor is a way out (not for a
+/// container with its own seccomp agent).
+fn ensure_own_pid_namespace(spec: &serde_json::Value, suggest_notify: bool) -> anyhow::Result<()> {
     let has_pid_ns = spec
         .pointer("/linux/namespaces")
         .and_then(|n| n.as_array())
@@ -191,7 +207,12 @@ fn ensure_own_pid_namespace(spec: &serde_json::Value) -> anyhow::Result<()> {
     anyhow::ensure!(
         has_pid_ns,
         "the ptrace and ebpf monitors need the container in a pid namespace of its own \
-         (linux.namespaces has no \"pid\"; docker --pid=host?); use the seccomp-notify monitor"
+         (linux.namespaces has no \"pid\"; docker --pid=host?){}",
+        if suggest_notify {
+            "; use the seccomp-notify monitor"
+        } else {
+            ""
+        }
     );
     Ok(())
 }
@@ -209,6 +230,25 @@ fn record_refused_learning(host: &HostConfig, id: &str, err: &anyhow::Error) {
         EventKind::LearnRefused,
     );
     event.message = Some(format!("{err:#}"));
+    if let Err(e) = EventLog::new(&host.events_path()).write(&event, true) {
+        eprintln!("ids-runc: {e}");
+    }
+}
+
+/// The events file says why a container is watched by another monitor than it asked for.
+fn record_monitor_chosen(host: &HostConfig, id: &str, selection: &Selection, reason: &str) {
+    let mut event = Event::now(
+        id,
+        &selection.profile_name,
+        selection.mode,
+        MonitorKind::Ptrace,
+        EventKind::MonitorChosen,
+    );
+    event.action = ActionTaken::None;
+    event.message = Some(format!(
+        "watched by the ptrace monitor with syscall stops: {reason}; its seccomp section is left \
+         as it is"
+    ));
     if let Err(e) = EventLog::new(&host.events_path()).write(&event, true) {
         eprintln!("ids-runc: {e}");
     }

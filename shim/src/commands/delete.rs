@@ -18,7 +18,7 @@ pub fn run(runc: &Runc, args: &RuncArgs, host: &HostConfig) -> anyhow::Result<i3
     let state = args
         .container_id()
         .and_then(|id| id.to_str())
-        .and_then(|id| StateDir::new(&host.state_root(), id).ok());
+        .and_then(|id| StateDir::new(&host.state_root(), args.global.root.as_deref(), id).ok());
     // A monitor that died is reported before its state goes; the container is being deleted
     // anyway, so it is not killed here.
     if let Some(state) = state.as_ref().filter(|s| s.exists()) {

@@ -4,6 +4,8 @@
 //! needed here (runc hands the new process's notify fd over itself), and neither for a container
 //! ids-runc does not monitor.
 
+use std::path::Path;
+
 use anyhow::Context;
 use ids_monitor::backend::MonitorKind;
 use ids_monitor::backend::Origin;
@@ -17,7 +19,7 @@ use crate::runc::Runc;
 
 pub fn run(runc: &Runc, args: &RuncArgs, host: &HostConfig) -> anyhow::Result<i32> {
     if let Some(id) = args.container_id().and_then(|id| id.to_str()) {
-        if let Err(err) = trace_if_ptrace(id, host) {
+        if let Err(err) = trace_if_ptrace(id, args.global.root.as_deref(), host) {
             if !host.fail_open {
                 return Err(err);
             }
@@ -28,9 +30,9 @@ pub fn run(runc: &Runc, args: &RuncArgs, host: &HostConfig) -> anyhow::Result<i3
     Err(runc.exec(&args.words))
 }
 
-fn trace_if_ptrace(id: &str, host: &HostConfig) -> anyhow::Result<()> {
+fn trace_if_ptrace(id: &str, runc_root: Option<&Path>, host: &HostConfig) -> anyhow::Result<()> {
     // runc judges the id; one that cannot name a state dir is no container ids-runc monitors.
-    let Ok(state) = StateDir::new(&host.state_root(), id) else {
+    let Ok(state) = StateDir::new(&host.state_root(), runc_root, id) else {
         return Ok(());
     };
     if !state.exists() {

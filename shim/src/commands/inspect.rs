@@ -1,5 +1,6 @@
 //! `ids-runc inspect ID`: the monitor's live counters, as JSON.
 
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -18,17 +19,16 @@ pub struct InspectArgs {
     id: String,
 }
 
-pub fn main(words: Vec<std::ffi::OsString>, host: &HostConfig) -> anyhow::Result<i32> {
+/// `runc_root`: the global `--root`, to tell apart two containers of one id under two runc roots.
+pub fn main(
+    words: Vec<std::ffi::OsString>,
+    runc_root: Option<&Path>,
+    host: &HostConfig,
+) -> anyhow::Result<i32> {
     let args = InspectArgs::try_parse_from(
         std::iter::once(std::ffi::OsString::from("ids-runc inspect")).chain(words),
     )?;
-    let root = host.state_root();
-    let id = crate::container::reference::resolve(
-        &args.id,
-        crate::container::reference::names_in(&root, ""),
-        &format!("monitor state in {}", root.display()),
-    )?;
-    let state = StateDir::new(&root, &id)?;
+    let state = StateDir::find(&host.state_root(), runc_root, &args.id)?;
     let doc = match ids_monitor::backend::control::request(
         &state.control_socket(),
         ids_monitor::backend::control::INSPECT,
@@ -37,7 +37,7 @@ pub fn main(words: Vec<std::ffi::OsString>, host: &HostConfig) -> anyhow::Result
         Ok(doc) => doc,
         Err(e) => {
             if let Some(death) = crate::monitor_process::health::check(&state, "inspect", true) {
-                anyhow::bail!("container {id}: {death}");
+                anyhow::bail!("container {}: {death}", state.container_id());
             }
             return Err(e).with_context(|| format!("cannot reach the monitor of {}", args.id));
         }

@@ -97,7 +97,7 @@ struct Prepared {
 
 fn prepare(state_dir: &Path) -> anyhow::Result<Prepared> {
     let launch = Launch::read(state_dir)?;
-    let state = StateDir::new(state_dir.parent().unwrap_or(state_dir), &launch.id)?;
+    let state = StateDir::at(state_dir);
     let guard = match GuardMode::of(launch.mode) {
         Some(mode) => Some(guard(&launch, mode)?),
         None => None,

@@ -1,10 +1,15 @@
-//! `ids-runc --version`: ours, then runc's.
+//! `ids-runc --version`: runc's lines, then ours. Tools parse runc's (docker shows the runtime's
+//! version from the first line, and the `commit:` line after it), so ids-runc may only add after
+//! them.
+
+use std::io::Write;
 
 use crate::runc::Runc;
 
 pub fn run(runc: &Runc) -> anyhow::Result<i32> {
-    println!("ids-runc version {}", env!("CARGO_PKG_VERSION"));
     let out = runc.output(&["--version"])?;
-    print!("{}", String::from_utf8_lossy(&out.stdout));
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(&out.stdout)?;
+    writeln!(stdout, "ids-runc: {}", env!("CARGO_PKG_VERSION"))?;
     Ok(crate::runc::exit_code(out.status))
 }

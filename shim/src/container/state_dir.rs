@@ -1,6 +1,11 @@
-//! `/run/ids-runc/<id>/`: what ids-runc keeps for one container while it exists — the sockets the
-//! monitor listens on, its pid and its log. Only root can enter it (0700), so nothing inside the
-//! container, and no other user, can reach the monitor.
+//! `/run/ids-runc/<id>@<root key>/`: what ids-runc keeps for one container while it exists — the
+//! sockets the monitor listens on, its pid and its log. Only root can enter it (0700), so nothing
+//! inside the container, and no other user, can reach the monitor.
+//!
+//! runc knows a container by its `--root` and its id: two engines (docker's `moby` root and a
+//! Kubernetes namespace, or two test suites) may use the same id at once. So the directory is
+//! named by both: the id, `@`, and eight hex digits of a hash of runc's root. `@` is no character
+//! of an id, so the name splits back unambiguously.
 
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -11,6 +16,12 @@ pub const DEFAULT_ROOT: &str = "/run/ids-runc";
 
 /// Runc limits ids to this length too, and a unix socket path must stay under 108 bytes.
 const MAX_ID_LEN: usize = 64;
+
+/// runc's state root when it is given no `--root` (as root).
+const RUNC_DEFAULT_ROOT: &str = "/run/runc";
+
+/// Separates the id from the root key in a state dir's name.
+const ROOT_KEY_SEPARATOR: char = '@';
 
 #[derive(Debug, Clone)]
 pub struct StateDir {
@@ -33,12 +44,79 @@ fn check_id(id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Eight hex digits naming runc's root (FNV-1a over its absolute path): stable across builds and
+/// versions of ids-runc, because a state dir outlives the binary that made it.
+fn root_key(runc_root: Option<&Path>) -> String {
+    let root = runc_root.unwrap_or(Path::new(RUNC_DEFAULT_ROOT));
+    // `/run/runc/` and `/run/runc` are one root: rebuilding from components drops the slash.
+    let root: PathBuf = std::path::absolute(root)
+        .unwrap_or_else(|_| root.to_path_buf())
+        .components()
+        .collect();
+    let hash = root
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0x811c_9dc5_u32, |h, &b| {
+            (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+        });
+    format!("{hash:08x}")
+}
+
 impl StateDir {
-    pub fn new(root: &Path, id: &str) -> anyhow::Result<Self> {
+    /// The state dir of container `id` of the runc whose `--root` is `runc_root` (`None`: runc's
+    /// default).
+    pub fn new(root: &Path, runc_root: Option<&Path>, id: &str) -> anyhow::Result<Self> {
         check_id(id)?;
         Ok(StateDir {
-            path: root.join(id),
+            path: root.join(format!("{id}{ROOT_KEY_SEPARATOR}{}", root_key(runc_root))),
         })
+    }
+
+    /// The state dir at `path`, as `create` named it (the monitor is given the path).
+    pub fn at(path: &Path) -> Self {
+        StateDir {
+            path: path.to_path_buf(),
+        }
+    }
+
+    /// The container `given` names (its id or a unique prefix) among the state dirs under `root`,
+    /// of runc root `runc_root` if one is given. An id known under two runc roots must be told
+    /// apart with `--root`.
+    pub fn find(root: &Path, runc_root: Option<&Path>, given: &str) -> anyhow::Result<Self> {
+        let key = runc_root.map(|r| root_key(Some(r)));
+        let dirs: Vec<(String, String)> = std::fs::read_dir(root)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .filter_map(|name| {
+                        let (id, k) = name.rsplit_once(ROOT_KEY_SEPARATOR)?;
+                        Some((id.to_owned(), k.to_owned()))
+                    })
+                    .filter(|(_, k)| key.as_ref().is_none_or(|key| key == k))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let id = super::reference::resolve(
+            given,
+            dirs.iter().map(|(id, _)| id.clone()),
+            &format!("monitor state in {}", root.display()),
+        )?;
+        let mut found: Vec<StateDir> = dirs
+            .iter()
+            .filter(|(i, _)| *i == id)
+            .map(|(i, k)| StateDir::at(&root.join(format!("{i}{ROOT_KEY_SEPARATOR}{k}"))))
+            .collect();
+        if found.len() > 1 {
+            let dirs: Vec<String> = found.iter().map(|d| d.path.display().to_string()).collect();
+            anyhow::bail!(
+                "container {id} exists under {} runc roots (state dirs {}): name its runc root \
+                 with --root",
+                dirs.len(),
+                dirs.join(", ")
+            );
+        }
+        Ok(found.remove(0))
     }
 
     /// Creates the directory (and the root), owner-only. An existing one is a leftover of a
@@ -64,6 +142,15 @@ impl StateDir {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The id of the container this directory is for.
+    pub fn container_id(&self) -> String {
+        let name = self.path.file_name().unwrap_or_default().to_string_lossy();
+        match name.rsplit_once(ROOT_KEY_SEPARATOR) {
+            Some((id, _)) => id.to_owned(),
+            None => name.into_owned(),
+        }
     }
 
     pub fn exists(&self) -> bool {
@@ -139,20 +226,28 @@ mod tests {
     #[test]
     fn ids_that_escape_the_root_are_refused() {
         let root = Path::new("/run/ids-runc");
-        for bad in ["", ".", "..", "a/b", "../x", &"x".repeat(65), "a b"] {
-            assert!(StateDir::new(root, bad).is_err(), "{bad:?} accepted");
+        for bad in ["", ".", "..", "a/b", "../x", &"x".repeat(65), "a b", "a@b"] {
+            assert!(StateDir::new(root, None, bad).is_err(), "{bad:?} accepted");
         }
-        let ok = StateDir::new(root, "3f2a_b-c.d").unwrap();
-        assert_eq!(
-            ok.seccomp_socket(),
-            Path::new("/run/ids-runc/3f2a_b-c.d/seccomp.sock")
+        let ok = StateDir::new(root, None, "3f2a_b-c.d").unwrap();
+        let socket = ok.seccomp_socket();
+        assert_eq!(socket.parent().unwrap().parent().unwrap(), root);
+        assert!(
+            socket
+                .to_str()
+                .unwrap()
+                .starts_with("/run/ids-runc/3f2a_b-c.d@"),
+            "{socket:?}"
         );
+        // The longest id under the default root still makes a valid socket path.
+        let longest = StateDir::new(root, None, &"f".repeat(64)).unwrap();
+        assert!(longest.control_socket().as_os_str().len() < 108);
     }
 
     #[test]
     fn create_is_owner_only_and_replaces_leftovers() {
         let root = tempfile::tempdir().unwrap();
-        let dir = StateDir::new(root.path(), "c1").unwrap();
+        let dir = StateDir::new(root.path(), None, "c1").unwrap();
         dir.create().unwrap();
         std::fs::write(dir.path().join("stale"), "x").unwrap();
         dir.create().unwrap();
@@ -162,5 +257,39 @@ mod tests {
         dir.remove().unwrap();
         assert!(!dir.exists());
         dir.remove().unwrap();
+    }
+
+    #[test]
+    fn one_id_under_two_runc_roots_gets_two_dirs_found_by_id_or_prefix() {
+        let root = tempfile::tempdir().unwrap();
+        let moby = Path::new("/run/docker/runtime-runc/moby");
+        let default = StateDir::new(root.path(), None, "web1").unwrap();
+        assert_eq!(
+            default.path(),
+            StateDir::new(root.path(), Some(Path::new("/run/runc/")), "web1")
+                .unwrap()
+                .path(),
+            "no --root is runc's default root"
+        );
+        let docker = StateDir::new(root.path(), Some(moby), "web1").unwrap();
+        assert_ne!(default.path(), docker.path());
+
+        docker.create().unwrap();
+        assert_eq!(
+            StateDir::find(root.path(), None, "we").unwrap().path(),
+            docker.path()
+        );
+        default.create().unwrap();
+        let err = StateDir::find(root.path(), None, "web1")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("2 runc roots") && err.contains("--root"),
+            "{err}"
+        );
+        let found = StateDir::find(root.path(), Some(moby), "web").unwrap();
+        assert_eq!(found.path(), docker.path());
+        assert_eq!(found.container_id(), "web1");
+        assert!(StateDir::find(root.path(), None, "db").is_err());
     }
 }

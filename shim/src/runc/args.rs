@@ -185,6 +185,13 @@ impl RuncArgs {
             .and_then(|f| f.value.as_deref())
     }
 
+    /// Whether the command asks for its help (`run -h`): runc prints it and does nothing else.
+    pub fn asks_help(&self) -> bool {
+        self.flags
+            .iter()
+            .any(|f| matches!(f.name.as_str(), "h" | "help") && is_true(&f.value))
+    }
+
     /// The container id: the first positional argument.
     pub fn container_id(&self) -> Option<&OsStr> {
         self.positional.first().map(|p| p.as_os_str())
@@ -269,6 +276,13 @@ mod tests {
         assert!(parse("--help").global.help);
         assert_eq!(parse("--debug").command(), None);
         assert!(parse("--debug=false state x").global.debug.eq(&false));
+        assert!(parse("run -h").asks_help());
+        assert!(parse("create --bundle /b --help").asks_help());
+        assert!(!parse("run -d ctr").asks_help());
+        assert!(
+            !parse("-h run ctr").asks_help(),
+            "a global -h is not the command's"
+        );
     }
 
     /// Words as runc's callers write them, and anything else.

@@ -28,6 +28,26 @@ fn is_executable(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// Where runc is looked for after PATH. A runtime is called with whatever environment its caller
+/// has: podman runs `kill` and `delete` with no PATH at all, and runc itself needs none.
+const STANDARD_DIRS: [&str; 6] = [
+    "/usr/local/sbin",
+    "/usr/local/bin",
+    "/usr/sbin",
+    "/usr/bin",
+    "/sbin",
+    "/bin",
+];
+
+/// PATH's directories, then the standard ones. Relative entries (an empty PATH is one) are
+/// skipped: which runc runs must not depend on the caller's working directory.
+fn search_dirs(path: &std::ffi::OsStr) -> Vec<PathBuf> {
+    std::env::split_paths(path)
+        .filter(|dir| dir.is_absolute())
+        .chain(STANDARD_DIRS.iter().map(PathBuf::from))
+        .collect()
+}
+
 /// Whether `path` is this very binary (ids-runc installed as `runc`, or linked to it).
 fn is_self(path: &Path) -> bool {
     match (std::fs::canonicalize(path), std::env::current_exe()) {
@@ -37,8 +57,9 @@ fn is_self(path: &Path) -> bool {
 }
 
 impl Runc {
-    /// Finds runc: `IDS_RUNC_RUNTIME`, then the config's `runtime`, then `runc` on PATH that is not
-    /// ids-runc itself. The error names everything that was tried.
+    /// Finds runc: `IDS_RUNC_RUNTIME`, then the config's `runtime`, then a `runc` that is not
+    /// ids-runc itself on PATH or in the standard directories. The error names everything that
+    /// was tried.
     pub fn locate(config: &HostConfig) -> anyhow::Result<Self> {
         if let Some(env) = std::env::var_os(RUNTIME_ENV).filter(|v| !v.is_empty()) {
             let path = PathBuf::from(&env);
@@ -63,20 +84,22 @@ impl Runc {
             return Ok(Runc { path: path.clone() });
         }
         let search = std::env::var_os("PATH").unwrap_or_default();
-        std::env::split_paths(&search)
+        search_dirs(&search)
+            .iter()
             .map(|dir| dir.join("runc"))
             .find(|p| is_executable(p) && !is_self(p))
             .map(|path| Runc { path })
             .with_context(|| {
                 format!(
                     "runc not found: {RUNTIME_ENV} is not set, no \"runtime\" in {}, and no runc \
-                     other than ids-runc on PATH ({})",
+                     other than ids-runc on PATH ({}) or in {}",
                     config
                         .source
                         .as_deref()
                         .unwrap_or(Path::new(crate::config::host::DEFAULT_PATH))
                         .display(),
-                    search.to_string_lossy()
+                    search.to_string_lossy(),
+                    STANDARD_DIRS.join(":")
                 )
             })
     }
@@ -143,4 +166,19 @@ pub fn exit_code(status: std::process::ExitStatus) -> i32 {
         .code()
         .or_else(|| status.signal().map(|s| 128 + s))
         .unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_path_searches_the_standard_dirs_and_never_the_working_directory() {
+        let standard: Vec<PathBuf> = STANDARD_DIRS.iter().map(PathBuf::from).collect();
+        assert_eq!(search_dirs(std::ffi::OsStr::new("")), standard);
+        let dirs = search_dirs(std::ffi::OsStr::new("bin:/opt/runc::/usr/sbin"));
+        assert_eq!(dirs[0], Path::new("/opt/runc"));
+        assert_eq!(dirs[1], Path::new("/usr/sbin"));
+        assert_eq!(&dirs[2..], &standard[..]);
+    }
 }
