@@ -39,6 +39,9 @@ cleanup() {
   for id in $("$runc" --root "$work/runc-root" list -q 2>/dev/null); do
     "$runc" --root "$work/runc-root" delete -f "$id" >/dev/null 2>&1 || true
   done
+  # `runc run` deletes its container itself, so a learning monitor ends (and saves its profile)
+  # on its own, a moment later: let the last ones finish before their directories go.
+  for _ in $(seq 100); do pgrep -f "monitor --state-dir $short/" >/dev/null || break; sleep 0.1; done
   rm -rf "$work" "$short"
 }
 trap cleanup EXIT
