@@ -210,9 +210,9 @@ static __always_inline void snapshot(struct calls *dst, const struct window *w, 
 		dst->calls[i] = w->ring[((start + i) % window) & (MAX_WINDOW - 1)];
 }
 
-// Sends a window to user space; false when the ring buffer had no room (counted).
-static __always_inline int send_window(void *ring, struct container *c, __u32 kind, __u64 bag,
-				       const struct calls *calls, __u64 epoch)
+// A zeroed record of `kind` from the calling thread, reserved in the container's ring buffer; none
+// when the buffer has no room (counted as lost).
+static __always_inline struct record *reserve(void *ring, struct container *c, __u32 kind)
 {
 	struct record *r = bpf_ringbuf_reserve(ring, sizeof(*r), 0);
 
@@ -221,15 +221,23 @@ static __always_inline int send_window(void *ring, struct container *c, __u32 ki
 		return 0;
 	}
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__builtin_memset(r, 0, sizeof(*r));
 	r->kind = kind;
 	r->tid = (__u32)pid_tgid;
 	r->pid = pid_tgid >> 32;
+	return r;
+}
+
+// Sends a window to user space; false when the ring buffer had no room (counted).
+static __always_inline int send_window(void *ring, struct container *c, __u32 kind, __u64 bag,
+				       const struct calls *calls, __u64 epoch)
+{
+	struct record *r = reserve(ring, c, kind);
+
+	if (!r)
+		return 0;
 	r->bag = bag;
 	r->epoch = epoch;
-	r->windows = 0;
-	r->mismatches = 0;
-	r->anomalous = 0;
-	r->pad = 0;
 	r->len = calls->len;
 	__builtin_memcpy(r->calls, calls->calls, sizeof(r->calls));
 	bpf_ringbuf_submit(r, 0);
@@ -239,17 +247,10 @@ static __always_inline int send_window(void *ring, struct container *c, __u32 ki
 // Sends the end of an epoch that had unknown windows.
 static __always_inline void send_epoch(void *ring, struct container *c, const struct end *end)
 {
-	struct record *r = bpf_ringbuf_reserve(ring, sizeof(*r), 0);
+	struct record *r = reserve(ring, c, RECORD_EPOCH);
 
-	if (!r) {
-		__sync_fetch_and_add(&c->lost, 1);
+	if (!r)
 		return;
-	}
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__builtin_memset(r, 0, sizeof(*r));
-	r->kind = RECORD_EPOCH;
-	r->tid = (__u32)pid_tgid;
-	r->pid = pid_tgid >> 32;
 	r->epoch = end->index;
 	r->windows = end->windows;
 	r->mismatches = end->mismatches;
@@ -284,16 +285,9 @@ static __always_inline void unseen(struct container *c, __u64 cgroup, __u32 sym)
 	void *ring = bpf_map_lookup_elem(&rings, &cgroup);
 	if (!ring)
 		return;
-	struct record *r = bpf_ringbuf_reserve(ring, sizeof(*r), 0);
-	if (!r) {
-		__sync_fetch_and_add(&c->lost, 1);
+	struct record *r = reserve(ring, c, RECORD_UNSEEN);
+	if (!r)
 		return;
-	}
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__builtin_memset(r, 0, sizeof(*r));
-	r->kind = RECORD_UNSEEN;
-	r->tid = (__u32)pid_tgid;
-	r->pid = pid_tgid >> 32;
 	r->len = 1;
 	r->calls[0] = sym;
 	bpf_ringbuf_submit(r, 0);
