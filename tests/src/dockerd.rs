@@ -146,11 +146,7 @@ impl Dockerd {
 
     /// Every event ids-runc wrote for this daemon's containers.
     pub fn events(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(self.events_path())
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("event line is JSON"))
-            .collect()
+        crate::read_events(&self.events_path())
     }
 
     /// The events of one container (by full id).

@@ -77,6 +77,15 @@ pub fn assert_ok(out: &Output, what: &str) {
     );
 }
 
+/// Every event in an ids-runc events file (none if it does not exist yet).
+pub fn read_events(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("event line is JSON"))
+        .collect()
+}
+
 /// Polls `check` every 50 ms until it returns true or `timeout` passes.
 pub fn wait_until(timeout: std::time::Duration, mut check: impl FnMut() -> bool) -> bool {
     let deadline = std::time::Instant::now() + timeout;

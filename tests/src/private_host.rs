@@ -63,11 +63,7 @@ impl PrivateHost {
     }
 
     pub fn events(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(self.events_path())
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("event line is JSON"))
-            .collect()
+        crate::read_events(&self.events_path())
     }
 
     /// The runc root `runc-<name>` of this host.
