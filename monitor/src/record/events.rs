@@ -1,14 +1,18 @@
 //! Events: what a monitor reports to people, one JSON object per line in an append-only file
 //! (default `/var/log/ids-runc/events.jsonl`). Every monitor on the host appends to the same file;
-//! each event is written with a single `write` on an `O_APPEND` file, so lines never interleave.
+//! each event is written with a single `write` on an `O_APPEND` file, so lines never interleave,
+//! and each writer follows the file when logrotate renames it (`append_file.rs`). The host config
+//! may also send each event to syslog and to a file in Falco's format (`event_sinks.rs`).
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::append_file::AppendFile;
+use super::event_sinks::EventSinks;
 use super::json_lines::ReadError;
+use super::syslog::Syslog;
 
 use crate::backend::MonitorKind;
 use crate::mode::Mode;
@@ -159,52 +163,71 @@ pub struct EventLogError {
     pub source: io::Error,
 }
 
-/// The append-only events file.
+/// The append-only events file, and the sinks that also get each event.
 #[derive(Debug)]
 pub struct EventLog {
-    path: PathBuf,
-    file: Option<File>,
+    file: AppendFile,
+    falco: Option<(AppendFile, String)>,
+    syslog: Option<Syslog>,
 }
 
 impl EventLog {
     /// Opens (lazily, at the first event) `path`, creating its directory.
     pub fn new(path: &Path) -> EventLog {
         EventLog {
-            path: path.to_owned(),
-            file: None,
+            file: AppendFile::new(path),
+            falco: None,
+            syslog: None,
         }
+    }
+
+    /// Also sends each event where `sinks` says.
+    pub fn with_sinks(mut self, sinks: &EventSinks) -> EventLog {
+        self.falco = sinks
+            .falco_path
+            .as_ref()
+            .map(|path| (AppendFile::new(path), super::falco::hostname()));
+        self.syslog = sinks.syslog.clone().map(Syslog::new);
+        self
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.file.path()
     }
 
-    /// Appends `event` as one line. `durable` flushes it to disk before returning: an event that
-    /// explains a kill must survive the kill and a crash right after.
+    /// Appends `event` as one line, then hands it to the other sinks. `durable` flushes the files
+    /// to disk before returning: an event that explains a kill must survive the kill and a crash
+    /// right after. Every sink is tried; the first failure is returned.
     pub fn write(&mut self, event: &Event, durable: bool) -> Result<(), EventLogError> {
-        let err = |source| EventLogError {
-            path: self.path.clone(),
-            source,
-        };
-        let mut line = serde_json::to_vec(event).map_err(|e| err(io::Error::other(e)))?;
-        line.push(b'\n');
-        if self.file.is_none() {
-            if let Some(dir) = self.path.parent() {
-                std::fs::create_dir_all(dir).map_err(err)?;
-            }
-            let file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)
-                .map_err(err)?;
-            self.file = Some(file);
+        let mut result = Self::append(&mut self.file, event, durable);
+        if let Some((file, hostname)) = &mut self.falco {
+            let alert = super::falco::alert(event, hostname);
+            result = result.and(Self::append(file, &alert, durable));
         }
-        let file = self.file.as_mut().expect("opened above");
-        file.write_all(&line).map_err(err)?;
-        if durable {
-            file.sync_data().map_err(err)?;
+        if let Some(syslog) = &mut self.syslog {
+            let sent = syslog.send(event).map_err(|source| EventLogError {
+                path: syslog.socket_path().to_owned(),
+                source,
+            });
+            result = result.and(sent);
         }
-        Ok(())
+        result
+    }
+
+    fn append(
+        file: &mut AppendFile,
+        value: &impl Serialize,
+        durable: bool,
+    ) -> Result<(), EventLogError> {
+        let mut line = serde_json::to_vec(value).map_err(io::Error::other);
+        if let Ok(line) = &mut line {
+            line.push(b'\n');
+        }
+        line.and_then(|line| file.append(&line, durable))
+            .map_err(|source| EventLogError {
+                path: file.path().to_owned(),
+                source,
+            })
     }
 }
 
