@@ -13,12 +13,13 @@ use anyhow::Context;
 use ids_monitor::backend::ptrace::PtraceStops;
 use ids_monitor::backend::MonitorKind;
 use ids_monitor::backend::Origin;
-use ids_monitor::record::events::{ActionTaken, Event, EventKind, EventLog};
+use ids_monitor::record::events::{ActionTaken, Event, EventKind};
 
 use crate::config::host::HostConfig;
 use crate::config::selection::{self, Selection};
 use crate::container::bundle::BundleConfig;
 use crate::container::own_agent;
+use crate::container::runs_retention::{self, Retention};
 use crate::container::state_dir::StateDir;
 use crate::monitor_process;
 use crate::monitor_process::launch::{self, Launch};
@@ -38,6 +39,7 @@ pub fn run(runc: &Runc, args: &RuncArgs, host: &HostConfig) -> anyhow::Result<i3
     let bundle = args.bundle().context("cannot tell the bundle directory")?;
     let config = BundleConfig::load(&bundle, &host.state_root())?;
     let state = StateDir::new(&host.state_root(), args.global.root.as_deref(), id)?;
+    prune_runs(host, id);
     let monitored = selection::select(&config.spec, &bundle, id, host)
         .inspect_err(|err| record_refused_learning(host, id, err))
         .with_context(|| format!("{}", config.path().display()))
@@ -141,6 +143,7 @@ fn start_monitor(
             .save_interval_secs
             .unwrap_or(DEFAULT_SAVE_INTERVAL_SECS),
         events_path: host.events_path(),
+        event_sinks: host.event_sinks(),
         runs_dir: host.runs_dir(),
         runc: runc.path.clone(),
         runc_root: args.global.root.clone(),
@@ -230,7 +233,7 @@ fn record_refused_learning(host: &HostConfig, id: &str, err: &anyhow::Error) {
         EventKind::LearnRefused,
     );
     event.message = Some(format!("{err:#}"));
-    if let Err(e) = EventLog::new(&host.events_path()).write(&event, true) {
+    if let Err(e) = host.event_log().write(&event, true) {
         eprintln!("ids-runc: {e}");
     }
 }
@@ -249,7 +252,7 @@ fn record_monitor_chosen(host: &HostConfig, id: &str, selection: &Selection, rea
         "watched by the ptrace monitor with syscall stops: {reason}; its seccomp section is left \
          as it is"
     ));
-    if let Err(e) = EventLog::new(&host.events_path()).write(&event, true) {
+    if let Err(e) = host.event_log().write(&event, true) {
         eprintln!("ids-runc: {e}");
     }
 }
@@ -265,7 +268,28 @@ fn record_fail_open(host: &HostConfig, id: &str, msg: &str) {
     );
     event.action = ActionTaken::None;
     event.message = Some(msg.to_owned());
-    if let Err(e) = EventLog::new(&host.events_path()).write(&event, true) {
+    if let Err(e) = host.event_log().write(&event, true) {
         eprintln!("ids-runc: {e}");
+    }
+}
+
+/// Applies the runs dir's retention (`runs_retention.rs`) now, a cheap moment that comes often
+/// enough; a failure is logged and never fails `create`. This container's files are kept, and
+/// those of every container with a state dir.
+fn prune_runs(host: &HostConfig, id: &str) {
+    let retention = Retention::from_config(host.runs_max_age_days, host.runs_max_bytes);
+    let root = host.state_root();
+    let exists =
+        |run: &str| run == id || StateDir::all(&root).iter().any(|d| d.container_id() == run);
+    let dir = host.runs_dir();
+    match runs_retention::prune(&dir, retention, std::time::SystemTime::now(), exists) {
+        Ok(pruned) if pruned.containers > 0 => log::info!(
+            "pruned {}: the files of {} ended containers ({} bytes)",
+            dir.display(),
+            pruned.containers,
+            pruned.bytes
+        ),
+        Ok(_) => {}
+        Err(e) => log::warn!("cannot prune {}: {e}", dir.display()),
     }
 }

@@ -25,7 +25,7 @@ use ids_monitor::guard::{Guard, GuardMode, GuardSettings};
 use ids_monitor::policy::{AnomalyAction, UnseenSyscallAction};
 use ids_monitor::profile::Profile;
 use ids_monitor::record::epoch_log::EpochLog;
-use ids_monitor::record::events::{ActionTaken, Event, EventKind, EventLog};
+use ids_monitor::record::events::{ActionTaken, Event, EventKind};
 
 use crate::container::state_dir::StateDir;
 use crate::monitor_process::launch::Launch;
@@ -233,7 +233,7 @@ fn guard(launch: &Launch, mode: GuardMode) -> anyhow::Result<Guard> {
     let epochs_path = launch.runs_dir.join(format!("{}.epochs.jsonl", launch.id));
     let epochs = EpochLog::create(&epochs_path)
         .with_context(|| format!("cannot create {}", epochs_path.display()))?;
-    Ok(Guard::new(settings, detector, EventLog::new(&launch.events_path)).with_epoch_log(epochs))
+    Ok(Guard::new(settings, detector, launch.event_log()).with_epoch_log(epochs))
 }
 
 /// A profile made with another monitor than the one running: calls only this monitor sees are
@@ -255,7 +255,7 @@ fn blind_to(launch: &Launch, profile_monitor: MonitorKind) -> Vec<String> {
         let mut event = launch_event(launch, EventKind::MonitorError);
         event.action = ActionTaken::None;
         event.message = Some(message);
-        if let Err(e) = EventLog::new(&launch.events_path).write(&event, false) {
+        if let Err(e) = launch.event_log().write(&event, false) {
             log::error!("{e}");
         }
     }
@@ -426,7 +426,7 @@ fn kill_stuck_init(launch: &Launch, stuck: StuckInit) {
     event.pid = Some(stuck.pid as u32);
     event.syscalls = vec![call];
     event.message = Some(message);
-    if let Err(e) = EventLog::new(&launch.events_path).write(&event, true) {
+    if let Err(e) = launch.event_log().write(&event, true) {
         log::error!("{e}");
     }
 }

@@ -62,6 +62,18 @@ pub struct HostConfig {
     /// At the limit learning adds no new bag, one `database-full` event is written, and the
     /// monitor goes on (detection judges against what was learnt).
     pub max_database_entries: Option<usize>,
+    /// Also send each event to syslog: `{}` for `/dev/log` (journald, rsyslog) with facility
+    /// `daemon`, or `{"socket": PATH, "facility": "local0"}`; default off.
+    pub syslog: Option<ids_monitor::record::syslog::SyslogConfig>,
+    /// Also append each event in Falco's JSON output format to this file (for Falcosidekick and
+    /// Falco's other tooling); default off.
+    pub falco_events_path: Option<PathBuf>,
+    /// Files of containers ended longer ago than this many days are removed from the runs dir
+    /// (at `create`); default 30, 0 for never.
+    pub runs_max_age_days: Option<u64>,
+    /// The runs dir is kept below this many bytes by removing the files of the containers that
+    /// ended first (at `create`); default 1 GiB, 0 for no limit.
+    pub runs_max_bytes: Option<u64>,
     /// What no container, image or profile can weaken: `{"mode": …, "action": …}` (see
     /// `config/mandatory.rs`).
     pub mandatory: Option<crate::config::mandatory::Mandatory>,
@@ -105,6 +117,20 @@ impl HostConfig {
         self.runs_dir
             .clone()
             .unwrap_or_else(|| PathBuf::from("/var/lib/ids-runc/runs"))
+    }
+
+    /// Where events go besides the events file.
+    pub fn event_sinks(&self) -> ids_monitor::record::event_sinks::EventSinks {
+        ids_monitor::record::event_sinks::EventSinks {
+            syslog: self.syslog.clone(),
+            falco_path: self.falco_events_path.clone(),
+        }
+    }
+
+    /// The events file and every other place the host config sends events.
+    pub fn event_log(&self) -> ids_monitor::record::events::EventLog {
+        ids_monitor::record::events::EventLog::new(&self.events_path())
+            .with_sinks(&self.event_sinks())
     }
 
     pub fn state_root(&self) -> PathBuf {

@@ -5,4 +5,5 @@
 pub mod bundle;
 pub mod own_agent;
 pub mod reference;
+pub mod runs_retention;
 pub mod state_dir;

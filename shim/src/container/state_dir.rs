@@ -119,6 +119,25 @@ impl StateDir {
         Ok(found.remove(0))
     }
 
+    /// Every container's state dir under `root`, of any runc root; none if there is no root.
+    pub fn all(root: &Path) -> Vec<StateDir> {
+        let mut dirs: Vec<StateDir> = std::fs::read_dir(root)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .filter(|e| {
+                        e.file_name()
+                            .to_str()
+                            .is_some_and(|n| n.contains(ROOT_KEY_SEPARATOR))
+                    })
+                    .map(|e| StateDir::at(&e.path()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        dirs.sort_by(|a, b| a.path.cmp(&b.path));
+        dirs
+    }
+
     /// Creates the directory (and the root), owner-only. An existing one is a leftover of a
     /// container with the same id whose delete never came: it is replaced.
     pub fn create(&self) -> anyhow::Result<()> {

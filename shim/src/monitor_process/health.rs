@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use ids_monitor::backend::ptrace::PtraceStops;
 use ids_monitor::backend::MonitorKind;
-use ids_monitor::record::events::{ActionTaken, Event, EventKind, EventLog};
+use ids_monitor::record::events::{ActionTaken, Event, EventKind};
 
 use crate::container::state_dir::StateDir;
 use crate::monitor_process::launch::Launch;
@@ -144,7 +144,7 @@ pub fn check(state: &StateDir, noticed_by: &str, kill: bool) -> Option<Death> {
             ActionTaken::None
         };
         event.message = Some(format!("{death} (noticed by {noticed_by})"));
-        if let Err(e) = EventLog::new(&launch.events_path).write(&event, true) {
+        if let Err(e) = launch.event_log().write(&event, true) {
             log::error!("{e}");
         }
     }

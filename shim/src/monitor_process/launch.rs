@@ -10,6 +10,8 @@ use ids_monitor::backend::MonitorKind;
 use ids_monitor::policy::Policy;
 use ids_monitor::profile::provenance::Provenance;
 use ids_monitor::record::atomic_file::write_atomically;
+use ids_monitor::record::event_sinks::EventSinks;
+use ids_monitor::record::events::EventLog;
 use serde::{Deserialize, Serialize};
 
 use ids_monitor::mode::Mode;
@@ -37,6 +39,9 @@ pub struct Launch {
     pub parameters: Parameters,
     pub save_interval_secs: u64,
     pub events_path: PathBuf,
+    /// Where events go besides the events file (host config `syslog`, `falco_events_path`).
+    #[serde(default)]
+    pub event_sinks: EventSinks,
     pub runs_dir: PathBuf,
     /// The real runc and its --root, to tell whether the container still exists.
     pub runc: PathBuf,
@@ -64,6 +69,11 @@ impl Launch {
         let path = state_dir.join(FILE_NAME);
         write_atomically(&path, &serde_json::to_vec_pretty(self)?)
             .with_context(|| format!("cannot write {}", path.display()))
+    }
+
+    /// The events file and the other sinks this container's events go to.
+    pub fn event_log(&self) -> EventLog {
+        EventLog::new(&self.events_path).with_sinks(&self.event_sinks)
     }
 
     pub fn read(state_dir: &Path) -> anyhow::Result<Launch> {
