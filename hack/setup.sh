@@ -27,6 +27,8 @@ packages=(
   zlib1g-dev
   make                # libbpf-sys builds libbpf with make
   linux-libc-dev      # <linux/bpf.h> for the BPF program
+  logrotate           # rotates the events file (deploy/logrotate; tests/tests/ops.rs)
+  python3-prometheus-client  # the Prometheus text-format parser tests/tests/ops.rs reads metrics with
 )
 
 deps_only=no

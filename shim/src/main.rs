@@ -5,6 +5,7 @@
 mod commands;
 mod config;
 mod container;
+mod exposition;
 mod monitor_process;
 mod runc;
 mod terminal_text;
@@ -24,6 +25,7 @@ IDS-RUNC:
 
    ids-runc profile <train|eval|show|diff|merge|compare> ...
    ids-runc inspect <container-id>
+   ids-runc metrics [--textfile FILE.prom]
    ids-runc events [--follow] [container-id]
    ids-runc report <container-id> [-o report.svg]
 ";
@@ -50,6 +52,7 @@ fn dispatch(args: &RuncArgs) -> anyhow::Result<i32> {
                 &host,
             )
         }
+        Some("metrics") => return commands::metrics::main(words_after_command(args), &host),
         Some("monitor") => return commands::monitor::main(words_after_command(args)),
         Some("report") => return commands::report::main(words_after_command(args), &host),
         Some("events") if !commands::events::is_runc_events(args) => {

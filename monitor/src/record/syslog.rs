@@ -3,13 +3,16 @@
 //! `<PRI>Mmm dd hh:mm:ss ids-runc[PID]: MESSAGE`.
 //!
 //! Our own sender rather than `syslog(3)`: the socket is the host config's to choose (a test, a
-//! relay), and the send never blocks: the monitor writes events from the loop that answers the
-//! container's calls, so a syslog daemon that stops reading must cost it a lost datagram (counted
-//! as an event error), never a stalled container.
+//! relay), and the send is bounded: the monitor writes events from the loop that answers the
+//! container's calls. A datagram socket's queue is short (`net.unix.max_dgram_qlen`, 10 by
+//! default), so a burst of events waits for the daemon to read, but at most `SEND_TIMEOUT`; a
+//! daemon that does not read by then is skipped for `STALLED_FOR` (each event skipped counts as
+//! an event error), so a stuck syslog costs the container one short wait, not one per event.
 
 use std::io;
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +24,10 @@ use super::priority::Priority;
 pub const DEFAULT_SOCKET: &str = "/dev/log";
 /// The name events carry in syslog.
 pub const TAG: &str = "ids-runc";
+/// The longest one event waits for the syslog daemon to take it.
+const SEND_TIMEOUT: Duration = Duration::from_millis(50);
+/// How long a daemon that let a send time out is skipped.
+const STALLED_FOR: Duration = Duration::from_secs(10);
 
 /// Host config `syslog`: `{}` sends to `/dev/log` with facility `daemon`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,11 +81,12 @@ impl Facility {
     }
 }
 
-/// The sender: an unbound, non-blocking datagram socket, made at the first event.
+/// The sender: an unbound datagram socket with a send timeout, made at the first event.
 #[derive(Debug)]
 pub struct Syslog {
     config: SyslogConfig,
     socket: Option<UnixDatagram>,
+    stalled_until: Option<Instant>,
 }
 
 impl Syslog {
@@ -86,6 +94,7 @@ impl Syslog {
         Syslog {
             config,
             socket: None,
+            stalled_until: None,
         }
     }
 
@@ -95,17 +104,39 @@ impl Syslog {
 
     /// Sends `event` as one datagram.
     pub fn send(&mut self, event: &Event) -> io::Result<()> {
+        if self
+            .stalled_until
+            .is_some_and(|until| Instant::now() < until)
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "the syslog daemon did not take an event in time; skipped for a while",
+            ));
+        }
         let message = datagram(event, self.config.facility, std::process::id());
         let socket = match &self.socket {
             Some(socket) => socket,
             None => {
                 let socket = UnixDatagram::unbound()?;
-                socket.set_nonblocking(true)?;
+                socket.set_write_timeout(Some(SEND_TIMEOUT))?;
                 self.socket.insert(socket)
             }
         };
-        socket.send_to(message.as_bytes(), &self.config.socket)?;
-        Ok(())
+        match socket.send_to(message.as_bytes(), &self.config.socket) {
+            Ok(_) => {
+                self.stalled_until = None;
+                Ok(())
+            }
+            Err(e) => {
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) {
+                    self.stalled_until = Some(Instant::now() + STALLED_FOR);
+                }
+                Err(e)
+            }
+        }
     }
 }
 
@@ -201,6 +232,40 @@ mod tests {
             MonitorKind::SeccompNotify,
             EventKind::ModeSwitch,
         );
+        assert!(sink.send(&e).is_err());
+    }
+
+    #[test]
+    fn a_daemon_that_does_not_read_is_waited_for_briefly_then_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let server = UnixDatagram::bind(&path).unwrap();
+        let mut sink = Syslog::new(SyslogConfig {
+            socket: path,
+            facility: Facility::Daemon,
+        });
+        let e = Event::now(
+            "c1",
+            "web",
+            Mode::Detect,
+            MonitorKind::SeccompNotify,
+            EventKind::ModeSwitch,
+        );
+        let mut sent = 0;
+        let failed = loop {
+            match sink.send(&e) {
+                Ok(()) => sent += 1,
+                Err(e) => break e,
+            }
+            assert!(sent < 100_000, "the queue never filled");
+        };
+        assert!(matches!(
+            failed.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ));
+        // Skipped without a wait now, even though the daemon reads again.
+        let mut buf = [0u8; 4096];
+        server.recv(&mut buf).unwrap();
         assert!(sink.send(&e).is_err());
     }
 

@@ -6,6 +6,7 @@ pub mod events;
 pub mod exec;
 pub mod features;
 pub mod inspect;
+pub mod metrics;
 pub mod monitor;
 pub mod profile;
 pub mod report;

@@ -1,0 +1,499 @@
+//! What an operator runs ids-runc with for months: metrics read by a real Prometheus text-format
+//! parser, events delivered to syslog and written in Falco's format, and an events file that a
+//! real logrotate run rotates while a container keeps writing events.
+
+use std::collections::BTreeMap;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use ids_e2e::bundle::Bundle;
+use ids_e2e::private_host::PrivateHost;
+use ids_e2e::{assert_ok, ids_runc, run, wait_until};
+use serde_json::{json, Value};
+
+/// Small epochs over the whole container: a busy container ends many of them a second.
+fn parameters() -> Value {
+    json!({
+        "window": 4,
+        "epoch": 100,
+        "threshold": {"absolute": 2},
+        "stream": "per-container",
+        "training": {"convergence_similarity": 0.99, "convergence_epochs": 5, "continuous": false}
+    })
+}
+
+/// Adds `extra` to the host's config.
+fn configure(host: &PrivateHost, extra: Value) {
+    let mut config: Value = serde_json::from_slice(&std::fs::read(host.config()).unwrap()).unwrap();
+    for (key, value) in extra.as_object().unwrap() {
+        config[key] = value.clone();
+    }
+    std::fs::write(host.config(), config.to_string()).unwrap();
+}
+
+fn bundle(args: &[&str], annotations: Value) -> Bundle {
+    let bundle = Bundle::new(args);
+    let mut spec = bundle.config();
+    spec["annotations"] = annotations;
+    bundle.set_config(&spec);
+    bundle
+}
+
+/// Learns profile `name` from a container that only runs `true`: anything busier is unseen.
+fn learn_true(host: &PrivateHost, name: &str) {
+    let learn = bundle(
+        &["true"],
+        json!({"io.ids-runc.mode": "learn", "io.ids-runc.profile": name}),
+    );
+    let (code, out) = host.run(&learn, &format!("learn-{name}"));
+    assert_eq!(code, Some(0), "{out}");
+    // The monitor saves when it sees the container gone, after `run` returns.
+    let profile = host.dir().join(format!("profiles/{name}.json"));
+    assert!(
+        wait_until(Duration::from_secs(20), || profile.exists()),
+        "{} was not saved",
+        profile.display()
+    );
+}
+
+/// Starts `bundle` as container `id` in the background.
+fn start(host: &PrivateHost, bundle: &Bundle, id: &str) {
+    let root = host.runc_root("main");
+    let status = host
+        .ids_runc(
+            &root,
+            &["create", "--bundle", bundle.path().to_str().unwrap(), id],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("ids-runc create");
+    assert!(status.success(), "create {id}");
+    assert_ok(&run(&mut host.ids_runc(&root, &["start", id])), "start");
+}
+
+fn delete(host: &PrivateHost, id: &str) {
+    let root = host.runc_root("main");
+    assert_ok(
+        &run(&mut host.ids_runc(&root, &["delete", "--force", id])),
+        "delete --force",
+    );
+}
+
+fn events_of(path: &Path, id: &str) -> Vec<Value> {
+    ids_e2e::read_events(path)
+        .into_iter()
+        .filter(|e| e["container"] == id)
+        .collect()
+}
+
+/// Families as Python's `prometheus_client.parser` (the Prometheus client library's own parser)
+/// reads `text`: family name → (type, samples as (sample name, labels, value)).
+type Families = BTreeMap<String, (String, Vec<(String, BTreeMap<String, String>, f64)>)>;
+
+fn parse_prometheus(text: &str) -> Families {
+    const SCRIPT: &str = r#"
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+out = {}
+for f in text_string_to_metric_families(sys.stdin.read()):
+    out[f.name] = [f.type, [[s.name, s.labels, s.value] for s in f.samples]]
+print(json.dumps(out))
+"#;
+    // Debian's python3-prometheus-client (hack/setup.sh) lives in the system interpreter's path.
+    let mut child = Command::new("/usr/bin/python3")
+        .args(["-c", SCRIPT])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("/usr/bin/python3");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_ok(&out, "prometheus_client.parser");
+    serde_json::from_slice(&out.stdout).expect("parser output")
+}
+
+/// The value of sample `name` labelled `container=id` (or unlabelled for `None`).
+fn value(families: &Families, family: &str, name: &str, id: Option<&str>) -> f64 {
+    let (_, samples) = families
+        .get(family)
+        .unwrap_or_else(|| panic!("family {family} in {families:?}"));
+    samples
+        .iter()
+        .find(|(n, labels, _)| n == name && labels.get("container").map(String::as_str) == id)
+        .unwrap_or_else(|| panic!("{name} of {id:?} in {samples:?}"))
+        .2
+}
+
+#[test]
+fn metrics_parse_and_events_reach_syslog_and_falco() {
+    let host = PrivateHost::new();
+    let syslog_path = host.dir().join("log");
+    let syslog = UnixDatagram::bind(&syslog_path).expect("bind the syslog socket");
+    syslog
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    // A syslog daemon: reads every datagram until none came for 5 s.
+    let daemon = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 65536];
+        let mut received = Vec::new();
+        while let Ok(n) = syslog.recv(&mut buf) {
+            received.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        received
+    });
+    let falco_path = host.dir().join("falco.jsonl");
+    configure(
+        &host,
+        json!({
+            "parameters": parameters(),
+            "syslog": {"socket": syslog_path, "facility": "local0"},
+            "falco_events_path": falco_path,
+        }),
+    );
+    learn_true(&host, "ops");
+    let id = "ops-detect";
+    let detect = bundle(
+        &[
+            "sh",
+            "-c",
+            "cat /etc/passwd >/dev/null; ls / >/dev/null; exec sleep 300",
+        ],
+        json!({"io.ids-runc.mode": "detect", "io.ids-runc.profile": "ops", "io.ids-runc.action": "log"}),
+    );
+    start(&host, &detect, id);
+    assert!(
+        wait_until(Duration::from_secs(20), || events_of(
+            &host.events_path(),
+            id
+        )
+        .iter()
+        .any(|e| e["kind"] == "unseen-syscall")),
+        "no unseen-syscall event: {:?}",
+        host.events()
+    );
+
+    // Metrics, on stdout and in a textfile, read by a real parser.
+    let out = run(Command::new(ids_runc())
+        .env("IDS_RUNC_CONFIG", host.config())
+        .arg("metrics"));
+    assert_ok(&out, "ids-runc metrics");
+    let families = parse_prometheus(&String::from_utf8_lossy(&out.stdout));
+    let c = Some(id);
+    assert_eq!(
+        value(&families, "ids_runc_monitor_up", "ids_runc_monitor_up", c),
+        1.0
+    );
+    assert_eq!(families["ids_runc_syscalls"].0, "counter");
+    assert!(value(&families, "ids_runc_syscalls", "ids_runc_syscalls_total", c) > 0.0);
+    assert!(value(&families, "ids_runc_epochs", "ids_runc_epochs_total", c) >= 1.0);
+    let unseen = value(
+        &families,
+        "ids_runc_unseen_syscalls",
+        "ids_runc_unseen_syscalls_total",
+        c,
+    );
+    assert!(unseen >= 1.0, "{families:?}");
+    value(
+        &families,
+        "ids_runc_anomalous_epochs",
+        "ids_runc_anomalous_epochs_total",
+        c,
+    );
+    assert_eq!(
+        value(&families, "ids_runc_kills", "ids_runc_kills_total", c),
+        0.0
+    );
+    assert_eq!(
+        value(
+            &families,
+            "ids_runc_lost_records",
+            "ids_runc_lost_records_total",
+            c
+        ),
+        0.0
+    );
+    value(
+        &families,
+        "ids_runc_monitor_cpu_seconds",
+        "ids_runc_monitor_cpu_seconds_total",
+        c,
+    );
+    assert!(
+        value(
+            &families,
+            "ids_runc_monitor_resident_memory_bytes",
+            "ids_runc_monitor_resident_memory_bytes",
+            c
+        ) > 1e6
+    );
+    let (_, samples) = &families["ids_runc_monitor_up"];
+    let labels = &samples[0].1;
+    assert_eq!(
+        (
+            labels["profile"].as_str(),
+            labels["mode"].as_str(),
+            labels["monitor"].as_str()
+        ),
+        ("ops", "detect", "seccomp-notify")
+    );
+    assert_eq!(
+        value(
+            &families,
+            "ids_runc_host_monitors",
+            "ids_runc_host_monitors",
+            None
+        ),
+        1.0
+    );
+    assert!(
+        value(
+            &families,
+            "ids_runc_host_runs_dir_bytes",
+            "ids_runc_host_runs_dir_bytes",
+            None
+        ) > 0.0
+    );
+    let textfile = host.dir().join("textfile/ids-runc.prom");
+    std::fs::create_dir_all(textfile.parent().unwrap()).unwrap();
+    assert_ok(
+        &run(Command::new(ids_runc())
+            .env("IDS_RUNC_CONFIG", host.config())
+            .args(["metrics", "--textfile"])
+            .arg(&textfile)),
+        "ids-runc metrics --textfile",
+    );
+    let from_file = parse_prometheus(&std::fs::read_to_string(&textfile).unwrap());
+    assert_eq!(
+        value(&from_file, "ids_runc_monitor_up", "ids_runc_monitor_up", c),
+        1.0
+    );
+
+    delete(&host, id);
+    let events = events_of(&host.events_path(), id);
+    assert!(!events.is_empty());
+
+    // Falco's format: one alert per event, field by field as Falco documents json_output.
+    let alerts: Vec<Value> = ids_e2e::read_events(&falco_path)
+        .into_iter()
+        .filter(|a| a["output_fields"]["container.id"] == id)
+        .collect();
+    assert_eq!(alerts.len(), events.len(), "{alerts:?}");
+    for (alert, event) in alerts.iter().zip(&events) {
+        let keys: Vec<&String> = alert.as_object().unwrap().keys().collect();
+        for key in [
+            "time",
+            "rule",
+            "priority",
+            "output",
+            "output_fields",
+            "source",
+            "tags",
+            "hostname",
+        ] {
+            assert!(alert.get(key).is_some(), "{key} missing in {alert}");
+        }
+        assert_eq!(keys.len(), 8, "{alert}");
+        let time = alert["time"].as_str().unwrap();
+        assert!(
+            time.len() == 30 && time.ends_with('Z') && time.as_bytes()[19] == b'.',
+            "RFC 3339 with nanoseconds: {time}"
+        );
+        assert_eq!(&time[..23], &event["time"].as_str().unwrap()[..23]);
+        assert!([
+            "Emergency",
+            "Alert",
+            "Critical",
+            "Error",
+            "Warning",
+            "Notice",
+            "Informational",
+            "Debug"
+        ]
+        .contains(&alert["priority"].as_str().unwrap()));
+        assert_eq!(
+            alert["rule"],
+            format!("ids-runc {}", event["kind"].as_str().unwrap())
+        );
+        let output = alert["output"].as_str().unwrap();
+        assert!(
+            output.starts_with(&format!(
+                "{}: {} ",
+                &time[11..29],
+                alert["priority"].as_str().unwrap()
+            )),
+            "Falco's `%evt.time: %priority ...`: {output}"
+        );
+        let fields = alert["output_fields"].as_object().unwrap();
+        assert!(
+            fields.values().all(|v| !v.is_array() && !v.is_object()),
+            "{alert}"
+        );
+        assert_eq!(fields["ids_runc.kind"], event["kind"]);
+        assert!(fields["evt.time"].is_u64());
+        assert_eq!(alert["source"], "syscall");
+        assert!(alert["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(Value::is_string));
+        if event["kind"] == "unseen-syscall" {
+            assert_eq!(alert["priority"], "Warning");
+            assert_eq!(fields["evt.type"], event["syscalls"][0]);
+        }
+    }
+
+    // Syslog: one datagram per event, facility local0 (16), the event's severity.
+    let received: Vec<String> = daemon
+        .join()
+        .unwrap()
+        .into_iter()
+        .filter(|text| text.contains(&format!("container={id} ")))
+        .collect();
+    assert_eq!(received.len(), events.len(), "{received:?}\n{events:?}");
+    for (text, event) in received.iter().zip(&events) {
+        let severity = if event["kind"] == "unseen-syscall" || event["kind"] == "anomaly" {
+            4
+        } else {
+            6
+        };
+        let _ = severity;
+        assert!(text.starts_with('<'), "{text}");
+        let pri: u32 = text[1..text.find('>').unwrap()].parse().unwrap();
+        assert_eq!(pri / 8, 16, "facility local0: {text}");
+        assert!(text.contains(" ids-runc["), "{text}");
+        assert!(text.contains(event["kind"].as_str().unwrap()), "{text}");
+        if event["kind"] == "unseen-syscall" {
+            assert_eq!(pri % 8, 4, "warning: {text}");
+        }
+    }
+    host.assert_clean();
+}
+
+/// Every line of the events files (current and rotated) of container `id`; a line that is not
+/// whole JSON fails.
+fn lines_of(files: &[PathBuf], id: &str) -> usize {
+    files
+        .iter()
+        .map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap_or_default()
+                .lines()
+                .map(|l| {
+                    serde_json::from_str::<Value>(l)
+                        .unwrap_or_else(|e| panic!("{}: {e}: {l}", f.display()))
+                })
+                .filter(|e| e["container"] == id || e["output_fields"]["container.id"] == id)
+                .count()
+        })
+        .sum()
+}
+
+fn files_named(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(prefix))
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn logrotate_rotates_the_events_file_while_a_container_writes_events() {
+    let host = PrivateHost::new();
+    let logs = host.dir().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let events_path = logs.join("events.jsonl");
+    let falco_path = logs.join("falco.jsonl");
+    configure(
+        &host,
+        json!({
+            "parameters": parameters(),
+            "events_path": events_path,
+            "falco_events_path": falco_path,
+        }),
+    );
+    learn_true(&host, "busy");
+    let id = "ops-rotate";
+    let busy = bundle(
+        &["sh", "-c", "while :; do cat /etc/passwd >/dev/null; done"],
+        json!({"io.ids-runc.mode": "detect", "io.ids-runc.profile": "busy", "io.ids-runc.action": "log"}),
+    );
+    start(&host, &busy, id);
+
+    // The shipped config's method (rename, then a new file), every file kept uncompressed.
+    let conf = host.dir().join("logrotate.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "{} {} {{\n  rotate 100\n  create 0640 root root\n  missingok\n  nocompress\n}}\n",
+            events_path.display(),
+            falco_path.display()
+        ),
+    )
+    .unwrap();
+    let state = host.dir().join("logrotate.state");
+    for round in 0..5 {
+        assert!(
+            wait_until(Duration::from_secs(20), || lines_of(
+                std::slice::from_ref(&events_path),
+                id
+            ) > 0),
+            "round {round}: no event since the last rotation"
+        );
+        let out = run(Command::new("logrotate")
+            .args(["--force", "--state"])
+            .arg(&state)
+            .arg(&conf));
+        assert_ok(&out, "logrotate --force");
+    }
+    assert!(
+        wait_until(Duration::from_secs(20), || lines_of(
+            std::slice::from_ref(&events_path),
+            id
+        ) > 0),
+        "no event after the last rotation"
+    );
+    delete(&host, id);
+
+    let final_state: Value = serde_json::from_slice(
+        &std::fs::read(host.dir().join(format!("runs/{id}.final.json"))).expect("final.json"),
+    )
+    .unwrap();
+    let guard = &final_state["state"]["guard"];
+    assert_eq!(guard["event_errors"], 0, "{final_state}");
+    let written = guard["events"].as_u64().unwrap() as usize;
+    let events_files = files_named(&logs, "events.jsonl");
+    let falco_files = files_named(&logs, "falco.jsonl");
+    assert_eq!(events_files.len(), 6, "5 rotations: {events_files:?}");
+    assert_eq!(falco_files.len(), 6, "5 rotations: {falco_files:?}");
+    for file in &events_files {
+        assert!(
+            lines_of(std::slice::from_ref(file), id) > 0,
+            "{} holds events",
+            file.display()
+        );
+    }
+    assert_eq!(
+        lines_of(&events_files, id),
+        written,
+        "every event in one of {events_files:?}"
+    );
+    assert_eq!(
+        lines_of(&falco_files, id),
+        written,
+        "every alert in one of {falco_files:?}"
+    );
+    host.assert_clean();
+}
