@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use ids_e2e::bundle::Bundle;
 use ids_e2e::private_host::PrivateHost;
-use ids_e2e::{assert_ok, ids_runc, run, wait_until};
+use ids_e2e::{assert_ok, ids_runc, run, wait_until, workspace};
 use serde_json::{json, Value};
 
 /// Small epochs over the whole container: a busy container ends many of them a second.
@@ -385,8 +385,7 @@ fn lines_of(files: &[PathBuf], id: &str) -> usize {
     files
         .iter()
         .map(|f| {
-            std::fs::read_to_string(f)
-                .unwrap_or_default()
+            read_text(f)
                 .lines()
                 .map(|l| {
                     serde_json::from_str::<Value>(l)
@@ -396,6 +395,16 @@ fn lines_of(files: &[PathBuf], id: &str) -> usize {
                 .count()
         })
         .sum()
+}
+
+/// A file's text; a gzip file (logrotate's `compress`) uncompressed; a missing file is empty.
+fn read_text(path: &Path) -> String {
+    if path.extension().is_some_and(|e| e == "gz") {
+        let out = run(Command::new("gzip").arg("-dc").arg(path));
+        assert_ok(&out, "gzip -dc");
+        return String::from_utf8(out.stdout).unwrap();
+    }
+    std::fs::read_to_string(path).unwrap_or_default()
 }
 
 fn files_named(dir: &Path, prefix: &str) -> Vec<PathBuf> {
@@ -432,24 +441,24 @@ fn logrotate_rotates_the_events_file_while_a_container_writes_events() {
     );
     start(&host, &busy, id);
 
-    // The shipped config's method (rename, then a new file), every file kept uncompressed.
+    // The shipped config, pointed at this host's files.
+    let shipped = std::fs::read_to_string(workspace().join("deploy/logrotate/ids-runc")).unwrap();
     let conf = host.dir().join("logrotate.conf");
     std::fs::write(
         &conf,
-        format!(
-            "{} {} {{\n  rotate 100\n  create 0640 root root\n  missingok\n  nocompress\n}}\n",
-            events_path.display(),
-            falco_path.display()
-        ),
+        shipped.replace("/var/log/ids-runc/", &format!("{}/", logs.display())),
     )
     .unwrap();
     let state = host.dir().join("logrotate.state");
+    // Both files hold an event written since the last rotation (each is created by its writers).
+    let both_written = || {
+        [&events_path, &falco_path]
+            .iter()
+            .all(|f| lines_of(std::slice::from_ref(*f), id) > 0)
+    };
     for round in 0..5 {
         assert!(
-            wait_until(Duration::from_secs(20), || lines_of(
-                std::slice::from_ref(&events_path),
-                id
-            ) > 0),
+            wait_until(Duration::from_secs(20), both_written),
             "round {round}: no event since the last rotation"
         );
         let out = run(Command::new("logrotate")
@@ -459,10 +468,7 @@ fn logrotate_rotates_the_events_file_while_a_container_writes_events() {
         assert_ok(&out, "logrotate --force");
     }
     assert!(
-        wait_until(Duration::from_secs(20), || lines_of(
-            std::slice::from_ref(&events_path),
-            id
-        ) > 0),
+        wait_until(Duration::from_secs(20), both_written),
         "no event after the last rotation"
     );
     delete(&host, id);
@@ -477,6 +483,12 @@ fn logrotate_rotates_the_events_file_while_a_container_writes_events() {
     let events_files = files_named(&logs, "events.jsonl");
     let falco_files = files_named(&logs, "falco.jsonl");
     assert_eq!(events_files.len(), 6, "5 rotations: {events_files:?}");
+    assert!(
+        events_files
+            .iter()
+            .any(|f| f.extension().is_some_and(|e| e == "gz")),
+        "older files compressed: {events_files:?}"
+    );
     assert_eq!(falco_files.len(), 6, "5 rotations: {falco_files:?}");
     for file in &events_files {
         assert!(
