@@ -509,3 +509,60 @@ fn logrotate_rotates_the_events_file_while_a_container_writes_events() {
     );
     host.assert_clean();
 }
+
+/// Writes `<id>.epochs.jsonl` and `<id>.final.json` in `runs`, last written `days` ago.
+fn old_run(runs: &Path, id: &str, days: u64) {
+    let when = std::time::SystemTime::now() - Duration::from_secs(days * 86_400);
+    for suffix in [".epochs.jsonl", ".final.json"] {
+        let path = runs.join(format!("{id}{suffix}"));
+        std::fs::write(&path, "{}\n").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(when)
+            .unwrap();
+    }
+}
+
+#[test]
+fn create_prunes_the_runs_dir_but_not_a_running_containers_files() {
+    let host = PrivateHost::new();
+    configure(&host, json!({"runs_max_age_days": 7}));
+    let runs = host.dir().join("runs");
+    let sleeper = bundle(
+        &["sleep", "300"],
+        json!({"io.ids-runc.mode": "learn", "io.ids-runc.profile": "sleeper"}),
+    );
+    start(&host, &sleeper, "running");
+    assert!(wait_until(Duration::from_secs(10), || runs
+        .join("running.epochs.jsonl")
+        .exists()));
+    old_run(&runs, "running", 30);
+    old_run(&runs, "ended-long-ago", 30);
+    old_run(&runs, "ended-yesterday", 1);
+    std::fs::write(runs.join("notes.txt"), "not ids-runc's").unwrap();
+
+    let other = bundle(&["true"], json!({}));
+    let (code, out) = host.run(&other, "next");
+    assert_eq!(code, Some(0), "{out}");
+
+    let mut left: Vec<String> = std::fs::read_dir(&runs)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            "ended-yesterday.epochs.jsonl",
+            "ended-yesterday.final.json",
+            "notes.txt",
+            "running.epochs.jsonl",
+            "running.final.json"
+        ]
+    );
+    delete(&host, "running");
+    host.assert_clean();
+}
