@@ -239,8 +239,11 @@ fn dir_usage(dir: &Path) -> (u64, u64) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return (0, 0);
     };
+    // Dot files are ids-runc's own bookkeeping (the retention lock), not containers' records.
     entries
-        .filter_map(|e| e.ok()?.metadata().ok())
+        .filter_map(|e| e.ok())
+        .filter(|e| !e.file_name().as_encoded_bytes().starts_with(b"."))
+        .filter_map(|e| e.metadata().ok())
         .filter(|m| m.is_file())
         .fold((0, 0), |(n, b), m| (n + 1, b + m.len()))
 }
