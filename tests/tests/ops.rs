@@ -566,3 +566,67 @@ fn create_prunes_the_runs_dir_but_not_a_running_containers_files() {
     delete(&host, "running");
     host.assert_clean();
 }
+
+#[test]
+fn events_follow_goes_on_in_the_new_file_after_a_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let config = dir.path().join("config.json");
+    std::fs::write(&config, json!({"events_path": events}).to_string()).unwrap();
+    let event = |n: u32| {
+        format!(
+            "{}\n",
+            json!({"time": "2026-11-29T23:00:00.000Z", "container": format!("c{n}"),
+                   "profile": "p", "mode": "detect", "monitor": "seccomp-notify",
+                   "kind": "anomaly", "action": "logged", "epoch": n})
+        )
+    };
+    let append = |n: u32| {
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&events)
+            .unwrap()
+            .write_all(event(n).as_bytes())
+            .unwrap();
+    };
+    append(1);
+    let mut follower = Command::new(ids_runc())
+        .env("IDS_RUNC_CONFIG", &config)
+        .args(["events", "--follow", "--json"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("ids-runc events --follow");
+    let stdout = follower.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .take(4)
+            .collect::<Vec<String>>()
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    append(2);
+    std::fs::rename(&events, dir.path().join("events.jsonl.1")).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    append(3);
+    append(4);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !reader.is_finished() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = follower.kill();
+    let _ = follower.wait();
+    let lines = reader.join().unwrap();
+    let epochs: Vec<u64> = lines
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["epoch"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(epochs, [1, 2, 3, 4], "{lines:?}");
+}

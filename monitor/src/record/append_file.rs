@@ -35,7 +35,7 @@ impl AppendFile {
 
     /// Appends `line` (which ends with a newline) in one write; `durable` flushes it to disk.
     pub fn append(&mut self, line: &[u8], durable: bool) -> io::Result<()> {
-        if self.file.as_ref().is_some_and(|f| !self.still_named(f)) {
+        if self.file.as_ref().is_some_and(|f| !names(&self.path, f)) {
             self.file = None;
         }
         let file = match &mut self.file {
@@ -58,13 +58,14 @@ impl AppendFile {
             .append(true)
             .open(&self.path)
     }
+}
 
-    /// Whether the path still names `file`: not once it was renamed or removed.
-    fn still_named(&self, file: &File) -> bool {
-        match (file.metadata(), std::fs::metadata(&self.path)) {
-            (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
-            _ => false,
-        }
+/// Whether `path` names the open `file` (same device and inode): not once the file was renamed
+/// away or removed. Readers that follow the file use it too.
+pub fn names(path: &Path, file: &File) -> bool {
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(open), Ok(named)) => open.dev() == named.dev() && open.ino() == named.ino(),
+        _ => false,
     }
 }
 

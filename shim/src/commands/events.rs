@@ -9,6 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use clap::Parser;
+use ids_monitor::record::append_file::names;
 use ids_monitor::record::events::Event;
 
 use crate::config::host::HostConfig;
@@ -62,8 +63,19 @@ pub fn main(words: Vec<std::ffi::OsString>, host: &HostConfig) -> anyhow::Result
     loop {
         if let Some(f) = &mut file {
             offset = print_from(f, offset, &path, &args)?;
+            if args.follow && !names(&path, f) {
+                // Rotated (renamed away, as logrotate does): the old file is read to its end —
+                // once more after the new one is opened, for a line a writer put there just
+                // before it noticed — and the new one from its start.
+                let next = std::fs::File::open(&path).ok();
+                print_from(f, offset, &path, &args)?;
+                file = next;
+                offset = 0;
+                continue;
+            }
         } else {
             file = std::fs::File::open(&path).ok();
+            offset = 0;
         }
         if !args.follow {
             return Ok(0);
