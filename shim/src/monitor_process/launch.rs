@@ -40,7 +40,8 @@ pub struct Launch {
     pub save_interval_secs: u64,
     pub events_path: PathBuf,
     /// Where events go besides the events file (host config `syslog`, `falco_events_path`).
-    #[serde(default)]
+    /// Left out when there are none, so an ids-runc without sinks reads the file as before.
+    #[serde(default, skip_serializing_if = "no_sinks")]
     pub event_sinks: EventSinks,
     pub runs_dir: PathBuf,
     /// The real runc and its --root, to tell whether the container still exists.
@@ -58,6 +59,10 @@ pub struct Launch {
     /// Bags the normal database may hold (host config `max_database_entries`).
     #[serde(default = "default_max_database_entries")]
     pub max_database_entries: usize,
+}
+
+fn no_sinks(sinks: &EventSinks) -> bool {
+    *sinks == EventSinks::default()
 }
 
 fn default_max_database_entries() -> usize {
