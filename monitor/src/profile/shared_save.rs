@@ -181,7 +181,8 @@ mod tests {
             image_id: Some("sha256:1".into()),
             ..Workload::default()
         };
-        p.provenance.record(&workload, container, "2026-11-29T23:00:00Z");
+        p.provenance
+            .record(&workload, container, "2026-11-29T23:00:00Z");
         p
     }
 

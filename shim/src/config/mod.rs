@@ -6,6 +6,7 @@
 
 pub mod binding;
 pub mod confined_open;
+pub mod default_name;
 pub mod found_profile;
 pub mod host;
 pub mod image_profile;
