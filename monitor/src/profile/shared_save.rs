@@ -19,9 +19,6 @@ use super::error::invalid;
 use super::provenance::{Learner, Provenance};
 use super::{DbRecord, Profile, ProfileError};
 
-/// The store's lock file, beside its profiles: names starting with `.` are never profiles.
-pub const LOCK_FILE: &str = ".store.lock";
-
 /// One learner's saves into a profile of the store.
 #[derive(Debug)]
 pub struct SharedSave {
@@ -52,7 +49,7 @@ impl SharedSave {
     pub fn save(&mut self, now: &Profile, container: &str) -> Result<Profile, ProfileError> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(|error| self.write_error(error))?;
-        let _lock = lock(&dir.join(LOCK_FILE)).map_err(|error| self.write_error(error))?;
+        let _lock = lock(dir).map_err(|error| self.write_error(error))?;
         let stored = read_stored(&self.path)?;
         let mut increment = increment(now, &self.saved);
         if !self.recorded {
@@ -97,19 +94,18 @@ impl SharedSave {
     }
 }
 
-/// Holds the store's lock until dropped. The file is opened without following a link.
-fn lock(path: &Path) -> io::Result<Flock<File>> {
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)?;
-    Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| io::Error::from(errno))
+/// Holds the store's lock until dropped: an exclusive `flock` on the store directory itself, so
+/// the store holds nothing but profiles (and, for a moment, a save's temp file).
+fn lock(dir: &Path) -> io::Result<Flock<File>> {
+    let dir = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(dir)?;
+    Flock::lock(dir, FlockArg::LockExclusive).map_err(|(_, errno)| io::Error::from(errno))
 }
 
-/// The profile in the store now, if any; never read through a link.
+/// The profile in the store now, if any. A link is never read through: it is no profile of the
+/// store, and the save's rename replaces it.
 fn read_stored(path: &Path) -> Result<Option<Profile>, ProfileError> {
     let file = OpenOptions::new()
         .read(true)
@@ -118,6 +114,7 @@ fn read_stored(path: &Path) -> Result<Option<Profile>, ProfileError> {
     match file {
         Ok(file) => Profile::read_file(file, path).map(Some),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => Ok(None),
         Err(error) => Err(ProfileError::Read {
             path: path.to_path_buf(),
             error,
@@ -214,7 +211,64 @@ mod tests {
         // A second save of `a` with nothing new adds nothing, and its run is not counted again.
         let again = a.save(&with_run(learnt.clone(), "a"), "a").unwrap();
         assert_eq!(again, stored);
-        assert!(dir.path().join(LOCK_FILE).exists());
+        let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(files.len(), 1, "the store holds the profile only");
+    }
+
+    #[test]
+    fn saves_at_the_same_time_lose_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("web.json");
+        let learnt = trained_profile("web");
+        let savers: Vec<_> = (0..4)
+            .map(|i| {
+                let (path, learnt) = (path.clone(), learnt.clone());
+                std::thread::spawn(move || {
+                    let mut now = Profile {
+                        normal_db: Vec::new(),
+                        training: Default::default(),
+                        ..learnt.clone()
+                    };
+                    let mut s = SharedSave::new(path, now.clone());
+                    now.normal_db = learnt.normal_db.clone();
+                    for _ in 0..25 {
+                        for r in &mut now.normal_db {
+                            r.frequency += 1;
+                        }
+                        now.training.windows += now.normal_db.len() as u64;
+                        now.training.calls += now.normal_db.len() as u64;
+                        s.save(&now, &format!("c{i}")).unwrap();
+                    }
+                    now
+                })
+            })
+            .collect();
+        let total: u64 = savers
+            .into_iter()
+            .map(|t| windows(&t.join().unwrap()))
+            .sum();
+        assert_eq!(windows(&Profile::load(&path).unwrap()), total);
+    }
+
+    #[test]
+    fn a_link_at_the_name_is_replaced_never_read_or_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("victim"), "host file").unwrap();
+        let path = dir.path().join("web.json");
+        std::os::unix::fs::symlink(outside.path().join("victim"), &path).unwrap();
+        let learnt = trained_profile("web");
+        let mut s = SharedSave::new(path.clone(), learnt.clone());
+        let mut now = learnt.clone();
+        now.normal_db[0].frequency += 1;
+        now.training.windows += 1;
+        now.training.calls += 1;
+        s.save(&now, "c").unwrap();
+        assert!(std::fs::symlink_metadata(&path).unwrap().is_file());
+        assert_eq!(
+            std::fs::read_to_string(outside.path().join("victim")).unwrap(),
+            "host file"
+        );
     }
 
     #[test]
