@@ -1,12 +1,14 @@
 //! Profiles named after the image: `docker run` containers of one image that name no profile learn
 //! into one profile named from the image (dockerd's record of what was run), together, without
-//! losing each other's bags; the next container of the image detects with it by itself; and the
-//! store commands see it.
+//! losing each other's bags; the next container of the image detects with it by itself; the store
+//! commands see it; and an exported profile, installed by the line `export` prints, ships in an
+//! image.
 
 use std::time::Duration;
 
+use ids_e2e::bundle::Bundle;
 use ids_e2e::dockerd::Dockerd;
-use ids_e2e::{ids_runc, run, wait_until};
+use ids_e2e::{assert_ok, ids_runc, run, wait_until};
 
 /// Busy for a few seconds, so both containers learn (and save, every second) at the same time.
 const WORK: &str =
@@ -104,6 +106,28 @@ fn learning_containers_of_one_image_grow_one_profile_named_after_it() {
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(rows[0]["name"], "busybox", "{rows}");
     assert_eq!(rows[0]["monitor"], "seccomp-notify");
+
+    // Exported and installed in another image as `export` says: its containers detect with it.
+    let out = run(&mut d.ids_runc(&["profile", "export", "busybox"]));
+    assert_ok(&out, "profile export");
+    let line = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    let target = line
+        .strip_prefix("COPY busybox.json /")
+        .unwrap_or_else(|| panic!("{line}"));
+    let bundle = Bundle::new(&["sh"]);
+    let installed = bundle.rootfs().join(target);
+    std::fs::create_dir_all(installed.parent().unwrap()).unwrap();
+    std::fs::write(&installed, &out.stdout).unwrap();
+    d.import("shipped:1", &bundle.rootfs());
+    let id = d.run("shipped:1").cmd(&["sleep", "300"]).detached();
+    let doc = d.inspect(&id).expect("a monitor runs");
+    assert_eq!(
+        (doc["mode"].as_str(), doc["profile"].as_str()),
+        (Some("detect"), Some("busybox"))
+    );
+    d.docker_ok(&["rm", "-f", &id]);
+    assert!(!d.profile_dir().join("shipped_1.json").exists());
+
     let out = run(&mut d.ids_runc(&["profile", "rm", "busybox"]));
     assert!(
         out.status.success(),
