@@ -153,6 +153,14 @@ fn export_prints_the_profile_and_the_dockerfile_line() {
     );
     fails_with(&host.run(&["export", "nope"]), "no profile \"nope\"");
     fails_with(&host.run(&["export", "broken"]), "broken.json");
+    // A link in the store is not read through, as `create` would not.
+    std::os::unix::fs::symlink(
+        host.store().join("web.json"),
+        host.store().join("link.json"),
+    )
+    .unwrap();
+    fails_with(&host.run(&["export", "link"]), "is a symbolic link");
+    fails_with(&host.run(&["show", "link"]), "is a symbolic link");
 }
 
 /// A stand-in for the monitor of container `id` learning into `profile`: a state dir with its

@@ -6,7 +6,6 @@ use std::path::Path;
 
 use anyhow::Result;
 use clap::Args;
-use ids_monitor::profile::Profile;
 
 use super::store;
 use crate::config::host::HostConfig;
@@ -19,9 +18,8 @@ pub struct ExportArgs {
 }
 
 pub fn run(a: ExportArgs, host: &HostConfig) -> Result<i32> {
-    let path = store::resolve(&a.profile, host)?;
     // Validated as `create` will validate it in the image, and printed as ids-runc writes it.
-    let profile = Profile::load(&path)?;
+    let (path, profile) = store::load(&a.profile, host)?;
     print!("{}", profile.to_json());
     eprintln!("{}", dockerfile_line(&path));
     Ok(0)

@@ -7,7 +7,6 @@ use anyhow::Result;
 use clap::Args;
 use ids_detector::parameters::Threshold;
 use ids_monitor::profile::provenance::Provenance;
-use ids_monitor::profile::Profile;
 
 use super::{bag_text, store};
 use crate::config::host::HostConfig;
@@ -23,8 +22,7 @@ pub struct ShowArgs {
 }
 
 pub fn run(a: ShowArgs, host: &HostConfig) -> Result<i32> {
-    let path = store::resolve(&a.profile, host)?;
-    let p = Profile::load(&path)?;
+    let (path, p) = store::load(&a.profile, host)?;
     let params = &p.parameters;
     println!(
         "profile    {} ({})",

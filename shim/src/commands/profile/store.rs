@@ -4,22 +4,24 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use ids_monitor::profile::Profile;
 
 use crate::config::host::HostConfig;
 use crate::config::profile_ref::{check_name, ProfileRef};
 
-/// The file `given` names: `<profile_dir>/<given>.json` if `given` is a store name and that
-/// profile exists, else the file at path `given`.
-pub fn resolve(given: &str, host: &HostConfig) -> anyhow::Result<PathBuf> {
+/// The profile `given` names, read and validated, and its file: `<profile_dir>/<given>.json` if
+/// `given` is a store name and that profile exists (opened as `create` opens it: never through a
+/// link), else the file at path `given`.
+pub fn load(given: &str, host: &HostConfig) -> anyhow::Result<(PathBuf, Profile)> {
     if let Ok(r) = ProfileRef::store(given) {
-        let path = r.path(host);
-        if std::fs::symlink_metadata(&path).is_ok() {
-            return Ok(path);
+        if let Some(found) = r.load(host)? {
+            return Ok((r.path(host), found.profile));
         }
     }
     let path = PathBuf::from(given);
     if std::fs::symlink_metadata(&path).is_ok() {
-        return Ok(path);
+        let profile = Profile::load(&path)?;
+        return Ok((path, profile));
     }
     anyhow::bail!(
         "no profile {:?} in the store ({}) and no file of that path",
