@@ -183,7 +183,7 @@ impl Guard {
         };
         let learning = guard.settings.mode != GuardMode::Detect;
         guard.shared_save = match &guard.settings.save_to {
-            Some(path) if learning => Some(SharedSave::new(path.clone(), guard.profile())),
+            Some(path) if learning => Some(SharedSave::new(path.clone(), &guard.detector)),
             _ => None,
         };
         guard

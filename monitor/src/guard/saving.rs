@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use ids_detector::detector::Mode;
 
 use super::Guard;
+use crate::profile::shared_save::Saver;
 use crate::profile::Profile;
 use crate::record::events::{ActionTaken, EventKind};
 
@@ -43,18 +44,21 @@ impl Guard {
     /// was learnt since the last save is added to the stored profile, which other containers may
     /// be learning into too.
     pub fn save_learned(&mut self) {
-        if self.shared_save.is_none() {
+        let Some(shared) = self.shared_save.as_mut() else {
             return;
-        }
+        };
         if self.detector.counters().windows == 0 && self.detector.database().is_empty() {
             return;
         }
         self.last_save = Instant::now();
-        let profile = self.profile();
-        let Some(shared) = self.shared_save.as_mut() else {
-            return;
+        let saver = Saver {
+            profile_name: &self.settings.profile_name,
+            monitor: self.settings.profile_monitor,
+            policy: self.settings.policy,
+            provenance: &self.settings.provenance,
+            container: &self.settings.container,
         };
-        match shared.save(&profile, &self.settings.container) {
+        match shared.save(&self.detector, saver) {
             Ok(_) => {
                 self.counters.saves += 1;
                 log::info!(

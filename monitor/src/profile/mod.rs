@@ -27,6 +27,7 @@ use crate::policy::Policy;
 use ids_detector::parameters::Parameters;
 use provenance::Provenance;
 
+pub use detector::Snapshot;
 pub use error::{InvalidProfile, ProfileError};
 
 /// The format version this code reads and writes.

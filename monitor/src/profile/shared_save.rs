@@ -5,37 +5,52 @@
 //! last writer would win). So each save takes the store's lock, reads the profile as it is now,
 //! adds to it only what this learner learnt since its own last save (bag frequencies, calls,
 //! windows, epochs; its run once, in the provenance), and writes the sum atomically. Whatever the
-//! order of the saves, the file ends up with every learner's windows, each counted once.
+//! order of the saves, the file ends up with every learner's windows, each counted once. Between
+//! saves the learner keeps only bag ids and counts (a [`Snapshot`]), not a second profile.
 
-use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use ids_detector::detector::Detector;
 use nix::fcntl::{Flock, FlockArg};
 
 use super::error::invalid;
 use super::provenance::{Learner, Provenance};
-use super::{DbRecord, Profile, ProfileError};
+use super::{Profile, ProfileError, Snapshot};
+use crate::backend::MonitorKind;
+use crate::policy::Policy;
 
 /// One learner's saves into a profile of the store.
 #[derive(Debug)]
 pub struct SharedSave {
     path: PathBuf,
     /// What this learner held at its last save; at first, what it started from.
-    saved: Profile,
+    saved: Snapshot,
     /// Whether this learner's run is in the stored provenance already.
     recorded: bool,
 }
 
+/// Who saves: what the saved profile says of the learner.
+#[derive(Debug, Clone, Copy)]
+pub struct Saver<'a> {
+    pub profile_name: &'a str,
+    /// The monitor the profile is for.
+    pub monitor: MonitorKind,
+    pub policy: Policy,
+    /// The learner's provenance, its own run (container `container`) included.
+    pub provenance: &'a Provenance,
+    pub container: &'a str,
+}
+
 impl SharedSave {
-    /// Saves to `path` of a learner that started from `start` (the profile it extends, or its
-    /// empty detector).
-    pub fn new(path: PathBuf, start: Profile) -> SharedSave {
+    /// Saves to `path` of a learner whose detector starts as `start` (from the profile it
+    /// extends, or empty).
+    pub fn new(path: PathBuf, start: &Detector) -> SharedSave {
         SharedSave {
             path,
-            saved: start,
+            saved: Snapshot::of(start),
             recorded: false,
         }
     }
@@ -44,21 +59,29 @@ impl SharedSave {
         &self.path
     }
 
-    /// Adds what `now` (this learner's whole profile, `container`'s run in its provenance) learnt
-    /// since the last save to the file, under the store's lock; returns what was written.
-    pub fn save(&mut self, now: &Profile, container: &str) -> Result<Profile, ProfileError> {
+    /// Adds what `detector` learnt since the last save to the file, under the store's lock;
+    /// returns what was written.
+    pub fn save(&mut self, detector: &Detector, saver: Saver) -> Result<Profile, ProfileError> {
         let dir = self.path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(|error| self.write_error(error))?;
         let _lock = lock(dir).map_err(|error| self.write_error(error))?;
         let stored = read_stored(&self.path)?;
-        let mut increment = increment(now, &self.saved);
+        let mut increment = Profile::increment_from_detector(
+            saver.profile_name,
+            saver.monitor,
+            saver.policy,
+            detector,
+            &self.saved,
+        );
         if !self.recorded {
             increment.training.traces = 1;
-            increment.provenance = own_run(&now.provenance, container);
+            increment.provenance = own_run(saver.provenance, saver.container);
         }
+        let converged = increment.training.converged_at_epoch.is_some();
+        let last_similarity = increment.training.last_similarity;
         let parts: Vec<Profile> = stored.iter().cloned().chain([increment]).collect();
         let mut merged =
-            Profile::merge(&now.name, &parts).map_err(|error| ProfileError::Invalid {
+            Profile::merge(saver.profile_name, &parts).map_err(|error| ProfileError::Invalid {
                 path: self.path.clone(),
                 error: invalid(
                     error.field,
@@ -74,14 +97,10 @@ impl SharedSave {
         merged.training.converged_at_epoch = stored
             .as_ref()
             .and_then(|s| s.training.converged_at_epoch)
-            .or_else(|| {
-                now.training
-                    .converged_at_epoch
-                    .map(|_| merged.training.epochs)
-            });
-        merged.training.last_similarity = now.training.last_similarity;
+            .or(converged.then_some(merged.training.epochs));
+        merged.training.last_similarity = last_similarity;
         merged.save(&self.path)?;
-        self.saved = now.clone();
+        self.saved = Snapshot::of(detector);
         self.recorded = true;
         Ok(merged)
     }
@@ -122,34 +141,6 @@ fn read_stored(path: &Path) -> Result<Option<Profile>, ProfileError> {
     }
 }
 
-/// What `now` holds beyond `before`, an earlier state of the same learner: frequencies only grow
-/// while learning, so the difference of each bag's is what was seen in between.
-fn increment(now: &Profile, before: &Profile) -> Profile {
-    let earlier: HashMap<_, u64> = before.frequencies();
-    let t = &now.training;
-    let b = &before.training;
-    let mut part = now.clone();
-    part.normal_db = now
-        .normal_db
-        .iter()
-        .filter_map(|r| {
-            let f = r
-                .frequency
-                .saturating_sub(earlier.get(&r.bag).copied().unwrap_or(0));
-            (f > 0).then(|| DbRecord {
-                frequency: f,
-                bag: r.bag.clone(),
-            })
-        })
-        .collect();
-    part.training.traces = 0;
-    part.training.calls = t.calls.saturating_sub(b.calls);
-    part.training.windows = t.windows.saturating_sub(b.windows);
-    part.training.epochs = t.epochs.saturating_sub(b.epochs);
-    part.provenance = Provenance::default();
-    part
-}
-
 /// `container`'s own run from a learner's provenance (the stored one holds the others already).
 fn own_run(provenance: &Provenance, container: &str) -> Provenance {
     let own: Vec<Learner> = provenance
@@ -168,19 +159,51 @@ fn own_run(provenance: &Provenance, container: &str) -> Provenance {
 
 #[cfg(test)]
 mod tests {
+    use ids_detector::alphabet::Alphabet;
+    use ids_detector::detector::Detector;
+
     use super::*;
     use crate::profile::provenance::Workload;
-    use crate::testing::trained_profile;
+    use crate::testing::{trained_detector, trained_profile};
 
-    fn with_run(mut p: Profile, container: &str) -> Profile {
+    const CYCLE: [&str; 4] = ["openat", "read", "close", "exit_group"];
+
+    fn provenance(container: &str) -> Provenance {
         let workload = Workload {
             engine: "docker".into(),
             image_id: Some("sha256:1".into()),
             ..Workload::default()
         };
-        p.provenance
-            .record(&workload, container, "2026-11-29T23:00:00Z");
+        let mut p = Provenance::default();
+        p.record(&workload, container, "2026-11-29T23:00:00Z");
         p
+    }
+
+    fn save(s: &mut SharedSave, d: &Detector, monitor: MonitorKind, container: &str) -> Profile {
+        let provenance = provenance(container);
+        s.save(
+            d,
+            Saver {
+                profile_name: "web",
+                monitor,
+                policy: Policy::default(),
+                provenance: &provenance,
+                container,
+            },
+        )
+        .unwrap()
+    }
+
+    /// A learning detector, empty, as trained_detector's parameters.
+    fn learner() -> Detector {
+        Detector::new(*trained_detector().parameters())
+    }
+
+    fn feed(d: &mut Detector, calls: usize) {
+        let alphabet = Alphabet::system();
+        for name in CYCLE.iter().cycle().take(calls) {
+            d.observe(1, alphabet.sym_by_name(name).unwrap());
+        }
     }
 
     fn windows(p: &Profile) -> u64 {
@@ -191,26 +214,28 @@ mod tests {
     fn two_learners_of_one_profile_keep_each_others_windows() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("web.json");
-        let learnt = trained_profile("web");
-        let empty = Profile {
-            normal_db: Vec::new(),
-            training: Default::default(),
-            ..learnt.clone()
-        };
-        let mut a = SharedSave::new(path.clone(), empty.clone());
-        let mut b = SharedSave::new(path.clone(), empty);
-        a.save(&with_run(learnt.clone(), "a"), "a").unwrap();
-        b.save(&with_run(learnt.clone(), "b"), "b").unwrap();
+        let (mut a, mut b) = (learner(), learner());
+        let mut sa = SharedSave::new(path.clone(), &a);
+        let mut sb = SharedSave::new(path.clone(), &b);
+        feed(&mut a, 40);
+        feed(&mut b, 20);
+        save(&mut sa, &a, MonitorKind::SeccompNotify, "a");
+        save(&mut sb, &b, MonitorKind::SeccompNotify, "b");
         let stored = Profile::load(&path).unwrap();
-        assert_eq!(windows(&stored), 2 * windows(&learnt));
+        let learnt = a.training_record().windows + b.training_record().windows;
+        assert_eq!(windows(&stored), learnt);
+        assert_eq!(stored.training.windows, learnt);
         assert_eq!(stored.training.traces, 2);
-        assert_eq!(stored.training.calls, 2 * learnt.training.calls);
         assert_eq!(stored.provenance.learnt_by[0].runs, 2);
         assert_eq!(stored.provenance.learnt_by[0].containers, ["a", "b"]);
 
         // A second save of `a` with nothing new adds nothing, and its run is not counted again.
-        let again = a.save(&with_run(learnt.clone(), "a"), "a").unwrap();
+        let again = save(&mut sa, &a, MonitorKind::SeccompNotify, "a");
         assert_eq!(again, stored);
+        // More of `a` adds just that.
+        feed(&mut a, 8);
+        let more = save(&mut sa, &a, MonitorKind::SeccompNotify, "a");
+        assert_eq!(windows(&more), learnt + 8);
         let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(files.len(), 1, "the store holds the profile only");
     }
@@ -219,35 +244,41 @@ mod tests {
     fn saves_at_the_same_time_lose_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("web.json");
-        let learnt = trained_profile("web");
         let savers: Vec<_> = (0..4)
             .map(|i| {
-                let (path, learnt) = (path.clone(), learnt.clone());
+                let path = path.clone();
                 std::thread::spawn(move || {
-                    let mut now = Profile {
-                        normal_db: Vec::new(),
-                        training: Default::default(),
-                        ..learnt.clone()
-                    };
-                    let mut s = SharedSave::new(path, now.clone());
-                    now.normal_db = learnt.normal_db.clone();
+                    let mut d = learner();
+                    let mut s = SharedSave::new(path, &d);
                     for _ in 0..25 {
-                        for r in &mut now.normal_db {
-                            r.frequency += 1;
-                        }
-                        now.training.windows += now.normal_db.len() as u64;
-                        now.training.calls += now.normal_db.len() as u64;
-                        s.save(&now, &format!("c{i}")).unwrap();
+                        feed(&mut d, 7);
+                        save(&mut s, &d, MonitorKind::SeccompNotify, &format!("c{i}"));
                     }
-                    now
+                    d.training_record().windows
                 })
             })
             .collect();
-        let total: u64 = savers
-            .into_iter()
-            .map(|t| windows(&t.join().unwrap()))
-            .sum();
+        let total: u64 = savers.into_iter().map(|t| t.join().unwrap()).sum();
         assert_eq!(windows(&Profile::load(&path).unwrap()), total);
+    }
+
+    #[test]
+    fn a_learner_extending_the_stored_profile_adds_only_what_is_new() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("web.json");
+        let start = trained_profile("web");
+        start.save(&path).unwrap();
+        let mut d = start.detector().unwrap();
+        d.set_mode(ids_detector::detector::Mode::Learn);
+        let mut s = SharedSave::new(path.clone(), &d);
+        feed(&mut d, 12);
+        save(&mut s, &d, MonitorKind::SeccompNotify, "c");
+        let stored = Profile::load(&path).unwrap();
+        assert_eq!(
+            windows(&stored),
+            windows(&start) + d.training_record().windows - start.training.windows
+        );
+        assert_eq!(stored.training.traces, start.training.traces + 1);
     }
 
     #[test]
@@ -257,13 +288,10 @@ mod tests {
         std::fs::write(outside.path().join("victim"), "host file").unwrap();
         let path = dir.path().join("web.json");
         std::os::unix::fs::symlink(outside.path().join("victim"), &path).unwrap();
-        let learnt = trained_profile("web");
-        let mut s = SharedSave::new(path.clone(), learnt.clone());
-        let mut now = learnt.clone();
-        now.normal_db[0].frequency += 1;
-        now.training.windows += 1;
-        now.training.calls += 1;
-        s.save(&now, "c").unwrap();
+        let mut d = learner();
+        let mut s = SharedSave::new(path.clone(), &d);
+        feed(&mut d, 8);
+        save(&mut s, &d, MonitorKind::SeccompNotify, "c");
         assert!(std::fs::symlink_metadata(&path).unwrap().is_file());
         assert_eq!(
             std::fs::read_to_string(outside.path().join("victim")).unwrap(),
@@ -272,33 +300,28 @@ mod tests {
     }
 
     #[test]
-    fn a_learner_extending_the_stored_profile_adds_only_what_is_new() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("web.json");
-        let start = trained_profile("web");
-        start.save(&path).unwrap();
-        let mut now = start.clone();
-        now.normal_db[0].frequency += 5;
-        now.training.windows += 5;
-        now.training.calls += 5;
-        let mut s = SharedSave::new(path.clone(), start.clone());
-        s.save(&now, "c").unwrap();
-        let stored = Profile::load(&path).unwrap();
-        assert_eq!(windows(&stored), windows(&start) + 5);
-        assert_eq!(stored.training.traces, start.training.traces + 1);
-    }
-
-    #[test]
     fn a_profile_of_another_monitor_is_left_alone_with_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("web.json");
-        let mut other = trained_profile("web");
-        other.monitor = crate::profile::Monitor::of(crate::backend::MonitorKind::Ptrace);
-        other.save(&path).unwrap();
+        trained_profile("web").save(&path).unwrap();
         let before = std::fs::read(&path).unwrap();
-        let learnt = trained_profile("web");
-        let mut s = SharedSave::new(path.clone(), learnt.clone());
-        let err = s.save(&learnt, "c").unwrap_err().to_string();
+        let mut d = learner();
+        let mut s = SharedSave::new(path.clone(), &d);
+        feed(&mut d, 8);
+        let provenance = provenance("c");
+        let err = s
+            .save(
+                &d,
+                Saver {
+                    profile_name: "web",
+                    monitor: MonitorKind::Ptrace,
+                    policy: Policy::default(),
+                    provenance: &provenance,
+                    container: "c",
+                },
+            )
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("web.json") && err.contains("monitor"), "{err}");
         assert_eq!(std::fs::read(&path).unwrap(), before);
     }
