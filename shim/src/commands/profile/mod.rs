@@ -24,7 +24,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::host::HostConfig;
 
-/// Train, evaluate and inspect bag-of-system-calls profiles.
+/// Train, evaluate and inspect bag-of-system-calls profiles, and manage the host store.
 #[derive(Parser, Debug)]
 #[command(name = "ids-runc profile")]
 struct Cli {
