@@ -23,7 +23,7 @@ IDS-RUNC:
    Every runc command and flag is passed to the real runc, found through IDS_RUNC_RUNTIME, the
    \"runtime\" key of /etc/ids-runc/config.json, PATH, or the standard directories.
 
-   ids-runc profile <train|eval|show|diff|merge|compare> ...
+   ids-runc profile <train|eval|show|diff|merge|compare|list|rm|export> ...
    ids-runc inspect <container-id>
    ids-runc metrics [--textfile FILE.prom]
    ids-runc events [--follow] [container-id]
@@ -44,7 +44,7 @@ fn dispatch(args: &RuncArgs) -> anyhow::Result<i32> {
     let command = args.command().map(|c| c.to_string_lossy().into_owned());
     let host = HostConfig::load()?;
     match command.as_deref() {
-        Some("profile") => return commands::profile::main(words_after_command(args)),
+        Some("profile") => return commands::profile::main(words_after_command(args), &host),
         Some("inspect") => {
             return commands::inspect::main(
                 words_after_command(args),

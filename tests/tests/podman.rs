@@ -58,6 +58,10 @@ fn podman_run_detach_exec_stop_rm_leave_nothing() {
         p.podman_ok(&["inspect", "--format", "{{.State.Status}}", "d1"]),
         "exited"
     );
+    // Podman passes no image name, so what d1 learnt is under its container id.
+    let d1 = p.podman_ok(&["inspect", "--format", "{{.Id}}", "d1"]);
+    assert!(p.profile_dir().join(format!("{d1}.json")).is_file());
+    assert!(!p.profile_dir().join("busybox.json").exists());
     p.podman_ok(&["rm", "d1"]);
 
     // Removed while running.

@@ -28,6 +28,7 @@ use crate::backend::sink::{Admission, Syscall, SyscallSink};
 use crate::backend::{Handover, MonitorKind, Origin};
 use crate::policy::{Action, Policy};
 use crate::profile::provenance::Provenance;
+use crate::profile::shared_save::SharedSave;
 use crate::record::epoch_log::{EpochLog, EpochRecord};
 use crate::record::events::{EventKind, EventLog};
 use saving::CLOCK_EVERY;
@@ -132,6 +133,8 @@ pub struct Guard {
     clock_countdown: u32,
     killed: bool,
     reported_database_full: bool,
+    /// Where a learning guard saves, adding to what other learners of the profile saved.
+    shared_save: Option<SharedSave>,
 }
 
 impl Guard {
@@ -150,7 +153,7 @@ impl Guard {
             GuardMode::Detect => Mode::Detect,
             GuardMode::Learn | GuardMode::LearnDetect => Mode::Learn,
         });
-        Guard {
+        let mut guard = Guard {
             settings,
             alphabet,
             detector,
@@ -176,7 +179,14 @@ impl Guard {
             clock_countdown: CLOCK_EVERY,
             killed: false,
             reported_database_full: false,
-        }
+            shared_save: None,
+        };
+        let learning = guard.settings.mode != GuardMode::Detect;
+        guard.shared_save = match &guard.settings.save_to {
+            Some(path) if learning => Some(SharedSave::new(path.clone(), &guard.detector)),
+            _ => None,
+        };
+        guard
     }
 
     /// Also records every judged epoch in `log`.

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use ids_detector::detector::Mode;
 
-use super::{Guard, GuardMode};
+use super::Guard;
+use crate::profile::shared_save::Saver;
 use crate::profile::Profile;
 use crate::record::events::{ActionTaken, EventKind};
 
@@ -39,35 +40,37 @@ impl Guard {
         profile
     }
 
-    /// Saves the learnt profile if this guard learns; called periodically and at the end.
+    /// Saves the learnt profile if this guard learns; called periodically and at the end. What
+    /// was learnt since the last save is added to the stored profile, which other containers may
+    /// be learning into too.
     pub fn save_learned(&mut self) {
-        let learning = self.settings.mode != GuardMode::Detect;
-        let Some(path) = self.settings.save_to.clone().filter(|_| learning) else {
+        let Some(shared) = self.shared_save.as_mut() else {
             return;
         };
         if self.detector.counters().windows == 0 && self.detector.database().is_empty() {
             return;
         }
         self.last_save = Instant::now();
-        let saved = match path.parent() {
-            Some(dir) => std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create profile directory {}: {e}", dir.display())),
-            None => Ok(()),
-        }
-        .and_then(|()| self.profile().save(&path).map_err(|e| e.to_string()));
-        match saved {
-            Ok(()) => {
+        let saver = Saver {
+            profile_name: &self.settings.profile_name,
+            monitor: self.settings.profile_monitor,
+            policy: self.settings.policy,
+            provenance: &self.settings.provenance,
+            container: &self.settings.container,
+        };
+        match shared.save(&self.detector, saver) {
+            Ok(_) => {
                 self.counters.saves += 1;
                 log::info!(
                     "saved profile {} to {}",
                     self.settings.profile_name,
-                    path.display()
+                    shared.path().display()
                 );
             }
             Err(e) => {
                 self.counters.save_errors += 1;
                 let mut event = self.event(EventKind::MonitorError);
-                event.message = Some(e);
+                event.message = Some(e.to_string());
                 self.emit(event, false);
             }
         }

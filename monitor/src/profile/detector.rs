@@ -1,10 +1,10 @@
 //! A profile from what a detector learnt, and a detector from a profile: names in the file,
 //! symbols in the detector.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use ids_detector::alphabet::{Alphabet, Sym};
-use ids_detector::bag::SortedBag;
+use ids_detector::bag::{BagId, SortedBag};
 use ids_detector::detector::{Detector, TrainingRecord};
 use ids_detector::normal_db::{Insertion, NormalDb};
 
@@ -23,12 +23,8 @@ impl Profile {
         traces: u64,
     ) -> Profile {
         let alphabet = Alphabet::system();
-        let mut syscalls: Vec<String> = detector
-            .known_syscalls()
-            .map(|s| alphabet.name(s).to_string())
-            .collect();
-        syscalls.sort();
-        let normal_db = detector
+        let mut profile = Profile::from_empty(name, monitor, policy, detector);
+        profile.normal_db = detector
             .database()
             .entries()
             .map(|(_, e)| DbRecord {
@@ -36,27 +32,80 @@ impl Profile {
                 bag: named_counts(&e.bag, alphabet),
             })
             .collect();
+        profile.normal_db.sort_by(|a, b| a.bag.cmp(&b.bag));
         let t = detector.training_record();
-        let mut profile = Profile {
+        profile.training = TrainingStats {
+            traces,
+            calls: t.calls,
+            windows: t.windows,
+            epochs: t.epochs,
+            converged_at_epoch: t.converged_at,
+            last_similarity: t.last_similarity,
+        };
+        profile
+    }
+
+    /// What `detector` learnt since `before` (an earlier snapshot of it), as a profile: the bags
+    /// whose frequency grew, by how much, and the training counts in between. Only those bags are
+    /// turned into named counts, so a save costs what changed, not the whole database.
+    pub fn increment_from_detector(
+        name: &str,
+        monitor: MonitorKind,
+        policy: Policy,
+        detector: &Detector,
+        before: &Snapshot,
+    ) -> Profile {
+        let alphabet = Alphabet::system();
+        let mut profile = Profile::from_empty(name, monitor, policy, detector);
+        profile.normal_db = detector
+            .database()
+            .entries()
+            .filter_map(|(id, e)| {
+                let earlier = before.frequencies.get(&id).copied().unwrap_or(0);
+                let grown = e.frequency.saturating_sub(earlier);
+                (grown > 0).then(|| DbRecord {
+                    frequency: grown,
+                    bag: named_counts(&e.bag, alphabet),
+                })
+            })
+            .collect();
+        profile.normal_db.sort_by(|a, b| a.bag.cmp(&b.bag));
+        let (t, b) = (detector.training_record(), &before.training);
+        profile.training = TrainingStats {
+            traces: 0,
+            calls: t.calls.saturating_sub(b.calls),
+            windows: t.windows.saturating_sub(b.windows),
+            epochs: t.epochs.saturating_sub(b.epochs),
+            converged_at_epoch: t.converged_at,
+            last_similarity: t.last_similarity,
+        };
+        profile
+    }
+
+    /// A profile of `detector`'s syscalls and parameters, with no bags and no training.
+    fn from_empty(
+        name: &str,
+        monitor: MonitorKind,
+        policy: Policy,
+        detector: &Detector,
+    ) -> Profile {
+        let alphabet = Alphabet::system();
+        let mut syscalls: Vec<String> = detector
+            .known_syscalls()
+            .map(|s| alphabet.name(s).to_string())
+            .collect();
+        syscalls.sort();
+        Profile {
             format_version: FORMAT_VERSION,
             name: name.to_string(),
             monitor: Monitor::of(monitor),
             parameters: *detector.parameters(),
             policy,
             syscalls,
-            training: TrainingStats {
-                traces,
-                calls: t.calls,
-                windows: t.windows,
-                epochs: t.epochs,
-                converged_at_epoch: t.converged_at,
-                last_similarity: t.last_similarity,
-            },
-            normal_db,
+            training: TrainingStats::default(),
+            normal_db: Vec::new(),
             provenance: Default::default(),
-        };
-        profile.normal_db.sort_by(|a, b| a.bag.cmp(&b.bag));
-        profile
+        }
     }
 
     /// A detector in detection mode with this profile's parameters and database.
@@ -113,6 +162,27 @@ impl Profile {
             counts.push((sym, count));
         }
         Ok(SortedBag::from_counts(counts))
+    }
+}
+
+/// Each bag's frequency and the training counts of a detector at one moment: what a later
+/// [`Profile::increment_from_detector`] is measured from. Ids and counts only, not named bags.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    frequencies: HashMap<BagId, u64>,
+    training: TrainingRecord,
+}
+
+impl Snapshot {
+    pub fn of(detector: &Detector) -> Snapshot {
+        Snapshot {
+            frequencies: detector
+                .database()
+                .entries()
+                .map(|(id, e)| (id, e.frequency))
+                .collect(),
+            training: detector.training_record(),
+        }
     }
 }
 

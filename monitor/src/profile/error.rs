@@ -21,10 +21,12 @@ pub(super) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> In
 /// Reading, parsing, validating or writing a profile file failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
-    #[error("failed to read profile {}: {source}", path.display())]
+    // The I/O error is part of the message and no `source`: a chain printed with `{:#}` would
+    // say it twice.
+    #[error("failed to read profile {}: {error}", path.display())]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("profile {}: line {line}, column {column}: {field}: {message}", path.display())]
     Syntax {
@@ -39,10 +41,10 @@ pub enum ProfileError {
         path: PathBuf,
         error: InvalidProfile,
     },
-    #[error("failed to write profile {}: {source}", path.display())]
+    #[error("failed to write profile {}: {error}", path.display())]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 

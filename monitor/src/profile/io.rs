@@ -31,9 +31,9 @@ impl Profile {
     /// Reads and validates a profile file. It must be a regular file (opened without blocking, so
     /// a FIFO cannot hang the caller) of at most [`MAX_FILE_SIZE`] bytes.
     pub fn load(path: &Path) -> Result<Profile, ProfileError> {
-        let read_error = |source| ProfileError::Read {
+        let read_error = |error| ProfileError::Read {
             path: path.to_path_buf(),
-            source,
+            error,
         };
         let file = fs::OpenOptions::new()
             .read(true)
@@ -47,9 +47,9 @@ impl Profile {
     /// without following links, beneath a directory); `path` names it in errors. It must be a
     /// regular file of at most [`MAX_FILE_SIZE`] bytes.
     pub fn read_file(file: fs::File, path: &Path) -> Result<Profile, ProfileError> {
-        let read_error = |source| ProfileError::Read {
+        let read_error = |error| ProfileError::Read {
             path: path.to_path_buf(),
-            source,
+            error,
         };
         let meta = file.metadata().map_err(read_error)?;
         if !meta.is_file() {
@@ -92,9 +92,9 @@ impl Profile {
     /// and never half of one, even across a crash.
     pub fn save(&self, path: &Path) -> Result<(), ProfileError> {
         crate::record::atomic_file::write_atomically(path, self.to_json().as_bytes()).map_err(
-            |source| ProfileError::Write {
+            |error| ProfileError::Write {
                 path: path.to_path_buf(),
-                source,
+                error,
             },
         )
     }

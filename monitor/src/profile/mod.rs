@@ -6,14 +6,16 @@
 //! an error names the file, the field and why. `profiles/README.md` documents the format.
 //!
 //! This file holds the format's types; `io.rs` reads and writes files, `validate.rs` checks a
-//! profile, `merge.rs` joins profiles, and `detector.rs` converts between a profile and the
-//! detector's database.
+//! profile, `merge.rs` joins profiles, `detector.rs` converts between a profile and the
+//! detector's database, and `shared_save.rs` saves a learner's profile into the store without
+//! losing what other learners of the same profile saved.
 
 mod detector;
 mod error;
 mod io;
 mod merge;
 pub mod provenance;
+pub mod shared_save;
 mod validate;
 
 use std::collections::{BTreeMap, HashMap};
@@ -25,6 +27,7 @@ use crate::policy::Policy;
 use ids_detector::parameters::Parameters;
 use provenance::Provenance;
 
+pub use detector::Snapshot;
 pub use error::{InvalidProfile, ProfileError};
 
 /// The format version this code reads and writes.

@@ -6,7 +6,8 @@
 //!    `--annotation`, so `docker run -e` must work);
 //! 3. a profile shipped in the image at `/etc/ids-runc/profile.json` (read inside the rootfs,
 //!    never following a link out of it);
-//! 4. the host store `<profile_dir>/<name>.json` (name: the container id unless one is given);
+//! 4. the host store `<profile_dir>/<name>.json` (name: the one given, else made from the image's
+//!    name where the engine tells it, else the container id; see `default_name`);
 //! 5. the defaults of the host config.
 //!
 //! A profile found in 3 or 4 without any mode given means `detect`. A value that is not valid is an
@@ -20,6 +21,7 @@ use ids_monitor::mode::Mode;
 use ids_monitor::policy::{AnomalyAction, Policy, UnseenSyscallAction};
 use ids_monitor::profile::provenance::Provenance;
 
+use crate::config::default_name;
 use crate::config::found_profile::FoundProfile;
 use crate::config::host::HostConfig;
 use crate::config::image_profile;
@@ -181,17 +183,33 @@ pub fn select(
         }
     }
 
+    // The store name learning defaults to: the image's, where the engine names it, else the
+    // container id (an id that cannot name a profile gives none).
+    let workload = crate::config::workload::of(spec, id);
+    let image = crate::config::workload::image_name(spec, id, &workload);
+    let default_name = default_name::of(image.as_deref(), id);
+    let store_default = default_name
+        .as_ref()
+        .map(|d| ProfileRef::Store(d.name.clone()));
     // The profile detection would use: named, else shipped in the image, else the store's under
-    // the container's id (an id that cannot name a profile has none).
-    let store_default = ProfileRef::store(id).ok();
+    // the default name, else the store's under the container id.
+    let by_id = ProfileRef::store(id)
+        .ok()
+        .filter(|r| Some(r) != store_default.as_ref());
     let found = match &explicit_profile {
         Some((r, source)) => r.load(host).with_context(|| source.clone())?,
         None => match image_profile::read(bundle, spec)? {
             Some(found) => Some(found),
-            None => match &store_default {
-                Some(r) => r.load(host)?,
-                None => None,
-            },
+            None => {
+                let mut found = None;
+                for r in store_default.iter().chain(by_id.iter()) {
+                    found = r.load(host)?;
+                    if found.is_some() {
+                        break;
+                    }
+                }
+                found
+            }
         },
     };
 
@@ -230,7 +248,9 @@ pub fn select(
     let profile_name = match (&explicit_profile, &found) {
         (Some((ProfileRef::Store(name), _)), _) => name.clone(),
         (_, Some(f)) => f.profile.name.clone(),
-        _ => id.to_owned(),
+        _ => default_name
+            .as_ref()
+            .map_or_else(|| id.to_owned(), |d| d.name.clone()),
     };
     // Learnt profiles are written to the store only.
     let learn_into = match (learning, &explicit_profile) {
@@ -254,13 +274,13 @@ pub fn select(
     };
     let provenance = match &learn_into {
         Some(ProfileRef::Store(name)) => {
-            let workload = crate::config::workload::of(spec, id);
             let existing = learnt.as_ref().map(|f| &f.profile.provenance);
             crate::config::binding::check(host, name, existing, &workload).map_err(|refused| {
-                let source = explicit_profile
-                    .as_ref()
-                    .map_or("the container id", |(_, s)| s.as_str())
-                    .to_owned();
+                let source = match (&explicit_profile, &default_name) {
+                    (Some((_, s)), _) => s.clone(),
+                    (None, Some(d)) => format!("the default profile name, from {}", d.from),
+                    (None, None) => "the container id".to_owned(),
+                };
                 anyhow::Error::new(refused).context(source)
             })?;
             let mut provenance = existing.cloned().unwrap_or_default();
@@ -280,7 +300,12 @@ pub fn select(
                     None => format!(
                         "no {} in the image and no {}",
                         image_profile::PATH_IN_IMAGE,
-                        host.profile_dir().join(format!("{id}.json")).display()
+                        store_default
+                            .iter()
+                            .chain(by_id.iter())
+                            .map(|r| r.path(host).display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(" nor ")
                     ),
                 }
             )
@@ -404,6 +429,41 @@ mod tests {
         let s = select(&spec, bundle.path(), "c1", &host(store.path())).unwrap();
         assert_eq!(s.save_to, Some(store.path().join("web.json")));
         assert_eq!(s.profile_name, "web");
+    }
+
+    #[test]
+    fn learning_defaults_to_the_image_name_the_engine_passes() {
+        let store = tempfile::tempdir().unwrap();
+        let bundle = no_bundle();
+        let h = host(store.path());
+        let spec = json!({
+            "annotations": { "io.kubernetes.cri.image-name": "docker.io/library/web:1.4" },
+            "process": { "env": ["IDS_RUNC_MODE=learn"] }
+        });
+        let s = select(&spec, bundle.path(), "c1", &h).unwrap();
+        assert_eq!(s.profile_name, "docker.io_library_web_1.4");
+        let path = store.path().join("docker.io_library_web_1.4.json");
+        assert_eq!(s.save_to.as_ref(), Some(&path));
+        // Once learnt, another container of the image detects with it by itself.
+        ids_monitor::testing::trained_profile("docker.io_library_web_1.4")
+            .save(&path)
+            .unwrap();
+        let spec = json!({
+            "annotations": { "io.kubernetes.cri.image-name": "docker.io/library/web:1.4" }
+        });
+        let s = select(&spec, bundle.path(), "c2", &h).unwrap();
+        assert_eq!(s.mode, Mode::Detect);
+        assert_eq!(s.profile_name, "docker.io_library_web_1.4");
+        // Podman passes no image name (its annotations may come from the image): the id.
+        let spec = json!({
+            "annotations": {
+                "io.container.manager": "libpod",
+                "io.kubernetes.cri.image-name": "docker.io/library/web:1.4"
+            },
+            "process": { "env": ["IDS_RUNC_MODE=learn"] }
+        });
+        let s = select(&spec, bundle.path(), "c3", &h).unwrap();
+        assert_eq!(s.save_to, Some(store.path().join("c3.json")));
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //!   tell the image: the rootfs is `<data-root>/overlay2/<mount-id>/merged`,
 //!   `<data-root>/image/overlay2/layerdb/mounts/<container-id>/mount-id` holds that `mount-id`
 //!   (so the record is this container's), and `<data-root>/containers/<container-id>/config.v2.json`
-//!   the image id (`Image`, `sha256:…`). A rebuild changes it.
+//!   the image id (`Image`, `sha256:…`; a rebuild changes it) and the image's name as whoever ran
+//!   it typed it (`Config.Image`: `busybox`, `web:1.4`, or an id).
 //! - podman 4.3: `io.container.manager: libpod` and no image name. `podman run --annotation`
 //!   sets any key, so under podman no `io.kubernetes.*` key is believed.
 
@@ -69,12 +70,34 @@ pub fn of(spec: &serde_json::Value, id: &str) -> Workload {
     }
 }
 
-/// Under dockerd's overlay2 store: the id of container `id`'s image, if dockerd's layer store says
-/// this rootfs is that container's. dockerd records each container in its data root before it
-/// asks the runtime to create it: `image/overlay2/layerdb/mounts/<id>/mount-id` names the rootfs's
-/// directory, and `containers/<id>/config.v2.json` the image (`Image`, what `docker images` and
-/// `docker inspect -f {{.Image}}` show).
+/// The image's name as the engine gives it (what whoever ran the container typed, under docker;
+/// the CRI's resolved name under Kubernetes), which names the profile a container learns by
+/// default. `workload` is [`of`] this container. None under podman, `ctr` and plain runc.
+pub fn image_name(spec: &serde_json::Value, id: &str, workload: &Workload) -> Option<String> {
+    if workload.engine != "docker" {
+        return workload.image.clone();
+    }
+    let record = docker_record(Path::new(spec["root"]["path"].as_str()?), id)?;
+    record["Config"]["Image"]
+        .as_str()
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
+}
+
+/// Under dockerd's overlay2 store: the id of container `id`'s image (`Image`, what `docker images`
+/// and `docker inspect -f {{.Image}}` show).
 fn docker_image(rootfs: &Path, id: &str) -> Option<String> {
+    let record = docker_record(rootfs, id)?;
+    let image = record["Image"].as_str()?;
+    let hex = image.strip_prefix("sha256:")?;
+    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| image.to_owned())
+}
+
+/// dockerd's record of container `id`, if dockerd's layer store says this rootfs is that
+/// container's. dockerd records each container in its data root before it asks the runtime to
+/// create it: `image/overlay2/layerdb/mounts/<id>/mount-id` names the rootfs's directory, and
+/// `containers/<id>/config.v2.json` is the record.
+fn docker_record(rootfs: &Path, id: &str) -> Option<serde_json::Value> {
     if rootfs.file_name()? != "merged" {
         return None;
     }
@@ -97,11 +120,7 @@ fn docker_image(rootfs: &Path, id: &str) -> Option<String> {
     }
     let config =
         std::fs::File::open(data_root.join("containers").join(id).join("config.v2.json")).ok()?;
-    let config: serde_json::Value =
-        serde_json::from_reader(std::io::Read::take(config, MAX_CONTAINER_RECORD)).ok()?;
-    let image = config["Image"].as_str()?;
-    let hex = image.strip_prefix("sha256:")?;
-    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| image.to_owned())
+    serde_json::from_reader(std::io::Read::take(config, MAX_CONTAINER_RECORD)).ok()
 }
 
 #[cfg(test)]
@@ -120,6 +139,10 @@ mod tests {
         );
         assert_eq!(w.engine, "containerd-cri");
         assert_eq!(w.image.as_deref(), Some("docker.io/library/nginx:1.25"));
+        assert_eq!(
+            image_name(&json!({}), "c1", &w).as_deref(),
+            Some("docker.io/library/nginx:1.25")
+        );
         assert_eq!(w.namespace.as_deref(), Some("prod"));
         let w = of(
             &json!({"annotations": {"io.kubernetes.cri-o.ImageName": "x", "io.kubernetes.pod.namespace": "n"}}),
@@ -142,6 +165,7 @@ mod tests {
         );
         assert_eq!(w.engine, "podman");
         assert!(!w.is_known());
+        assert_eq!(image_name(&json!({}), "c1", &w), None);
         let w = of(&json!({"process": {"env": ["IMAGE=x"]}}), "c1");
         assert!(!w.is_known());
     }
@@ -168,6 +192,7 @@ mod tests {
             (w.engine.as_str(), w.image_id.as_deref()),
             ("docker", Some(image.as_str()))
         );
+        assert_eq!(image_name(&spec, "c1", &w).as_deref(), Some("busybox"));
         // Another container's record does not vouch for this rootfs.
         std::fs::write(mounts.join("mount-id"), "m2").unwrap();
         assert_eq!(of(&spec, "c1").engine, "unknown");

@@ -1,12 +1,17 @@
-//! `ids-runc profile ...`: train, evaluate, show, diff and merge profiles offline, and compare
-//! detectors on a labelled dataset. One file per subcommand, its arguments beside its handler.
+//! `ids-runc profile ...`: train, evaluate, show, diff and merge profiles offline, compare
+//! detectors on a labelled dataset, and list, remove and export the profiles of the host store.
+//! One file per subcommand, its arguments beside its handler.
 
 mod compare;
 mod diff;
 mod eval;
+mod export;
+mod list;
 mod merge;
+mod rm;
 mod scorer_spec;
 mod show;
+mod store;
 mod trace_input;
 mod train;
 
@@ -17,7 +22,9 @@ use std::path::Path;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
-/// Train, evaluate and inspect bag-of-system-calls profiles.
+use crate::config::host::HostConfig;
+
+/// Train, evaluate and inspect bag-of-system-calls profiles, and manage the host store.
 #[derive(Parser, Debug)]
 #[command(name = "ids-runc profile")]
 struct Cli {
@@ -32,8 +39,15 @@ enum Command {
     /// Judge traces with a profile: per-trace or per-epoch verdicts, or ROC figures on labelled
     /// normal and attack traces. Exits 1 when a trace had an anomalous epoch, 2 on errors.
     Eval(eval::EvalArgs),
-    /// Summarise a profile: parameters, policy, training, database, syscalls by frequency.
+    /// Summarise a profile (a name in the store, or a file): parameters, policy, training,
+    /// database, syscalls by frequency.
     Show(show::ShowArgs),
+    /// List the profiles of the host store: name, size, monitor, bags, converged, last learnt.
+    List(list::ListArgs),
+    /// Remove a profile from the host store (refused while a container learns into it).
+    Rm(rm::RmArgs),
+    /// Print a profile to ship in an image, and on stderr the Dockerfile line that installs it.
+    Export(export::ExportArgs),
     /// Compare two profiles. Exits 1 when they differ.
     Diff(diff::DiffArgs),
     /// Merge profiles trained with the same window into one.
@@ -43,7 +57,7 @@ enum Command {
     Compare(compare::CompareArgs),
 }
 
-pub fn main(args: Vec<OsString>) -> Result<i32> {
+pub fn main(args: Vec<OsString>, host: &HostConfig) -> Result<i32> {
     let argv = std::iter::once(OsString::from("ids-runc profile")).chain(args);
     let cli = match Cli::try_parse_from(argv) {
         Ok(cli) => cli,
@@ -55,7 +69,10 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
     let result = match cli.command {
         Command::Train(a) => train::run(a),
         Command::Eval(a) => eval::run(a),
-        Command::Show(a) => show::run(a),
+        Command::Show(a) => show::run(a, host),
+        Command::List(a) => list::run(a, host),
+        Command::Rm(a) => rm::run(a, host),
+        Command::Export(a) => export::run(a, host),
         Command::Diff(a) => diff::run(a),
         Command::Merge(a) => merge::run(a),
         Command::Compare(a) => compare::run(a),
@@ -88,7 +105,11 @@ mod tests {
     use ids_monitor::profile::Profile;
 
     fn run(args: &[&str]) -> i32 {
-        main(args.iter().map(OsString::from).collect()).unwrap()
+        main(
+            args.iter().map(OsString::from).collect(),
+            &HostConfig::default(),
+        )
+        .unwrap()
     }
 
     #[test]

@@ -2,33 +2,32 @@
 //! bags.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
 use ids_detector::parameters::Threshold;
 use ids_monitor::profile::provenance::Provenance;
-use ids_monitor::profile::Profile;
 
-use super::bag_text;
+use super::{bag_text, store};
+use crate::config::host::HostConfig;
 use crate::terminal_text::escape;
 
 #[derive(Args, Debug)]
 pub struct ShowArgs {
-    /// The profile.
-    profile: PathBuf,
+    /// The profile: its name in the store (as `IDS_RUNC_PROFILE` names it), or a file's path.
+    profile: String,
     /// How many syscalls and bags to list.
     #[arg(long, default_value_t = 15)]
     top: usize,
 }
 
-pub fn run(a: ShowArgs) -> Result<i32> {
-    let p = Profile::load(&a.profile)?;
+pub fn run(a: ShowArgs, host: &HostConfig) -> Result<i32> {
+    let (path, p) = store::load(&a.profile, host)?;
     let params = &p.parameters;
     println!(
         "profile    {} ({})",
         escape(&p.name),
-        escape(&a.profile.display().to_string())
+        escape(&path.display().to_string())
     );
     println!(
         "monitor    {} (cannot see: {})",
