@@ -26,5 +26,6 @@ pub mod offline;
 pub mod policy;
 pub mod profile;
 pub mod record;
+pub mod resource;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod testing;

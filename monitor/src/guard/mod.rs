@@ -24,7 +24,7 @@ use serde::Serialize;
 use ids_detector::alphabet::{Alphabet, Sym};
 use ids_detector::detector::{Detector, Mode, Verdict};
 
-use crate::backend::sink::{Admission, Syscall, SyscallSink};
+use crate::backend::sink::{Admission, CallerMemory, Syscall, SyscallSink};
 use crate::backend::{Handover, MonitorKind, Origin};
 use crate::policy::{Action, Policy};
 use crate::profile::provenance::Provenance;
@@ -33,9 +33,12 @@ use crate::record::events::{EventKind, EventLog};
 use saving::CLOCK_EVERY;
 use startup::Startup;
 
+pub use resources::ResourceCounters;
+
 mod acting;
 mod inspect;
 mod kernel;
+mod resources;
 mod saving;
 pub mod startup;
 
@@ -132,6 +135,8 @@ pub struct Guard {
     clock_countdown: u32,
     killed: bool,
     reported_database_full: bool,
+    /// What the container touches (files, programs, ports), learnt or judged.
+    resources: resources::Resources,
 }
 
 impl Guard {
@@ -146,6 +151,7 @@ impl Guard {
         {
             blind[sym.index()] = true;
         }
+        let learns = settings.mode != GuardMode::Detect;
         detector.set_mode(match settings.mode {
             GuardMode::Detect => Mode::Detect,
             GuardMode::Learn | GuardMode::LearnDetect => Mode::Learn,
@@ -176,6 +182,10 @@ impl Guard {
             clock_countdown: CLOCK_EVERY,
             killed: false,
             reported_database_full: false,
+            resources: resources::Resources::new(
+                crate::resource::ResourceCalls::new(alphabet),
+                learns,
+            ),
         }
     }
 
@@ -324,6 +334,10 @@ impl SyscallSink for Guard {
             }
             Action::Pass | Action::Log => Admission::Continue,
         }
+    }
+
+    fn admit_arguments(&mut self, call: &Syscall, memory: &dyn CallerMemory) -> Admission {
+        self.admit_resource(call, memory)
     }
 
     fn observe(&mut self, call: &Syscall) {

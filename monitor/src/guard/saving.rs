@@ -36,6 +36,7 @@ impl Guard {
             1,
         );
         profile.provenance = self.settings.provenance.clone();
+        profile.resources = self.resources().cloned();
         profile
     }
 

@@ -54,6 +54,7 @@ impl Profile {
             },
             normal_db,
             provenance: Default::default(),
+            resources: None,
         };
         profile.normal_db.sort_by(|a, b| a.bag.cmp(&b.bag));
         profile

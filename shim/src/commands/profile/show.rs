@@ -9,6 +9,7 @@ use clap::Args;
 use ids_detector::parameters::Threshold;
 use ids_monitor::profile::provenance::Provenance;
 use ids_monitor::profile::Profile;
+use ids_monitor::resource::ResourceKind;
 
 use super::bag_text;
 use crate::terminal_text::escape;
@@ -108,6 +109,7 @@ pub fn run(a: ShowArgs) -> Result<i32> {
         let rest: Vec<&str> = by_frequency[a.top..].iter().map(|x| x.0).collect();
         println!("  also: {}", escape(&rest.join(" ")));
     }
+    print_resources(&p, a.top);
     let mut bags: Vec<_> = p.normal_db.iter().collect();
     bags.sort_by(|x, y| y.frequency.cmp(&x.frequency).then(x.bag.cmp(&y.bag)));
     println!("\nmost frequent bags:");
@@ -135,4 +137,29 @@ fn learnt_by_lines(provenance: &Provenance) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// The resources the profile learnt, per kind (`*`: any name in that directory or family).
+fn print_resources(p: &Profile, top: usize) {
+    let Some(set) = &p.resources else {
+        println!("\nresources  none learnt (not judged)");
+        return;
+    };
+    println!("\nresources  {} learnt:", set.len());
+    for kind in ResourceKind::ALL {
+        let keys: Vec<String> = set.keys(kind).collect();
+        if keys.is_empty() {
+            continue;
+        }
+        let shown = keys.iter().take(top.max(1)).map(|k| escape(k).into_owned());
+        let mut line = format!(
+            "  {:<8} {}",
+            kind.name(),
+            shown.collect::<Vec<_>>().join("  ")
+        );
+        if keys.len() > top.max(1) {
+            line += &format!("  (and {} more)", keys.len() - top.max(1));
+        }
+        println!("{line}");
+    }
 }
