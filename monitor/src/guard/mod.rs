@@ -151,7 +151,10 @@ impl Guard {
         {
             blind[sym.index()] = true;
         }
-        let learns = settings.mode != GuardMode::Detect;
+        // The in-kernel monitor hands over no arguments: a profile it learnt says nothing of
+        // resources, rather than that none were touched.
+        let learns_resources =
+            settings.mode != GuardMode::Detect && settings.monitor != MonitorKind::Ebpf;
         detector.set_mode(match settings.mode {
             GuardMode::Detect => Mode::Detect,
             GuardMode::Learn | GuardMode::LearnDetect => Mode::Learn,
@@ -184,7 +187,7 @@ impl Guard {
             reported_database_full: false,
             resources: resources::Resources::new(
                 crate::resource::ResourceCalls::new(alphabet),
-                learns,
+                learns_resources,
             ),
         }
     }

@@ -389,6 +389,20 @@ mod tests {
     }
 
     #[test]
+    fn a_profile_learnt_in_the_kernel_has_no_resources() {
+        let mut settings = guard_settings(GuardMode::Learn, deny());
+        settings.monitor = crate::backend::MonitorKind::Ebpf;
+        let dir = tempfile::tempdir().unwrap();
+        let g = Guard::new(
+            settings,
+            Detector::new(guard_parameters()),
+            EventLog::new(&dir.path().join("e")),
+        );
+        assert!(g.resources().is_none());
+        assert!(g.profile().resources.is_none());
+    }
+
+    #[test]
     fn kill_names_the_resource_and_ignore_reads_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let kill = Policy {
