@@ -34,6 +34,30 @@ impl TaskMemory {
         process_vm_readv(Pid::from_raw(self.tid as i32), &mut local, &remote).unwrap_or(0)
     }
 
+    /// The path of the task's directory fd `fd`, or of its working directory (`None`): the link
+    /// `/proc/<tid>/fd/<fd>` or `/proc/<tid>/cwd` read, as the kernel names it from the task's own
+    /// root. Only the link's text is read; nothing is opened through it.
+    pub fn directory(&self, fd: Option<i32>, buf: &mut [u8]) -> Option<usize> {
+        use std::io::Write;
+        let mut link = [0u8; 64];
+        let mut at = &mut link[..];
+        match fd {
+            None => write!(at, "/proc/{}/cwd\0", self.tid),
+            Some(fd) => write!(at, "/proc/{}/fd/{fd}\0", self.tid),
+        }
+        .ok()?;
+        // SAFETY: `link` holds a NUL-terminated path; the kernel writes at most `buf.len()` bytes
+        // into `buf`.
+        let n = unsafe {
+            libc::readlink(
+                link.as_ptr().cast::<libc::c_char>(),
+                buf.as_mut_ptr().cast::<libc::c_char>(),
+                buf.len(),
+            )
+        };
+        usize::try_from(n).ok()
+    }
+
     /// The local address of the task's socket `fd`, into `buf`.
     pub fn socket_name(&self, fd: u64, buf: &mut [u8]) -> Option<usize> {
         let fd = i32::try_from(fd).ok()?;
@@ -70,6 +94,10 @@ impl CallerMemory for TaskMemory {
         TaskMemory::socket_name(self, fd, buf)
     }
 
+    fn directory(&self, fd: Option<i32>, buf: &mut [u8]) -> Option<usize> {
+        TaskMemory::directory(self, fd, buf)
+    }
+
     fn still_waiting(&self) -> bool {
         true
     }
@@ -103,6 +131,15 @@ mod tests {
         assert_eq!(me.read(text.as_ptr() as u64, &mut buf), 32);
         assert_eq!(buf, text);
         assert_eq!(me.read(0, &mut buf), 0, "a null pointer is not read");
+
+        let mut dir = [0u8; 4096];
+        let len = me.directory(None, &mut dir).unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(&dir[..len], cwd.as_os_str().as_encoded_bytes());
+        let etc = std::fs::File::open("/etc").unwrap();
+        let len = me.directory(Some(etc.as_raw_fd()), &mut dir).unwrap();
+        assert_eq!(&dir[..len], b"/etc");
+        assert_eq!(me.directory(Some(999_999), &mut dir), None);
 
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();

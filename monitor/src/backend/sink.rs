@@ -40,6 +40,9 @@ pub trait CallerMemory {
     fn read(&self, addr: u64, buf: &mut [u8]) -> usize;
     /// The local address of the caller's socket `fd` (`getsockname`), into `buf`; its length.
     fn socket_name(&self, fd: u64, buf: &mut [u8]) -> Option<usize>;
+    /// The path of the caller's directory fd `fd`, or of its working directory (`None`), as the
+    /// caller sees it (the kernel's name for it, from the caller's root), into `buf`; its length.
+    fn directory(&self, fd: Option<i32>, buf: &mut [u8]) -> Option<usize>;
     /// Whether the call read from still waits for the answer. Under seccomp notify the task may
     /// have died and its pid been reused between the notification and the read, and then what was
     /// read is another process's: nothing read may be acted on unless this says yes after reading.

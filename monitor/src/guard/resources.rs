@@ -188,6 +188,9 @@ mod tests {
         fn socket_name(&self, fd: u64, buf: &mut [u8]) -> Option<usize> {
             self.task.socket_name(fd, buf)
         }
+        fn directory(&self, fd: Option<i32>, buf: &mut [u8]) -> Option<usize> {
+            self.task.directory(fd, buf)
+        }
         fn still_waiting(&self) -> bool {
             self.waiting.get()
         }

@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use ids_detector::alphabet::{Alphabet, Sym};
 
 use super::kind::ResourceKind;
-use super::path::{generalise, normalise, MAX_PATH};
+use super::path::{generalise, normalise, Start, MAX_PATH};
 use crate::backend::sink::{CallerMemory, Syscall};
 
 /// Where an open call keeps its flags.
@@ -203,11 +203,13 @@ pub struct ResourceCalls {
     by_sym: Box<[Option<Shape>]>,
 }
 
-/// Reusable buffers for reading one call: the bytes read, the resource as the call named it
-/// (normalised: what an event shows) and its generalised key (what the set holds).
+/// Reusable buffers for reading one call: the bytes read, the directory a relative path starts
+/// from, the resource as the call named it (normalised: what an event shows) and its generalised
+/// key (what the set holds).
 #[derive(Debug)]
 pub struct Scratch {
     bytes: Box<[u8]>,
+    dir: Box<[u8]>,
     pub raw: String,
     pub key: String,
 }
@@ -216,8 +218,9 @@ impl Default for Scratch {
     fn default() -> Self {
         Scratch {
             bytes: vec![0; MAX_PATH].into_boxed_slice(),
-            raw: String::with_capacity(MAX_PATH + 64),
-            key: String::with_capacity(MAX_PATH + 64),
+            dir: vec![0; MAX_PATH].into_boxed_slice(),
+            raw: String::with_capacity(2 * MAX_PATH + 64),
+            key: String::with_capacity(2 * MAX_PATH + 64),
         }
     }
 }
@@ -272,7 +275,7 @@ impl ResourceCalls {
                 let tmpfile = libc::O_TMPFILE & !libc::O_DIRECTORY;
                 let writes = flags & libc::O_ACCMODE != libc::O_RDONLY
                     || flags & (libc::O_CREAT | libc::O_TRUNC | tmpfile) != 0;
-                scratch.path(memory, a[path], relative(a, dir_fd))?;
+                scratch.path(memory, a[path], dir_fd_of(a, dir_fd))?;
                 Some(if writes {
                     ResourceKind::Write
                 } else {
@@ -280,7 +283,7 @@ impl ResourceCalls {
                 })
             }
             Shape::Exec { dir_fd, path } => {
-                scratch.path(memory, a[path], relative(a, dir_fd))?;
+                scratch.path(memory, a[path], dir_fd_of(a, dir_fd))?;
                 Some(ResourceKind::Exec)
             }
             Shape::Socket => {
@@ -303,12 +306,12 @@ impl ResourceCalls {
                 Some(ResourceKind::Listen)
             }
             Shape::Mode { dir_fd, path, mode } => {
-                scratch.optional_path(memory, path.map(|i| a[i]), relative(a, dir_fd))?;
+                scratch.optional_path(memory, path.map(|i| a[i]), dir_fd_of(a, dir_fd))?;
                 scratch.suffix(format_args!(" {:04o}", a[mode] & 0o7777));
                 Some(ResourceKind::Chmod)
             }
             Shape::Owner { dir_fd, path, uid } => {
-                scratch.optional_path(memory, path.map(|i| a[i]), relative(a, dir_fd))?;
+                scratch.optional_path(memory, path.map(|i| a[i]), dir_fd_of(a, dir_fd))?;
                 scratch.suffix(format_args!(" {}:{}", a[uid] as i32, a[uid + 1] as i32));
                 Some(ResourceKind::Chown)
             }
@@ -316,23 +319,34 @@ impl ResourceCalls {
     }
 }
 
-/// Whether a relative path starts from a directory fd rather than the working directory.
-fn relative(args: &[u64; 6], dir_fd: Option<usize>) -> bool {
-    dir_fd.is_some_and(|i| args[i] as i32 != libc::AT_FDCWD)
+/// The directory fd a relative path starts from; `None` for the working directory.
+fn dir_fd_of(args: &[u64; 6], dir_fd: Option<usize>) -> Option<i32> {
+    dir_fd
+        .map(|i| args[i] as i32)
+        .filter(|&fd| fd != libc::AT_FDCWD)
 }
 
 impl Scratch {
     /// Reads the NUL-terminated path at `addr` (at most [`MAX_PATH`] bytes; a longer one is cut),
-    /// normalised into `raw` and generalised into `key`.
-    fn path(
-        &mut self,
-        memory: &dyn CallerMemory,
-        addr: u64,
-        relative_to_dir_fd: bool,
-    ) -> Option<()> {
+    /// normalised into `raw` (a relative one from the directory the caller names by `dir_fd`, or
+    /// its working directory) and generalised into `key`.
+    fn path(&mut self, memory: &dyn CallerMemory, addr: u64, dir_fd: Option<i32>) -> Option<()> {
         let len = read_c_string(memory, addr, &mut self.bytes)?;
         let text = String::from_utf8_lossy(&self.bytes[..len]);
-        normalise(&text, relative_to_dir_fd, &mut self.raw);
+        let dir_text;
+        let start = if text.starts_with('/') {
+            // Unused: an absolute path starts at the root.
+            Start::WorkingDirectory
+        } else {
+            let dir_len = memory.directory(dir_fd, &mut self.dir);
+            dir_text = dir_len.map(|n| String::from_utf8_lossy(&self.dir[..n]));
+            match (&dir_text, dir_fd) {
+                (Some(dir), _) => Start::Directory(dir),
+                (None, None) => Start::WorkingDirectory,
+                (None, Some(_)) => Start::DirectoryFd,
+            }
+        };
+        normalise(&text, start, &mut self.raw);
         generalise(&self.raw, &mut self.key);
         Some(())
     }
@@ -342,10 +356,10 @@ impl Scratch {
         &mut self,
         memory: &dyn CallerMemory,
         addr: Option<u64>,
-        relative_to_dir_fd: bool,
+        dir_fd: Option<i32>,
     ) -> Option<()> {
         match addr {
-            Some(addr) => self.path(memory, addr, relative_to_dir_fd),
+            Some(addr) => self.path(memory, addr, dir_fd),
             None => {
                 self.raw.push_str("(fd)");
                 self.key.push_str("(fd)");
@@ -399,7 +413,7 @@ impl Scratch {
                     generalise(&text, &mut self.key);
                 } else if !text.is_empty() {
                     let start = self.raw.len();
-                    normalise(&text, false, &mut self.raw);
+                    normalise(&text, Start::WorkingDirectory, &mut self.raw);
                     let (raw, key) = (&self.raw, &mut self.key);
                     generalise(&raw[start..], key);
                 }
@@ -512,11 +526,18 @@ mod tests {
         let how: [u64; 3] = [libc::O_WRONLY as u64, 0, 0];
         let (kind, ..) = read("openat2", [at, ptr(&p), how.as_ptr() as u64, 24, 0, 0]).unwrap();
         assert_eq!(kind, ResourceKind::Write);
-        let rel = CString::new("t1.ibd").unwrap();
-        let (_, raw, _) = read("openat", [3, ptr(&rel), 0, 0, 0, 0]).unwrap();
-        assert_eq!(raw, "(dir)/t1.ibd");
+        // Relative paths start from the caller's directories, as it names them.
+        let rel = CString::new("../t1.ibd").unwrap();
+        let dir = std::fs::File::open("/usr/lib").unwrap();
+        use std::os::fd::AsRawFd;
+        let fd = dir.as_raw_fd() as u64;
+        let (_, raw, _) = read("openat", [fd, ptr(&rel), 0, 0, 0, 0]).unwrap();
+        assert_eq!(raw, "/usr/t1.ibd");
+        let cwd = std::env::current_dir().unwrap();
         let (_, raw, _) = read("openat", [at, ptr(&rel), 0, 0, 0, 0]).unwrap();
-        assert_eq!(raw, "./t1.ibd");
+        assert_eq!(raw, format!("{}/t1.ibd", cwd.parent().unwrap().display()));
+        let (_, raw, _) = read("openat", [999_999, ptr(&rel), 0, 0, 0, 0]).unwrap();
+        assert_eq!(raw, "(dir)/t1.ibd", "a directory fd that cannot be read");
     }
 
     #[test]
@@ -525,7 +546,12 @@ mod tests {
         assert_eq!(read("open", [8, 0, 0, 0, 0, 0]), None, "an unmapped page");
         let long = CString::new(vec![b'a'; MAX_PATH + 100]).unwrap();
         let (_, raw, _) = read("open", [ptr(&long), 0, 0, 0, 0, 0]).unwrap();
-        assert_eq!(raw.len(), MAX_PATH + 2, "cut at MAX_PATH, as ./aaa...");
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            raw.len(),
+            cwd.as_os_str().len() + 1 + MAX_PATH,
+            "cut at MAX_PATH"
+        );
         assert_eq!(read("getpid", [0; 6]), None, "names nothing");
     }
 

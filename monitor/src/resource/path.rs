@@ -3,8 +3,9 @@
 //!
 //! Normalising is lexical: `//` and `/./` fold, `..` drops the component before it (never above
 //! the root). Links are not followed: the path is what the process asked for, never looked up on
-//! the host. A path relative to the working directory starts with `./`; one relative to another
-//! directory fd starts with `(dir)/`, because which directory that is cannot be told from the call.
+//! the host. A relative path starts from the directory the caller's working directory or
+//! directory fd is, as the kernel names it to the monitor (the caller's own view, inside its
+//! root); if that cannot be read, it starts with `./` or `(dir)/`.
 //!
 //! Generalising, per component: every run of decimal digits becomes `#`, and so does a run of
 //! eight or more hexadecimal digits holding at least one decimal digit (hashes, container ids,
@@ -14,19 +15,29 @@
 /// Bytes of a path read from a process at most (the kernel's `PATH_MAX`); longer ones are cut.
 pub const MAX_PATH: usize = 4096;
 
-/// Appends the lexically normalised `path` to `out`. `relative_to_dir_fd`: a relative path is
-/// relative to a directory fd rather than to the working directory.
-pub fn normalise(path: &str, relative_to_dir_fd: bool, out: &mut String) {
-    let root = if path.starts_with('/') {
-        ""
-    } else if relative_to_dir_fd {
-        "(dir)"
-    } else {
-        "."
+/// Where a relative path starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start<'a> {
+    /// This directory, as the caller sees it (its working directory or a directory fd, read from
+    /// `/proc/<tid>/cwd` or `/proc/<tid>/fd/<n>`).
+    Directory(&'a str),
+    /// The working directory, which could not be read: `./`.
+    WorkingDirectory,
+    /// A directory fd that could not be read: `(dir)/`.
+    DirectoryFd,
+}
+
+/// Appends the lexically normalised `path`, relative paths from `start`, to `out`.
+pub fn normalise(path: &str, start: Start<'_>, out: &mut String) {
+    let (root, base) = match start {
+        _ if path.starts_with('/') => ("", ""),
+        Start::Directory(dir) if dir.starts_with('/') => ("", dir),
+        Start::Directory(_) | Start::WorkingDirectory => (".", ""),
+        Start::DirectoryFd => ("(dir)", ""),
     };
     out.push_str(root);
     let floor = out.len();
-    for component in path.split('/') {
+    for component in base.split('/').chain(path.split('/')) {
         match component {
             "" | "." => {}
             ".." => {
@@ -103,30 +114,51 @@ fn generalise_name(name: &str, out: &mut String) {
 mod tests {
     use super::*;
 
-    fn norm(path: &str, dir_fd: bool) -> String {
+    fn norm(path: &str, start: Start<'_>) -> String {
         let mut out = String::new();
-        normalise(path, dir_fd, &mut out);
+        normalise(path, start, &mut out);
         out
     }
 
     fn general(path: &str) -> String {
         let mut out = String::new();
-        generalise(&norm(path, false), &mut out);
+        generalise(&norm(path, Start::WorkingDirectory), &mut out);
         out
     }
 
     #[test]
     fn normalising_is_lexical() {
-        assert_eq!(norm("/etc//passwd", false), "/etc/passwd");
-        assert_eq!(norm("/tmp/../etc/./shadow", false), "/etc/shadow");
-        assert_eq!(norm("/../../etc/shadow", false), "/etc/shadow");
-        assert_eq!(norm("/", false), "/");
-        assert_eq!(norm("/tmp/..", false), "/");
-        assert_eq!(norm("ibdata1", false), "./ibdata1");
-        assert_eq!(norm("./db/../x.frm", false), "./x.frm");
-        assert_eq!(norm("../../etc/shadow", false), "./etc/shadow");
-        assert_eq!(norm("t1.ibd", true), "(dir)/t1.ibd");
-        assert_eq!(norm("", false), "./");
+        use Start::*;
+        assert_eq!(norm("/etc//passwd", WorkingDirectory), "/etc/passwd");
+        assert_eq!(
+            norm("/tmp/../etc/./shadow", WorkingDirectory),
+            "/etc/shadow"
+        );
+        assert_eq!(norm("/../../etc/shadow", WorkingDirectory), "/etc/shadow");
+        assert_eq!(norm("/", WorkingDirectory), "/");
+        assert_eq!(norm("/tmp/..", WorkingDirectory), "/");
+        assert_eq!(norm("ibdata1", WorkingDirectory), "./ibdata1");
+        assert_eq!(norm("./db/../x.frm", WorkingDirectory), "./x.frm");
+        assert_eq!(norm("../../etc/shadow", WorkingDirectory), "./etc/shadow");
+        assert_eq!(norm("t1.ibd", DirectoryFd), "(dir)/t1.ibd");
+        assert_eq!(norm("", WorkingDirectory), "./");
+        assert_eq!(
+            norm("./shop/t1.ibd", Directory("/var/lib/mysql")),
+            "/var/lib/mysql/shop/t1.ibd"
+        );
+        assert_eq!(
+            norm("../../../etc/shadow", Directory("/var/lib/mysql")),
+            "/etc/shadow"
+        );
+        assert_eq!(
+            norm("/etc/passwd", Directory("/var/lib/mysql")),
+            "/etc/passwd"
+        );
+        assert_eq!(
+            norm("x", Directory("socket:[4711]")),
+            "./x",
+            "not a directory"
+        );
     }
 
     #[test]

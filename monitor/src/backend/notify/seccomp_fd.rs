@@ -87,6 +87,10 @@ impl CallerMemory for CallerOf<'_> {
         self.task.socket_name(fd, buf)
     }
 
+    fn directory(&self, fd: Option<i32>, buf: &mut [u8]) -> Option<usize> {
+        self.task.directory(fd, buf)
+    }
+
     fn still_waiting(&self) -> bool {
         still_waiting(self.fd, self.id)
     }
