@@ -56,6 +56,7 @@ pub fn call(nr: i32) -> Syscall {
         pid: 42,
         arch: AUDIT_ARCH_X86_64,
         nr,
+        args: [0; 6],
     }
 }
 

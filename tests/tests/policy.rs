@@ -57,7 +57,7 @@ fn learn_then_detect_with_kill() {
     assert_eq!(e["profile"], "web");
     assert_eq!(e["mode"], "detect");
     assert!(
-        e["kind"] == "unseen-syscall" || e["kind"] == "anomaly",
+        ["unseen-syscall", "unseen-resource", "anomaly"].contains(&e["kind"].as_str().unwrap()),
         "{e}"
     );
     assert!(e["pid"].as_u64().is_some());

@@ -16,6 +16,7 @@
 
 pub mod control;
 pub mod ebpf;
+pub mod memory;
 pub mod notify;
 pub mod ptrace;
 pub mod seccomp_merge;

@@ -26,6 +26,27 @@ pub struct Syscall {
     pub arch: u32,
     /// The syscall number in that convention (x32 numbers carry bit 30).
     pub nr: i32,
+    /// Its six argument registers, as the kernel reported them (pointers into the caller's memory
+    /// for paths and addresses: read them through [`CallerMemory`]).
+    pub args: [u64; 6],
+}
+
+/// The memory of the task whose call waits, as the backend can reach it. What is read there is
+/// the caller's to change at any time (another thread can rewrite a path after it was read and
+/// before the kernel reads it): good enough to detect with, never a sandbox.
+pub trait CallerMemory {
+    /// Copies up to `buf.len()` bytes at `addr` of the caller into `buf`; how many were copied
+    /// (fewer at an unmapped page, 0 when nothing could be read).
+    fn read(&self, addr: u64, buf: &mut [u8]) -> usize;
+    /// The local address of the caller's socket `fd` (`getsockname`), into `buf`; its length.
+    fn socket_name(&self, fd: u64, buf: &mut [u8]) -> Option<usize>;
+    /// The path of the caller's directory fd `fd`, or of its working directory (`None`), as the
+    /// caller sees it (the kernel's name for it, from the caller's root), into `buf`; its length.
+    fn directory(&self, fd: Option<i32>, buf: &mut [u8]) -> Option<usize>;
+    /// Whether the call read from still waits for the answer. Under seccomp notify the task may
+    /// have died and its pid been reused between the notification and the read, and then what was
+    /// read is another process's: nothing read may be acted on unless this says yes after reading.
+    fn still_waiting(&self) -> bool;
 }
 
 /// What the sink wants done with a system call before it runs.
@@ -59,6 +80,11 @@ pub trait SyscallSink {
     fn on_handover(&mut self, _handover: &Handover) {}
     /// Decides, before the call runs, whether it may.
     fn admit(&mut self, _call: &Syscall) -> Admission {
+        Admission::Continue
+    }
+    /// Decides, before the call runs and after `admit` let it, from what its arguments name (a
+    /// path, a program, a port). Sinks that do not look at arguments let every call run.
+    fn admit_arguments(&mut self, _call: &Syscall, _memory: &dyn CallerMemory) -> Admission {
         Admission::Continue
     }
     /// Takes the call into account; called after the kernel has been told to go on.

@@ -38,6 +38,10 @@ impl Guard {
                 "converged": self.detector.converged(),
             },
             "guard": self.counters,
+            "resources": {
+                "learnt": self.resources().map(|r| r.len()),
+                "counters": self.resource_counters(),
+            },
             "recent_epochs": self.history.iter().rev().take(20).collect::<Vec<_>>(),
         })
     }

@@ -24,7 +24,7 @@ use serde::Serialize;
 use ids_detector::alphabet::{Alphabet, Sym};
 use ids_detector::detector::{Detector, Mode, Verdict};
 
-use crate::backend::sink::{Admission, Syscall, SyscallSink};
+use crate::backend::sink::{Admission, CallerMemory, Syscall, SyscallSink};
 use crate::backend::{Handover, MonitorKind, Origin};
 use crate::policy::{Action, Policy};
 use crate::profile::provenance::Provenance;
@@ -34,9 +34,12 @@ use crate::record::events::{EventKind, EventLog};
 use saving::CLOCK_EVERY;
 use startup::Startup;
 
+pub use resources::ResourceCounters;
+
 mod acting;
 mod inspect;
 mod kernel;
+mod resources;
 mod saving;
 pub mod startup;
 
@@ -135,6 +138,8 @@ pub struct Guard {
     reported_database_full: bool,
     /// Where a learning guard saves, adding to what other learners of the profile saved.
     shared_save: Option<SharedSave>,
+    /// What the container touches (files, programs, ports), learnt or judged.
+    resources: resources::Resources,
 }
 
 impl Guard {
@@ -149,6 +154,10 @@ impl Guard {
         {
             blind[sym.index()] = true;
         }
+        // The in-kernel monitor hands over no arguments: a profile it learnt says nothing of
+        // resources, rather than that none were touched.
+        let learns_resources =
+            settings.mode != GuardMode::Detect && settings.monitor != MonitorKind::Ebpf;
         detector.set_mode(match settings.mode {
             GuardMode::Detect => Mode::Detect,
             GuardMode::Learn | GuardMode::LearnDetect => Mode::Learn,
@@ -180,6 +189,10 @@ impl Guard {
             killed: false,
             reported_database_full: false,
             shared_save: None,
+            resources: resources::Resources::new(
+                crate::resource::ResourceCalls::new(alphabet),
+                learns_resources,
+            ),
         };
         let learning = guard.settings.mode != GuardMode::Detect;
         guard.shared_save = match &guard.settings.save_to {
@@ -334,6 +347,10 @@ impl SyscallSink for Guard {
             }
             Action::Pass | Action::Log => Admission::Continue,
         }
+    }
+
+    fn admit_arguments(&mut self, call: &Syscall, memory: &dyn CallerMemory) -> Admission {
+        self.admit_resource(call, memory)
     }
 
     fn observe(&mut self, call: &Syscall) {

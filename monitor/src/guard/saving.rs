@@ -37,6 +37,7 @@ impl Guard {
             1,
         );
         profile.provenance = self.settings.provenance.clone();
+        profile.resources = self.resources().cloned();
         profile
     }
 
@@ -57,6 +58,7 @@ impl Guard {
             policy: self.settings.policy,
             provenance: &self.settings.provenance,
             container: &self.settings.container,
+            resources: self.resources.set.as_ref(),
         };
         match shared.save(&self.detector, saver) {
             Ok(_) => {

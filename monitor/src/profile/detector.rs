@@ -105,6 +105,7 @@ impl Profile {
             training: TrainingStats::default(),
             normal_db: Vec::new(),
             provenance: Default::default(),
+            resources: None,
         }
     }
 

@@ -7,8 +7,10 @@ use super::{DbRecord, InvalidProfile, Profile, TrainingStats, FORMAT_VERSION};
 
 impl Profile {
     /// Merges profiles trained on the same parameters: union of the databases (frequencies added),
-    /// of the syscalls, and sums of the training statistics. Name, policy and parameters come from
-    /// the first profile.
+    /// of the syscalls and of the resources, and sums of the training statistics. Name, policy and
+    /// parameters come from the first profile. Resources are kept only if every profile learnt
+    /// them: a part that learnt none says nothing of what its runs touched, and judging without it
+    /// would flag what it did.
     pub fn merge(name: &str, profiles: &[Profile]) -> Result<Profile, InvalidProfile> {
         let first = profiles
             .first()
@@ -18,6 +20,7 @@ impl Profile {
         let mut training = TrainingStats::default();
         let mut all_converged = true;
         let mut provenance = super::provenance::Provenance::default();
+        let mut resources = Some(crate::resource::ResourceSet::default());
         for (i, p) in profiles.iter().enumerate() {
             if p.parameters.window != first.parameters.window {
                 return Err(invalid(
@@ -46,6 +49,13 @@ impl Profile {
             training.epochs = training.epochs.saturating_add(p.training.epochs);
             all_converged &= p.training.converged_at_epoch.is_some();
             provenance.absorb(&p.provenance);
+            resources = match (resources, &p.resources) {
+                (Some(mut all), Some(these)) => {
+                    all.absorb(these);
+                    Some(all)
+                }
+                _ => None,
+            };
         }
         // A merged database converged only if every part did; the epoch number is the total.
         training.converged_at_epoch = all_converged.then_some(training.epochs);
@@ -65,6 +75,7 @@ impl Profile {
                 })
                 .collect(),
             provenance,
+            resources,
         };
         merged.validate()?;
         Ok(merged)

@@ -24,14 +24,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::MonitorKind;
 use crate::policy::Policy;
+use crate::resource::ResourceSet;
 use ids_detector::parameters::Parameters;
 use provenance::Provenance;
 
 pub use detector::Snapshot;
 pub use error::{InvalidProfile, ProfileError};
 
-/// The format version this code reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this code writes. Version 2 added `resources`; version 1 files (without
+/// them) still load, and detect with the bags alone.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest format version this code reads.
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
 /// Larger profile files are refused rather than read into memory (wherever they come from: the
 /// host store, a path given by the container's settings, the image).
 pub const MAX_FILE_SIZE: u64 = 64 << 20;
@@ -59,6 +63,11 @@ pub struct Profile {
     /// Which workloads learnt it (live learning records it; absent in older profiles).
     #[serde(default, skip_serializing_if = "Provenance::is_empty")]
     pub provenance: Provenance,
+    /// What the container touched in training: files written and read, programs run, sockets,
+    /// addresses, permission changes (format 2). Absent: none were learnt (an offline profile, a
+    /// format 1 file), and detection judges none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceSet>,
 }
 
 /// The kind of monitor a profile was made with, and what it cannot see.
@@ -267,11 +276,21 @@ mod tests {
             e.starts_with("profile /x/y.json: monitor.invisible_syscalls: "),
             "{e}"
         );
-        let e = error_of(|v| v["format_version"] = 2.into());
+        let e = error_of(|v| v["format_version"] = 3.into());
         assert_eq!(
             e,
-            "profile /x/y.json: format_version: this ids-runc reads version 1, got 2"
+            "profile /x/y.json: format_version: this ids-runc reads versions 1 to 2, got 3"
         );
+        let e = error_of(|v| {
+            v["format_version"] = 1.into();
+            v["resources"] = serde_json::json!({"exec": ["/bin/sh"]});
+        });
+        assert_eq!(
+            e,
+            "profile /x/y.json: resources: format version 1 has no resources; write version 2"
+        );
+        let e = error_of(|v| v["resources"] = serde_json::json!({"exec": [""]}));
+        assert!(e.contains("resources: exec: an empty name"), "{e}");
         let e = error_of(|v| {
             let first = v["normal_db"][0].clone();
             v["normal_db"].as_array_mut().unwrap().push(first);
@@ -344,6 +363,46 @@ mod tests {
         bad.parameters.epoch = 8;
         let e = Profile::merge("m", &[a, bad]).unwrap_err();
         assert_eq!(e.field, "(profile 1).parameters.window");
+    }
+
+    #[test]
+    fn resources_round_trip_merge_and_old_profiles_load() {
+        use crate::resource::{ResourceKind, ResourceSet};
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = profile();
+        let mut set = ResourceSet::default();
+        set.learn(ResourceKind::Exec, "/bin/sh");
+        set.learn(ResourceKind::Bind, "inet:3306");
+        a.resources = Some(set);
+        let path = dir.path().join("a.json");
+        a.save(&path).unwrap();
+        assert!(std::fs::read_to_string(&path)
+            .unwrap()
+            .contains("\"exec\": [\n      \"/bin/sh\"\n    ]"));
+        assert_eq!(Profile::load(&path).unwrap(), a);
+
+        let mut b = profile();
+        let mut set = ResourceSet::default();
+        set.learn(ResourceKind::Exec, "/usr/sbin/mysqld");
+        b.resources = Some(set);
+        let m = Profile::merge("m", &[a.clone(), b.clone()]).unwrap();
+        let merged = m.resources.unwrap();
+        assert!(merged.contains(ResourceKind::Exec, "/bin/sh"));
+        assert!(merged.contains(ResourceKind::Exec, "/usr/sbin/mysqld"));
+        assert!(merged.contains(ResourceKind::Bind, "inet:3306"));
+        b.resources = None;
+        let m = Profile::merge("m", &[a, b]).unwrap();
+        assert_eq!(
+            m.resources, None,
+            "a part that learnt none makes a set that judges none"
+        );
+
+        // A format 1 file (before resources) loads, with none.
+        let mut v = serde_json::to_value(profile()).unwrap();
+        v["format_version"] = 1.into();
+        let old = Profile::parse(&v.to_string(), Path::new("old.json")).unwrap();
+        assert_eq!(old.format_version, 1);
+        assert_eq!(old.resources, None);
     }
 
     #[test]

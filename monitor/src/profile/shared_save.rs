@@ -21,6 +21,7 @@ use super::provenance::{Learner, Provenance};
 use super::{Profile, ProfileError, Snapshot};
 use crate::backend::MonitorKind;
 use crate::policy::Policy;
+use crate::resource::ResourceSet;
 
 /// One learner's saves into a profile of the store.
 #[derive(Debug)]
@@ -42,6 +43,8 @@ pub struct Saver<'a> {
     /// The learner's provenance, its own run (container `container`) included.
     pub provenance: &'a Provenance,
     pub container: &'a str,
+    /// What the learner has seen the container touch, whole (a union adds it once).
+    pub resources: Option<&'a ResourceSet>,
 }
 
 impl SharedSave {
@@ -73,6 +76,7 @@ impl SharedSave {
             detector,
             &self.saved,
         );
+        increment.resources = saver.resources.cloned();
         if !self.recorded {
             increment.training.traces = 1;
             increment.provenance = own_run(saver.provenance, saver.container);
@@ -189,6 +193,7 @@ mod tests {
                 policy: Policy::default(),
                 provenance: &provenance,
                 container,
+                resources: None,
             },
         )
         .unwrap()
@@ -318,6 +323,7 @@ mod tests {
                     policy: Policy::default(),
                     provenance: &provenance,
                     container: "c",
+                    resources: None,
                 },
             )
             .unwrap_err()

@@ -5,18 +5,24 @@ use std::collections::{BTreeMap, BTreeSet};
 use ids_detector::alphabet::Alphabet;
 
 use super::error::invalid;
-use super::{InvalidProfile, Profile, FORMAT_VERSION};
+use super::{InvalidProfile, Profile, FORMAT_VERSION, OLDEST_FORMAT_VERSION};
 
 impl Profile {
     /// Checks that the profile is consistent: ranges, names, bag sizes, no duplicates.
     pub fn validate(&self) -> Result<(), InvalidProfile> {
-        if self.format_version != FORMAT_VERSION {
+        if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&self.format_version) {
             return Err(invalid(
                 "format_version",
                 format!(
-                    "this ids-runc reads version {FORMAT_VERSION}, got {}",
+                    "this ids-runc reads versions {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION}, got {}",
                     self.format_version
                 ),
+            ));
+        }
+        if self.format_version < 2 && self.resources.is_some() {
+            return Err(invalid(
+                "resources",
+                "format version 1 has no resources; write version 2",
             ));
         }
         if self.name.trim().is_empty() {

@@ -33,6 +33,9 @@ pub fn summary(event: &Event) -> String {
     if !event.syscalls.is_empty() {
         let _ = write!(s, " syscalls={}", event.syscalls.join(","));
     }
+    if let Some(resource) = &event.resource {
+        let _ = write!(s, " resource={}", printable(resource));
+    }
     if let Some(pid) = event.pid {
         let _ = write!(s, " pid={pid}");
     }

@@ -27,6 +27,9 @@ pub enum EventKind {
     Anomaly,
     /// A syscall never seen in training was made.
     UnseenSyscall,
+    /// A resource never seen in training was touched (a file written or read, a program run, a
+    /// port bound...): `resource` names it.
+    UnseenResource,
     /// The monitor switched from learning to detection.
     ModeSwitch,
     /// The monitor could not do its work (a profile it could not save, an event it could not
@@ -51,6 +54,7 @@ impl EventKind {
         match self {
             EventKind::Anomaly => "anomaly",
             EventKind::UnseenSyscall => "unseen-syscall",
+            EventKind::UnseenResource => "unseen-resource",
             EventKind::ModeSwitch => "mode-switch",
             EventKind::MonitorError => "monitor-error",
             EventKind::DatabaseFull => "database-full",
@@ -120,6 +124,11 @@ pub struct Event {
     /// That thread's name (`/proc/<tid>/comm`), which the container chooses: print it escaped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process: Option<String>,
+    /// The resource of an `unseen-resource` event, as the call named it: its kind and what
+    /// (`write /var/lib/x`, `exec /bin/nc`, `bind inet:4444`). Read from the container: print it
+    /// escaped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
@@ -150,6 +159,7 @@ impl Event {
             pid: None,
             tid: None,
             process: None,
+            resource: None,
             message: None,
         }
     }
@@ -268,6 +278,7 @@ mod tests {
         for kind in [
             EventKind::Anomaly,
             EventKind::UnseenSyscall,
+            EventKind::UnseenResource,
             EventKind::ModeSwitch,
             EventKind::MonitorError,
             EventKind::DatabaseFull,

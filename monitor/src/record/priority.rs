@@ -19,12 +19,17 @@ impl Priority {
     /// is a warning; a monitor that cannot do its work is an error; the rest is news.
     pub fn of(event: &Event) -> Priority {
         match (event.kind, event.action) {
-            (EventKind::Anomaly | EventKind::UnseenSyscall, ActionTaken::Killed) => {
-                Priority::Critical
-            }
-            (EventKind::Anomaly | EventKind::UnseenSyscall | EventKind::LearnRefused, _) => {
-                Priority::Warning
-            }
+            (
+                EventKind::Anomaly | EventKind::UnseenSyscall | EventKind::UnseenResource,
+                ActionTaken::Killed,
+            ) => Priority::Critical,
+            (
+                EventKind::Anomaly
+                | EventKind::UnseenSyscall
+                | EventKind::UnseenResource
+                | EventKind::LearnRefused,
+                _,
+            ) => Priority::Warning,
             (EventKind::MonitorError | EventKind::MonitorDied, _) => Priority::Error,
             (EventKind::DatabaseFull | EventKind::MonitorChosen, _) => Priority::Notice,
             (EventKind::ModeSwitch, _) => Priority::Informational,

@@ -142,6 +142,9 @@ fn readable(e: &Event) -> String {
     if let (Some(epoch), Some(m), Some(t)) = (e.epoch, e.mismatches, e.threshold) {
         text += &format!(" epoch={epoch} unknown_bags={m} threshold={t:.1}");
     }
+    if let Some(r) = &e.resource {
+        text += &format!(" resource={r}");
+    }
     if !e.syscalls.is_empty() {
         text += &format!(" syscalls={}", e.syscalls.join(","));
     }
@@ -183,6 +186,7 @@ mod tests {
         );
         e.process = Some("\u{1b}]0;owned\u{7}".into());
         e.message = Some("path /x\u{9b}31m".into());
+        e.resource = Some("write /tmp/\u{1b}[2Jx".into());
         e.unseen_bags = vec!["read×9 \u{1b}[1A".into()];
         let text = readable(&e);
         assert!(
@@ -191,6 +195,7 @@ mod tests {
         );
         assert!(text.contains("process=\\x1b]0;owned\\x07"), "{text}");
         assert!(text.contains("profile=p\\x1b[2J"), "{text}");
+        assert!(text.contains("resource=write /tmp/\\x1b[2Jx"), "{text}");
         assert_eq!(text.lines().count(), 2);
     }
 }

@@ -203,17 +203,17 @@ fn register(launch: &Launch, guard: Option<&Guard>) -> anyhow::Result<Registered
 }
 
 fn guard(launch: &Launch, mode: GuardMode) -> anyhow::Result<Guard> {
-    let (mut detector, profile_monitor) = match &launch.profile {
+    let (mut detector, profile_monitor, resources) = match &launch.profile {
         Some(path) => {
             let profile = Profile::load(path)?;
             let detector = profile
                 .detector()
                 .with_context(|| format!("profile {}", path.display()))?;
-            (detector, profile.monitor.kind)
+            (detector, profile.monitor.kind, profile.resources)
         }
         None => {
             anyhow::ensure!(launch.mode != Mode::Detect, "detect mode without a profile");
-            (Detector::new(launch.parameters), launch.monitor)
+            (Detector::new(launch.parameters), launch.monitor, None)
         }
     };
     let blind_to = blind_to(launch, profile_monitor);
@@ -233,7 +233,9 @@ fn guard(launch: &Launch, mode: GuardMode) -> anyhow::Result<Guard> {
     let epochs_path = launch.runs_dir.join(format!("{}.epochs.jsonl", launch.id));
     let epochs = EpochLog::create(&epochs_path)
         .with_context(|| format!("cannot create {}", epochs_path.display()))?;
-    Ok(Guard::new(settings, detector, launch.event_log()).with_epoch_log(epochs))
+    Ok(Guard::new(settings, detector, launch.event_log())
+        .with_epoch_log(epochs)
+        .with_resources(resources))
 }
 
 /// A profile made with another monitor than the one running: calls only this monitor sees are

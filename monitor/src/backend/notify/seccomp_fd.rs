@@ -1,4 +1,4 @@
-//! The three ioctls of a seccomp notify fd, called directly.
+//! The four ioctls of a seccomp notify fd, called directly.
 //!
 //! libseccomp's `ScmpNotifReq::receive`/`ScmpNotifResp::respond` are not used on the notify path:
 //! each call mallocs and frees a request buffer, retries EINTR itself (so it cannot be counted),
@@ -8,6 +8,9 @@
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use nix::errno::Errno;
+
+use crate::backend::memory::TaskMemory;
+use crate::backend::sink::CallerMemory;
 
 /// `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP` (Linux 6.6): the kernel wakes the supervisor and switches to
 /// it on the same CPU, instead of going through the scheduler, for each notification.
@@ -52,6 +55,45 @@ pub(crate) fn respond(fd: BorrowedFd<'_>, id: u64, errno: i32) -> Result<(), Err
         )
     };
     Errno::result(rc).map(drop)
+}
+
+/// Whether notification `id` of `fd` still waits for its answer (`SECCOMP_IOCTL_NOTIF_ID_VALID`):
+/// its task has not died or been interrupted, so its pid is still that task's.
+pub(crate) fn still_waiting(fd: BorrowedFd<'_>, id: u64) -> bool {
+    // SAFETY: `id` is a live u64, the size the request code encodes; the kernel only reads it.
+    let rc = unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_ID_VALID,
+            &id as *const u64,
+        )
+    };
+    rc == 0
+}
+
+/// The caller of a notification: its memory, read by pid, and whether it still waits.
+pub(crate) struct CallerOf<'fd> {
+    pub fd: BorrowedFd<'fd>,
+    pub id: u64,
+    pub task: TaskMemory,
+}
+
+impl CallerMemory for CallerOf<'_> {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> usize {
+        self.task.read(addr, buf)
+    }
+
+    fn socket_name(&self, fd: u64, buf: &mut [u8]) -> Option<usize> {
+        self.task.socket_name(fd, buf)
+    }
+
+    fn directory(&self, fd: Option<i32>, buf: &mut [u8]) -> Option<usize> {
+        self.task.directory(fd, buf)
+    }
+
+    fn still_waiting(&self) -> bool {
+        still_waiting(self.fd, self.id)
+    }
 }
 
 /// Asks for synchronous wake-ups on `fd`. `Ok(false)` when the kernel is older than 6.6 and has

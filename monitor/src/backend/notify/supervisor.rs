@@ -23,6 +23,7 @@ use serde::Serialize;
 use super::listener::{HandoverListener, ListenerError};
 use super::seccomp_fd;
 use crate::backend::control;
+use crate::backend::memory::TaskMemory;
 use crate::backend::sink::{Admission, RunEnd, Syscall, SyscallSink};
 use crate::backend::watcher::{self, WakeSignalBlocked, Watcher};
 use crate::backend::{inspect_document, Backend, Delivery};
@@ -339,8 +340,18 @@ impl<S: SyscallSink> NotifySupervisor<S> {
             pid: req.pid,
             arch: req.data.arch,
             nr: req.data.nr,
+            args: req.data.args,
         };
-        let errno = match self.delivery.sink.admit(&call) {
+        let memory = seccomp_fd::CallerOf {
+            fd,
+            id: req.id,
+            task: TaskMemory { tid: req.pid },
+        };
+        let admission = match self.delivery.sink.admit(&call) {
+            Admission::Continue => self.delivery.sink.admit_arguments(&call, &memory),
+            deny => deny,
+        };
+        let errno = match admission {
             Admission::Continue => 0,
             Admission::Deny(errno) => errno,
         };

@@ -28,6 +28,7 @@ use serde::Serialize;
 use super::tracees::{Side, Tracees};
 use super::PtraceStops;
 use crate::backend::control;
+use crate::backend::memory::TaskMemory;
 use crate::backend::sink::{Admission, RunEnd, Syscall, SyscallSink, AUDIT_ARCH_X86_64};
 use crate::backend::watcher::{self, WakeSignalBlocked, Watcher};
 use crate::backend::{Backend, Delivery, Handover, Origin};
@@ -358,26 +359,35 @@ impl<S: SyscallSink> TraceSupervisor<S> {
         match info.op {
             libc::PTRACE_SYSCALL_INFO_ENTRY | libc::PTRACE_SYSCALL_INFO_SECCOMP => {
                 let seccomp_stop = info.op == libc::PTRACE_SYSCALL_INFO_SECCOMP;
-                // SAFETY: the kernel filled the member of the union that `op` names; `nr` is at
-                // the same place in both.
-                let nr = unsafe {
+                // SAFETY: the kernel filled the member of the union that `op` names; `nr` and
+                // `args` are at the same place in both.
+                let (nr, args) = unsafe {
                     if seccomp_stop {
-                        info.u.seccomp.nr
+                        (info.u.seccomp.nr, info.u.seccomp.args)
                     } else {
-                        info.u.entry.nr
+                        (info.u.entry.nr, info.u.entry.args)
                     }
-                } as i32;
+                };
                 let call = Syscall {
                     pid: tid,
                     arch: info.arch,
-                    nr,
+                    nr: nr as i32,
+                    args,
                 };
                 if self.tracees.get(tid).is_some_and(|t| t.starting) && !is_execve(&call) {
                     self.delivery.stats.runc_calls += 1;
                     self.resume(pid, None);
                     return;
                 }
-                if let Admission::Deny(errno) = self.delivery.sink.admit(&call) {
+                let admission = match self.delivery.sink.admit(&call) {
+                    // The tracee is stopped: its pid stays its own until it is resumed.
+                    Admission::Continue => self
+                        .delivery
+                        .sink
+                        .admit_arguments(&call, &TaskMemory { tid }),
+                    deny => deny,
+                };
+                if let Admission::Deny(errno) = admission {
                     // At a seccomp stop the result can be set at once; at a syscall-entry stop
                     // the kernel overwrites it, so it is set at the exit stop.
                     let result = seccomp_stop.then_some(-i64::from(errno));

@@ -7,6 +7,8 @@ use anyhow::Result;
 use clap::Args;
 use ids_detector::parameters::Threshold;
 use ids_monitor::profile::provenance::Provenance;
+use ids_monitor::profile::Profile;
+use ids_monitor::resource::ResourceKind;
 
 use super::{bag_text, store};
 use crate::config::host::HostConfig;
@@ -107,6 +109,9 @@ pub fn run(a: ShowArgs, host: &HostConfig) -> Result<i32> {
         let rest: Vec<&str> = by_frequency[a.top..].iter().map(|x| x.0).collect();
         println!("  also: {}", escape(&rest.join(" ")));
     }
+    for line in resource_lines(&p, a.top) {
+        println!("{line}");
+    }
     let mut bags: Vec<_> = p.normal_db.iter().collect();
     bags.sort_by(|x, y| y.frequency.cmp(&x.frequency).then(x.bag.cmp(&y.bag)));
     println!("\nmost frequent bags:");
@@ -134,4 +139,61 @@ fn learnt_by_lines(provenance: &Provenance) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// The resources the profile learnt, per kind (`*`: any name in that directory or family), escaped:
+/// every name was read from a container.
+fn resource_lines(p: &Profile, top: usize) -> Vec<String> {
+    let Some(set) = &p.resources else {
+        return vec!["\nresources  none learnt (not judged)".to_string()];
+    };
+    let top = top.max(1);
+    let mut lines = vec![format!("\nresources  {} learnt:", set.len())];
+    for kind in ResourceKind::ALL {
+        let keys: Vec<String> = set.keys(kind).collect();
+        if keys.is_empty() {
+            continue;
+        }
+        let shown: Vec<String> = keys
+            .iter()
+            .take(top)
+            .map(|k| escape(k).into_owned())
+            .collect();
+        let mut line = format!("  {:<8} {}", kind.name(), shown.join("  "));
+        if keys.len() > top {
+            line += &format!("  (and {} more)", keys.len() - top);
+        }
+        lines.push(line);
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ids_monitor::resource::ResourceSet;
+
+    #[test]
+    fn resources_are_listed_per_kind_and_escaped() {
+        let mut p = Profile::from_detector(
+            "p",
+            ids_monitor::backend::MonitorKind::SeccompNotify,
+            Default::default(),
+            &ids_detector::detector::Detector::new(Default::default()),
+            1,
+        );
+        assert_eq!(
+            resource_lines(&p, 15),
+            ["\nresources  none learnt (not judged)"]
+        );
+        let mut set = ResourceSet::default();
+        set.learn(ResourceKind::Write, "/tmp/\u{1b}]0;owned\u{7}");
+        set.learn(ResourceKind::Exec, "/bin/sh");
+        set.learn(ResourceKind::Exec, "/bin/true");
+        p.resources = Some(set);
+        let lines = resource_lines(&p, 1);
+        assert_eq!(lines[0], "\nresources  3 learnt:");
+        assert_eq!(lines[1], "  write    /tmp/\\x1b]0;owned\\x07");
+        assert_eq!(lines[2], "  exec     /bin/sh  (and 1 more)");
+    }
 }
