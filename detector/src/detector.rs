@@ -3,7 +3,10 @@
 //! Every call enters its stream's window; once the window is full its bag is looked up in the normal
 //! database. In learning mode unknown bags are added; in detection mode they are counted, and at the
 //! end of each epoch of E calls the count is compared with the threshold and a [`Verdict`] returned.
-//! The detector is pure: no I/O, no syscalls, no locks. In detection mode `observe` does not allocate,
+//! A detection epoch also ends T milliseconds after its first call: the detector has no clock of
+//! its own, so whoever feeds it calls [`Detector::tick`] with the time now and then (a monitor's
+//! loop does so every 100 ms whether calls come or not), and a call is taken to be made at the last
+//! time it was given. The detector is pure: no I/O, no syscalls, no locks. In detection mode `observe` does not allocate,
 //! except the first time a thread is seen (its window) and when an epoch's new bags are merged
 //! (continuous training).
 
@@ -216,6 +219,8 @@ pub struct Detector {
     unknown: [Option<UnknownWindow>; MAX_REPORTED_WINDOWS],
     counters: Counters,
     training: TrainingRecord,
+    /// The last time [`Detector::tick`] was given (milliseconds, the caller's origin).
+    clock_ms: u64,
 }
 
 impl Detector {
@@ -270,6 +275,7 @@ impl Detector {
             unknown: [None; MAX_REPORTED_WINDOWS],
             counters: Counters::default(),
             training,
+            clock_ms: 0,
         }
     }
 
@@ -305,7 +311,7 @@ impl Detector {
                     };
                     self.epoch.window(new);
                 }
-                let end = self.epoch.call()?;
+                let end = self.epoch.call(self.clock_ms)?;
                 self.end_training_epoch(end);
                 None
             }
@@ -325,10 +331,31 @@ impl Detector {
                         }
                     }
                 }
-                let end = self.epoch.call()?;
+                let end = self.epoch.call(self.clock_ms)?;
                 Some(self.judge(end))
             }
         }
+    }
+
+    /// Tells the detector the time (milliseconds, from any origin, never going back). In detection,
+    /// ends the epoch in progress if it began T ([`Parameters::epoch_ms`]) or more before and has
+    /// enough windows to be judged (see [`Parameters::min_windows`]), and returns its verdict;
+    /// otherwise the epoch goes on. Training epochs are ended by calls only.
+    pub fn tick(&mut self, now_ms: u64) -> Option<Verdict> {
+        self.clock_ms = now_ms;
+        let bound = u64::from(self.params.epoch_ms);
+        if self.mode != Mode::Detect || bound == 0 || self.epoch.age_ms(now_ms) < bound {
+            return None;
+        }
+        let (windows, mismatches) = (self.epoch.windows(), self.epoch.mismatches());
+        let threshold = self.params.threshold;
+        let judgeable = windows >= self.params.min_windows
+            || threshold.is_exceeded(mismatches, self.params.min_windows);
+        if !judgeable {
+            return None;
+        }
+        let end = self.epoch.end();
+        Some(self.judge(end))
     }
 
     fn end_training_epoch(&mut self, end: EpochEnd) {
@@ -536,6 +563,8 @@ mod tests {
         Parameters {
             window,
             epoch,
+            epoch_ms: 0,
+            min_windows: 1,
             threshold,
             stream,
             training: Training {
@@ -643,6 +672,86 @@ mod tests {
         assert_eq!(v[0].mismatches, 2);
         assert!(!v[0].anomalous);
         assert!((v[0].limit - 2.0).abs() < 1e-9);
+    }
+
+    /// A detector that learnt the cycle 1, 2, 3 with windows of 2, epochs of 1000 calls or
+    /// `epoch_ms`, judged on at least `min_windows` windows, anomalous past 10% unknown.
+    fn timed(epoch_ms: u32, min_windows: u32) -> Detector {
+        let mut d = Detector::new(Parameters {
+            epoch_ms,
+            min_windows,
+            ..params(2, 1000, Threshold::Ratio(0.1), StreamMode::PerContainer)
+        });
+        feed(&mut d, 0, &[1, 2, 3, 1, 2, 3, 1]);
+        d.set_mode(Mode::Detect);
+        d.restart();
+        d
+    }
+
+    #[test]
+    fn a_quiet_epoch_is_judged_t_after_its_first_call() {
+        let mut d = timed(1000, 4);
+        assert!(d.tick(10_000).is_none(), "no call, no epoch");
+        feed(&mut d, 0, &[1, 2, 3, 1, 2, 3]);
+        assert!(d.tick(10_999).is_none(), "younger than T");
+        let v = d.tick(11_000).expect("judged at T");
+        assert_eq!((v.epoch, v.windows, v.mismatches), (0, 5, 0));
+        assert!(!v.anomalous);
+        // Then the container makes an odd call and falls silent: the verdict comes from the
+        // clock, not from further calls.
+        d.tick(20_000);
+        feed(&mut d, 0, &[1, 1, 2, 2, 3, 3, 1, 1, 2]);
+        assert!(d.tick(20_500).is_none());
+        let v = d.tick(21_000).expect("judged at T");
+        assert!(v.anomalous, "{v:?}");
+        assert_eq!((v.epoch, v.windows, v.mismatches), (1, 9, 4));
+        assert_eq!(v.limit, 0.9, "a share of the windows the epoch had");
+        assert_eq!(d.counters().epochs, 2);
+    }
+
+    #[test]
+    fn an_epoch_of_too_few_windows_is_carried_into_the_next() {
+        let mut d = timed(1000, 20);
+        feed(&mut d, 0, &[1, 2, 3, 1, 2, 2]);
+        // 5 windows, 1 unknown ({2,2}): 20% of 5, but 1 is not past 10% of 20 windows.
+        assert!(d.tick(5_000).is_none(), "carried");
+        d.tick(6_000);
+        feed(&mut d, 0, &[3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3]);
+        let v = d
+            .tick(6_100)
+            .expect("20 windows now, the epoch is long past T");
+        assert_eq!((v.epoch, v.windows, v.mismatches), (0, 21, 1));
+        assert!(!v.anomalous);
+        // Past the threshold of a minimum-size epoch, a short epoch is judged at once.
+        feed(&mut d, 0, &[2, 2, 2, 1, 1, 1]);
+        let v = d.tick(7_200).expect("4 unknown windows > 10% of 20");
+        assert!(v.anomalous);
+        assert_eq!((v.windows, v.mismatches), (6, 4));
+    }
+
+    #[test]
+    fn e_calls_end_an_epoch_before_t_and_training_ignores_the_clock() {
+        let mut d = Detector::new(Parameters {
+            epoch_ms: 1000,
+            ..params(2, 4, Threshold::Absolute(0), StreamMode::PerContainer)
+        });
+        d.tick(0);
+        feed(&mut d, 0, &[1, 2, 3]);
+        assert!(d.tick(60_000).is_none(), "learning: no verdict");
+        feed(&mut d, 0, &[1]);
+        assert_eq!(
+            d.training_record().epochs,
+            1,
+            "four calls, however long they took"
+        );
+        d.set_mode(Mode::Detect);
+        d.tick(60_000);
+        let v = feed(&mut d, 0, &[2, 3, 1, 2]);
+        assert_eq!(v.len(), 1, "E calls within T end the epoch");
+        assert!(d.tick(70_000).is_none(), "the next epoch has no call yet");
+        let mut untimed = timed(0, 1);
+        feed(&mut untimed, 0, &[1, 2, 3]);
+        assert!(untimed.tick(u64::MAX).is_none(), "T = 0: calls only");
     }
 
     #[test]

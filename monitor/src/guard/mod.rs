@@ -129,6 +129,8 @@ pub struct Guard {
     counters: GuardCounters,
     last_save: Instant,
     last_flush: Instant,
+    /// The origin of the detector's clock.
+    started: Instant,
     clock_countdown: u32,
     killed: bool,
     reported_database_full: bool,
@@ -173,6 +175,7 @@ impl Guard {
             counters: GuardCounters::default(),
             last_save: Instant::now(),
             last_flush: Instant::now(),
+            started: Instant::now(),
             clock_countdown: CLOCK_EVERY,
             killed: false,
             reported_database_full: false,
@@ -361,6 +364,13 @@ impl SyscallSink for Guard {
         }
         self.tick();
     }
+
+    fn on_clock(&mut self, now: Instant) {
+        let ms = now.saturating_duration_since(self.started).as_millis();
+        if let Some(verdict) = self.detector.tick(u64::try_from(ms).unwrap_or(u64::MAX)) {
+            self.on_verdict(&verdict);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -368,7 +378,7 @@ mod tests {
     use super::*;
     use crate::policy::{AnomalyAction, UnseenSyscallAction};
     use crate::profile::Profile;
-    use crate::record::events::ActionTaken;
+    use crate::record::events::{read_all, ActionTaken};
     use crate::testing::{call, guard_parameters, guard_settings};
 
     /// The shared guard settings, saving the learnt profile to `save_to`.
@@ -507,6 +517,38 @@ mod tests {
         assert!(e.syscalls.contains(&"read".to_string()), "{:?}", e.syscalls);
         assert!(g.history().any(|r| r.anomalous));
         assert!(g.history().any(|r| !r.anomalous));
+    }
+
+    #[test]
+    fn a_quiet_container_is_judged_by_the_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut profile = learnt(dir.path());
+        profile.policy.on_unseen_syscall = UnseenSyscallAction::Ignore;
+        profile.parameters.epoch = 10_000;
+        profile.parameters.epoch_ms = 1000;
+        profile.parameters.min_windows = 5;
+        let events_path = dir.path().join("events.jsonl");
+        let mut g = Guard::new(
+            settings(GuardMode::Detect, profile.policy, None),
+            profile.detector().unwrap(),
+            EventLog::new(&events_path),
+        );
+        let start = Instant::now();
+        g.on_clock(start);
+        for i in 0..12 {
+            g.observe(&call([0, 1, 2, 3][i % 4]));
+        }
+        g.on_clock(start + Duration::from_millis(900));
+        assert!(
+            read_all(&events_path).unwrap().is_empty(),
+            "judged before T"
+        );
+        // No call comes any more: only the clock.
+        g.on_clock(start + Duration::from_millis(1100));
+        let events = read_all(&events_path).unwrap();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].kind, EventKind::Anomaly);
+        assert_eq!(events[0].windows, Some(10));
     }
 
     #[test]
