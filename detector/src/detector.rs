@@ -20,7 +20,9 @@ use crate::normal_db::{Insertion, NormalDb};
 use crate::parameters::{Parameters, StreamMode};
 use crate::window::{Window, MAX_WINDOW};
 
-/// Unknown windows a verdict carries, at most (the first ones of the epoch).
+/// Unknown windows a verdict carries, at most: those with the most calls never seen in training,
+/// the earliest first among equals. An attack's windows then outrank the ordinary noise of the same
+/// epoch (a shell forking in another order than in training) in what an alarm shows.
 pub const MAX_REPORTED_WINDOWS: usize = 4;
 /// Calls of unknown windows held for continuous training per epoch, at most (2 MiB). A profile may
 /// ask for epochs of a million 64-call windows; windows past this are judged but not merged.
@@ -40,14 +42,20 @@ pub enum Mode {
 pub struct UnknownWindow {
     stream: u32,
     len: u8,
+    /// Calls of the window never seen in training.
+    novelty: u8,
+    /// Its rank among the epoch's unknown windows (0 for the first).
+    nth: u32,
     calls: [Sym; MAX_WINDOW],
 }
 
 impl UnknownWindow {
-    fn capture(stream: u32, window: &Window) -> UnknownWindow {
+    fn capture(stream: u32, window: &Window, novelty: u8, nth: u32) -> UnknownWindow {
         let mut w = UnknownWindow {
             stream,
             len: 0,
+            novelty,
+            nth,
             calls: [Sym(0); MAX_WINDOW],
         };
         for (slot, sym) in w.calls.iter_mut().zip(window.calls()) {
@@ -106,6 +114,8 @@ impl Verdict {
             let mut w = UnknownWindow {
                 stream: *stream,
                 len: 0,
+                novelty: 0,
+                nth: 0,
                 calls: [Sym(0); MAX_WINDOW],
             };
             for (to, from) in w.calls.iter_mut().zip(calls.iter()) {
@@ -124,7 +134,7 @@ impl Verdict {
         }
     }
 
-    /// The first few unknown windows of the epoch.
+    /// A few unknown windows of the epoch, the most novel first (see [`MAX_REPORTED_WINDOWS`]).
     pub fn unknown_windows(&self) -> impl Iterator<Item = &UnknownWindow> {
         self.unknown.iter().flatten()
     }
@@ -322,10 +332,10 @@ impl Detector {
                     self.epoch.window(mismatch);
                     if mismatch {
                         self.counters.mismatches += 1;
-                        let nth = self.epoch.mismatches() as usize - 1;
-                        if let Some(slot) = self.unknown.get_mut(nth) {
-                            *slot = Some(UnknownWindow::capture(stream, live.window()));
-                        }
+                        let window = live.window();
+                        let novelty = window.calls().filter(|s| !self.known[s.index()]).count();
+                        let nth = self.epoch.mismatches() - 1;
+                        keep_unknown(&mut self.unknown, stream, window, novelty, nth);
                         if self.params.training.continuous {
                             self.pending.push(live.window());
                         }
@@ -391,13 +401,19 @@ impl Detector {
             }
             self.pending.calls.clear();
         }
+        let mut unknown = std::mem::take(&mut self.unknown);
+        // Most novel first, then in the order they came; the empty slots last.
+        unknown.sort_unstable_by_key(|w| match w {
+            Some(w) => (false, std::cmp::Reverse(w.novelty), w.nth),
+            None => (true, std::cmp::Reverse(0), 0),
+        });
         Verdict {
             epoch: end.index,
             anomalous,
             mismatches: end.mismatches,
             windows: end.windows,
             limit: self.params.threshold.limit(end.windows),
-            unknown: std::mem::take(&mut self.unknown),
+            unknown,
         }
     }
 
@@ -430,6 +446,11 @@ impl Detector {
     /// for the convergence rule, as if [`Detector::observe`] had ended it.
     pub fn training_epoch(&mut self, end: EpochEnd) {
         self.end_training_epoch(end);
+    }
+
+    /// The first unknown windows of the epoch in progress (at most [`MAX_REPORTED_WINDOWS`]).
+    pub fn unknown_so_far(&self) -> impl Iterator<Item = &UnknownWindow> {
+        self.unknown.iter().flatten()
     }
 
     /// Whether a syscall was ever seen in training; a backend may act on an unseen one before
@@ -554,6 +575,34 @@ impl Detector {
     }
 }
 
+/// Keeps an unknown window among the reported ones if there is room, or if it has more calls never
+/// seen in training than the least novel one kept (which it replaces; the latest among equals).
+#[inline]
+fn keep_unknown(
+    kept: &mut [Option<UnknownWindow>; MAX_REPORTED_WINDOWS],
+    stream: u32,
+    window: &Window,
+    novelty: usize,
+    nth: u32,
+) {
+    let novelty = u8::try_from(novelty).unwrap_or(u8::MAX);
+    let slot = match kept.iter().position(Option::is_none) {
+        Some(free) => free,
+        None => {
+            let least = kept
+                .iter()
+                .enumerate()
+                .filter_map(|(i, w)| w.map(|w| (w.novelty, std::cmp::Reverse(w.nth), i)))
+                .min();
+            match least {
+                Some((n, _, i)) if n < novelty => i,
+                _ => return,
+            }
+        }
+    };
+    kept[slot] = Some(UnknownWindow::capture(stream, window, novelty, nth));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -650,8 +699,16 @@ mod tests {
             .iter()
             .map(|s| s.0)
             .collect();
-        assert_eq!(first, [2, 3, 4]);
-        assert_eq!(v[0].unknown_windows().count(), 4);
+        assert_eq!(
+            first,
+            [3, 4, 5],
+            "two calls never seen in training, the first such"
+        );
+        let novel: Vec<Vec<u16>> = v[0]
+            .unknown_windows()
+            .map(|w| w.calls().iter().map(|s| s.0).collect())
+            .collect();
+        assert_eq!(novel, [[3, 4, 5], [4, 5, 1], [2, 3, 4], [5, 1, 2]]);
         let c = d.counters();
         assert_eq!((c.anomalies, c.mismatches, c.epoch_mismatches), (1, 4, 0));
     }
@@ -861,6 +918,33 @@ mod tests {
         let v = feed(&mut d, 0, &calls);
         assert_eq!(v[0].mismatches, 20);
         assert_eq!(v[0].unknown_windows().count(), MAX_REPORTED_WINDOWS);
+    }
+
+    #[test]
+    fn an_attacks_windows_outrank_earlier_noise_in_the_verdict() {
+        let mut d = Detector::new(params(
+            2,
+            40,
+            Threshold::Absolute(0),
+            StreamMode::PerContainer,
+        ));
+        feed(&mut d, 0, &[1, 2, 3, 1, 2, 3, 1, 2, 3, 1]);
+        d.set_mode(Mode::Detect);
+        d.restart();
+        // Known calls in an odd order first (six unknown windows), then a call never seen.
+        let v = feed(
+            &mut d,
+            0,
+            &[
+                1, 1, 2, 2, 3, 3, 1, 1, 9, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1,
+                2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1,
+            ],
+        );
+        let kept: Vec<Vec<u16>> = v[0]
+            .unknown_windows()
+            .map(|w| w.calls().iter().map(|s| s.0).collect())
+            .collect();
+        assert_eq!(kept, [[1, 9], [9, 1], [1, 1], [2, 2]]);
     }
 
     #[test]

@@ -134,6 +134,8 @@ pub struct Guard {
     clock_countdown: u32,
     killed: bool,
     reported_database_full: bool,
+    /// Who made the first unknown window of the epoch in progress, read at the clock.
+    suspect: Option<acting::Suspect>,
 }
 
 impl Guard {
@@ -179,6 +181,7 @@ impl Guard {
             clock_countdown: CLOCK_EVERY,
             killed: false,
             reported_database_full: false,
+            suspect: None,
         }
     }
 
@@ -258,9 +261,10 @@ impl Guard {
         event.threshold = Some(verdict.limit);
         let mut names = std::collections::BTreeSet::new();
         for window in verdict.unknown_windows() {
-            event
-                .unseen_bags
-                .push(window.bag().display(self.alphabet).to_string());
+            let bag = window.bag().multiset(self.alphabet);
+            if !event.unseen_bags.contains(&bag) {
+                event.unseen_bags.push(bag);
+            }
             names.extend(
                 window
                     .calls()
@@ -366,6 +370,13 @@ impl SyscallSink for Guard {
     }
 
     fn on_clock(&mut self, now: Instant) {
+        // Off the per-call path, and while it most likely still lives: the thread an alarm about
+        // this epoch would name (its name and program are read again at the alarm if it lives).
+        if let Some(first) = self.detector.unknown_so_far().next() {
+            if self.suspect.as_ref().map(acting::Suspect::tid) != Some(first.stream()) {
+                self.suspect = Some(acting::Suspect::of(first.stream()));
+            }
+        }
         let ms = now.saturating_duration_since(self.started).as_millis();
         if let Some(verdict) = self.detector.tick(u64::try_from(ms).unwrap_or(u64::MAX)) {
             self.on_verdict(&verdict);

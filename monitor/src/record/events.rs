@@ -101,7 +101,8 @@ pub struct Event {
     /// The mismatch count the epoch could reach without being anomalous.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f64>,
-    /// The first unknown bags of the epoch, as `name×count` lists.
+    /// The first unknown bags of the epoch, each once, as multisets read most frequent first
+    /// (`openat×4 read×3 close×2 socket`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unseen_bags: Vec<String>,
     /// Syscalls involved: the unseen syscall, or those of the unknown windows.
@@ -116,6 +117,10 @@ pub struct Event {
     /// That thread's name (`/proc/<tid>/comm`), which the container chooses: print it escaped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process: Option<String>,
+    /// That thread's executable (`/proc/<tid>/exe`), a path the container chooses: print it
+    /// escaped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exe: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
@@ -146,6 +151,7 @@ impl Event {
             pid: None,
             tid: None,
             process: None,
+            exe: None,
             message: None,
         }
     }
