@@ -7,6 +7,7 @@ mod eval;
 mod merge;
 mod scorer_spec;
 mod show;
+mod sweep;
 mod trace_input;
 mod train;
 
@@ -41,6 +42,9 @@ enum Command {
     /// Train several detectors in memory on the same traces and print one table row each (ROC AUC,
     /// detection rate at 1% and 5% false positives).
     Compare(compare::CompareArgs),
+    /// Sweep window, epoch length and threshold over labelled traces: attack traces detected,
+    /// normal traces and normal epochs flagged, one table row per setting.
+    Sweep(sweep::SweepArgs),
 }
 
 pub fn main(args: Vec<OsString>) -> Result<i32> {
@@ -59,6 +63,7 @@ pub fn main(args: Vec<OsString>) -> Result<i32> {
         Command::Diff(a) => diff::run(a),
         Command::Merge(a) => merge::run(a),
         Command::Compare(a) => compare::run(a),
+        Command::Sweep(a) => sweep::run(a),
     };
     // Like diff(1): 1 answers the question (anomaly found, profiles differ), 2 means trouble, so
     // scripts can tell a finding from a failure.

@@ -74,7 +74,7 @@ pub struct TrainArgs {
 }
 
 /// Parses a kebab-case enum value the way the profile spells it.
-fn kebab<T: DeserializeOwned>(s: &str) -> Result<T, String> {
+pub(super) fn kebab<T: DeserializeOwned>(s: &str) -> Result<T, String> {
     serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|e| e.to_string())
 }
 
