@@ -6,9 +6,9 @@
 //! A detection epoch also ends T milliseconds after its first call: the detector has no clock of
 //! its own, so whoever feeds it calls [`Detector::tick`] with the time now and then (a monitor's
 //! loop does so every 100 ms whether calls come or not), and a call is taken to be made at the last
-//! time it was given. The detector is pure: no I/O, no syscalls, no locks. In detection mode `observe` does not allocate,
-//! except the first time a thread is seen (its window) and when an epoch's new bags are merged
-//! (continuous training).
+//! time it was given. The detector is pure: no I/O, no syscalls, no locks. In detection mode
+//! `observe` and `tick` do not allocate, except the first time a thread is seen (its window) and
+//! when an epoch's new bags are merged (continuous training).
 
 use std::collections::HashMap;
 
@@ -63,6 +63,11 @@ impl UnknownWindow {
             w.len += 1;
         }
         w
+    }
+
+    /// Where a verdict names it: the most novel first, then in the order they came.
+    fn rank(&self) -> (std::cmp::Reverse<u8>, u32) {
+        (std::cmp::Reverse(self.novelty), self.nth)
     }
 
     /// The stream given with the call that completed the window (its thread, in either mode).
@@ -402,11 +407,8 @@ impl Detector {
             self.pending.calls.clear();
         }
         let mut unknown = std::mem::take(&mut self.unknown);
-        // Most novel first, then in the order they came; the empty slots last.
-        unknown.sort_unstable_by_key(|w| match w {
-            Some(w) => (false, std::cmp::Reverse(w.novelty), w.nth),
-            None => (true, std::cmp::Reverse(0), 0),
-        });
+        // The empty slots last.
+        unknown.sort_unstable_by_key(|w| (w.is_none(), w.map(|w| w.rank())));
         Verdict {
             epoch: end.index,
             anomalous,
@@ -448,9 +450,9 @@ impl Detector {
         self.end_training_epoch(end);
     }
 
-    /// The first unknown windows of the epoch in progress (at most [`MAX_REPORTED_WINDOWS`]).
-    pub fn unknown_so_far(&self) -> impl Iterator<Item = &UnknownWindow> {
-        self.unknown.iter().flatten()
+    /// The unknown window of the epoch in progress that its verdict would name first, if any.
+    pub fn leading_unknown(&self) -> Option<&UnknownWindow> {
+        self.unknown.iter().flatten().min_by_key(|w| w.rank())
     }
 
     /// Whether a syscall was ever seen in training; a backend may act on an unseen one before

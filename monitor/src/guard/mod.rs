@@ -372,7 +372,7 @@ impl SyscallSink for Guard {
     fn on_clock(&mut self, now: Instant) {
         // Off the per-call path, and while it most likely still lives: the thread an alarm about
         // this epoch would name (its name and program are read again at the alarm if it lives).
-        if let Some(first) = self.detector.unknown_so_far().next() {
+        if let Some(first) = self.detector.leading_unknown() {
             if self.suspect.as_ref().map(acting::Suspect::tid) != Some(first.stream()) {
                 self.suspect = Some(acting::Suspect::of(first.stream()));
             }
