@@ -563,6 +563,55 @@ mod tests {
     }
 
     #[test]
+    fn an_alarm_names_a_thread_that_was_gone_before_its_epoch_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut profile = learnt(dir.path());
+        profile.policy.on_unseen_syscall = UnseenSyscallAction::Ignore;
+        profile.parameters.epoch = 10_000;
+        profile.parameters.epoch_ms = 1000;
+        profile.parameters.min_windows = 5;
+        let events_path = dir.path().join("events.jsonl");
+        let mut g = Guard::new(
+            settings(GuardMode::Detect, profile.policy, None),
+            profile.detector().unwrap(),
+            EventLog::new(&events_path),
+        );
+        let start = Instant::now();
+        g.on_clock(start);
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("attacker".into())
+            .spawn(move || {
+                // SAFETY: gettid has no preconditions.
+                tid_tx.send(unsafe { libc::gettid() } as u32).unwrap();
+                let _ = released.recv();
+            })
+            .unwrap();
+        let tid = tid_rx.recv().unwrap();
+        for i in 0..12 {
+            let mut c = call([0, 1, 2, 3][i % 4]);
+            c.pid = tid;
+            g.observe(&c);
+        }
+        g.on_clock(start + Duration::from_millis(100));
+        drop(release);
+        thread.join().unwrap();
+        g.on_clock(start + Duration::from_millis(1100));
+        let events = read_all(&events_path).unwrap();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].tid, Some(tid));
+        assert_eq!(events[0].process.as_deref(), Some("attacker"));
+        let exe = std::env::current_exe().unwrap();
+        assert_eq!(events[0].exe.as_deref(), exe.to_str());
+        assert!(
+            events[0].unseen_bags.iter().all(|b| !b.contains(':')),
+            "{:?}",
+            events[0].unseen_bags
+        );
+    }
+
+    #[test]
     fn learn_detect_switches_once_training_converges() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p1.json");
