@@ -31,8 +31,9 @@
 # RECORD=1 adds a server under plain runc whose system calls `strace -f -ttt` records while it
 # learns and detects beside the others (OUT/traces/learn-N.strace, detect.strace). The detect trace
 # is cut into one file per session (OUT/traces/normal/, OUT/traces/attack/) and
-# `ids-runc profile sweep` sweeps window, epoch length and threshold over them: one row per setting
-# in OUT/sweep-mysql.md, each session judged as a server that falls quiet at its end. strace stops
+# `ids-runc profile sweep` sweeps window, epoch length E and time T (strace's -ttt times) and
+# threshold over them: one row per setting in OUT/sweep-mysql.md, each session judged as a server
+# that falls quiet at its end. strace stops
 # that server at every call and each session waits for every server, so the run takes longer; the
 # live settings' figures are not comparable with a run without it.
 set -euo pipefail
@@ -328,7 +329,9 @@ if [ "$RECORD" = 1 ]; then
     { for (i = 1; i <= n; i++) if ($2 >= s[i] && $2 <= e[i]) { print > (dir "/" k[i] "/" i ".strace"); break } }
   ' "$OUT/sessions.tsv" FS=' ' "$OUT/traces/detect.strace"
   "$ids_runc" profile sweep --format strace --train "$OUT"/traces/learn-*.strace \
-    --normal "$OUT/traces/normal" --attack "$OUT/traces/attack" | tee "$OUT/sweep-mysql.md"
+    --normal "$OUT/traces/normal" --attack "$OUT/traces/attack" \
+    --windows 6,8,10,12 --epochs 200,500,1000 --times 250,500,1000,2000 \
+    --ratios 0,0.001,0.005,0.01,0.02 | tee "$OUT/sweep-mysql.md"
 fi
 
 log "throughput: mysqlslap mixed, $SLAP_QUERIES queries, concurrency 8; $RUNS rounds, modes interleaved"
