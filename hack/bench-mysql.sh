@@ -208,7 +208,6 @@ done
 printf '%s\n' "${configs[@]}" | tr : '\t' >"$OUT/configs.tsv"
 echo "$ptrace" >"$OUT/ptrace-available"
 if [ "$RECORD" = 1 ]; then
-  command -v strace >/dev/null || apt-get install -y -q strace >&2
   rm -rf "$OUT/traces"
   mkdir -p "$OUT/traces/normal" "$OUT/traces/attack"
   # After configs.tsv: the table has no row for it. Its sessions are in sessions.tsv as `record`.
