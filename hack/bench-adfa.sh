@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks the detectors on ADFA-LD: trains on Training_Data_Master, scores the attack traces
 # against the held-out normal traces (Validation_Data_Master) and prints one row per detector:
-# ROC AUC and detection rate at 1% and 5% false positives, one score per trace.
+# ROC AUC and detection rate at 1% and 5% false positives, one score per trace; then sweeps the
+# live detector's window, epoch length and threshold (`ids-runc profile sweep`).
 #
 # Usage: hack/bench-adfa.sh path/to/ADFA-LD.zip   (or ADFA_LD_ZIP=path/to/ADFA-LD.zip)
 #
@@ -58,3 +59,12 @@ echo "== Detectors compared on the same traces"
     --detector bosc-backoff:10/5/3/1/0 \
     --detector bosc-backoff:30/15/8/4/2/1/0 \
     --detector bosc-backoff-last:30/15/8/4/2/1/0
+echo
+
+echo "== The live detector's parameters swept: attack traces with an anomalous epoch, normal traces"
+echo "   and epochs flagged (each trace a container that falls quiet at its end)"
+"$bin" profile sweep "${adfa[@]}" \
+    --train "$data/Training_Data_Master" \
+    --normal "$data/Validation_Data_Master" \
+    --attack "$data/Attack_Data_Master" \
+    --windows 6,8,10,12,15 --epochs 100,200,500,1000 --ratios 0,0.01,0.05,0.1,0.2,0.3,0.5

@@ -26,7 +26,16 @@
 #
 # Environment: OUT (bench-results/mysql), SEED (7), RUNS (5), PORT (23306, the first of the ports
 # used on 127.0.0.1), CONFIGS (see below), SLAP_QUERIES (20000, the throughput workload's queries),
-# LIFETIMES (4, learning containers per setting).
+# LIFETIMES (4, learning containers per setting), RECORD (0).
+#
+# RECORD=1 adds a server under plain runc whose system calls `strace -f -ttt` records while it
+# learns and detects beside the others (OUT/traces/learn-N.strace, detect.strace). The detect trace
+# is cut into one file per session (OUT/traces/normal/, OUT/traces/attack/) and
+# `ids-runc profile sweep` sweeps window, epoch length E and time T (strace's -ttt times) and
+# threshold over them: one row per setting in OUT/sweep-mysql.md, each session judged as a server
+# that falls quiet at its end. strace stops
+# that server at every call and each session waits for every server, so the run takes longer; the
+# live settings' figures are not comparable with a run without it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -43,6 +52,7 @@ LIFETIMES=${LIFETIMES:-4}
 # direct mode makes only a few hundred calls; W=6 tries fewer, less specific bags. Other thresholds
 # are applied offline to the same runs.
 CONFIGS=${CONFIGS:-"mysql:seccomp-notify:10:1000:0.01 mysql-e200:seccomp-notify:10:200:0.001 mysql-w6-e200:seccomp-notify:6:200:0.001 mysql-ptrace:ptrace:10:1000:0.01"}
+RECORD=${RECORD:-0}
 USER_PASS=app:app-secret
 DB=shop
 began=$(date +%s)
@@ -197,6 +207,20 @@ for c in $CONFIGS; do
 done
 printf '%s\n' "${configs[@]}" | tr : '\t' >"$OUT/configs.tsv"
 echo "$ptrace" >"$OUT/ptrace-available"
+if [ "$RECORD" = 1 ]; then
+  rm -rf "$OUT/traces"
+  mkdir -p "$OUT/traces/normal" "$OUT/traces/attack"
+  # After configs.tsv: the table has no row for it. Its sessions are in sessions.tsv as `record`.
+  configs+=("record:strace:-:-:-")
+fi
+
+# record_server CONTAINER PORT TRACE: MariaDB under runc, every thread traced into OUT/traces/TRACE.strace
+# until the container stops.
+record_server() {
+  server "$1" "$2" runc
+  strace -f -ttt -qq -o "$OUT/traces/$3.strace" -p "$(dk inspect -f '{{.State.Pid}}' "$1")" \
+    2>>"$OUT/strace.log" &
+}
 
 # each_config FUNCTION ARGS...: FUNCTION name monitor window epoch ratio port ARGS..., for every
 # setting at once; fails if one fails.
@@ -214,11 +238,13 @@ each_config() {
 }
 
 start_learn() { # name monitor window epoch ratio port lifetime
+  if [ "$2" = strace ]; then record_server "learn-$1" "$6" "learn-$7"; return; fi
   host_config "$3" "$4" "$5"
   server "learn-$1" "$6" ids-runc -e IDS_RUNC_MODE=learn -e "IDS_RUNC_PROFILE=$1" -e "IDS_RUNC_MONITOR=$2"
   printf '%s\tlearn\t%s\n' "$1" "$(dk inspect -f '{{.Id}}' "learn-$1")" >>"$OUT/containers.tsv"
 }
 start_detect() { # name monitor window epoch ratio port
+  if [ "$2" = strace ]; then record_server "detect-$1" "$6" detect; return; fi
   server "detect-$1" "$6" ids-runc -e IDS_RUNC_MODE=detect -e "IDS_RUNC_PROFILE=$1" \
     -e "IDS_RUNC_MONITOR=$2" -e IDS_RUNC_ACTION=log
   printf '%s\tdetect\t%s\n' "$1" "$(dk inspect -f '{{.Id}}' "detect-$1")" >>"$OUT/containers.tsv"
@@ -266,6 +292,7 @@ host_config
 mkdir -p profiles/mysql
 for c in "${configs[@]}"; do
   name=${c%%:*}
+  [ "$name" = record ] && continue
   cp "$OUT/profiles/$name.json" "profiles/mysql/$name.json"
   jq -c --arg n "$name" '{profile: $n, bags: (.normal_db | length), syscalls: (.syscalls | length),
     epochs: .training.epochs, converged_at_epoch: .training.converged_at_epoch,
@@ -290,6 +317,21 @@ read -r conc mix queries <<<"$(tail -1 <<<"$normal")"
 each_config session detect normal "$conc" "$mix" "$queries"
 sleep 2
 stop_each detect
+
+if [ "$RECORD" = 1 ]; then
+  log "sweep over the recorded traces: trained on the learning lifetimes, one trace per detect session"
+  wait_traces=$(jobs -p)
+  # The strace of a stopped container ends by itself; dockerd is the only other job.
+  for pid in $wait_traces; do [ "$pid" = "$dockerd_pid" ] || wait "$pid" || true; done
+  awk -F'\t' -v dir="$OUT/traces" '
+    FNR == NR { if ($1 == "record" && $2 == "detect") { n++; s[n] = $4 / 1000; e[n] = $5 / 1000; k[n] = $3 } next }
+    { for (i = 1; i <= n; i++) if ($2 >= s[i] && $2 <= e[i]) { print > (dir "/" k[i] "/" i ".strace"); break } }
+  ' "$OUT/sessions.tsv" FS=' ' "$OUT/traces/detect.strace"
+  "$ids_runc" profile sweep --format strace --train "$OUT"/traces/learn-*.strace \
+    --normal "$OUT/traces/normal" --attack "$OUT/traces/attack" \
+    --windows 6,8,10,12 --epochs 200,500,1000 --times 250,500,1000,2000 \
+    --ratios 0,0.001,0.005,0.01,0.02 | tee "$OUT/sweep-mysql.md"
+fi
 
 log "throughput: mysqlslap mixed, $SLAP_QUERIES queries, concurrency 8; $RUNS rounds, modes interleaved"
 # detect under each monitor with the first profile learnt through it

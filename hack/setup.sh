@@ -48,6 +48,7 @@ if [ $bench_mysql = yes ]; then
     mariadb-client    # mysqlslap, mariadb-admin
     sqlmap            # the attacker
     python3-pymysql   # sqlmap's driver for direct connections (-d mysql://...)
+    strace            # RECORD=1: the recorded server's system calls, for the parameter sweep
   )
 fi
 

@@ -172,6 +172,24 @@ impl SortedBag {
     pub fn display<'a>(&'a self, alphabet: &'a Alphabet) -> impl fmt::Display + 'a {
         DisplayBag(self, alphabet)
     }
+
+    /// The bag as a person reads it in an alarm: `openat×4 read×3 close×2 socket`, the most
+    /// frequent call first (ties by name), a count only where it is more than one.
+    pub fn multiset(&self, alphabet: &Alphabet) -> String {
+        let mut counts: Vec<(&str, u8)> = self
+            .counts()
+            .map(|(sym, count)| (alphabet.name(sym), count))
+            .collect();
+        counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let words: Vec<String> = counts
+            .into_iter()
+            .map(|(name, count)| match count {
+                1 => name.to_string(),
+                n => format!("{name}×{n}"),
+            })
+            .collect();
+        words.join(" ")
+    }
 }
 
 struct DisplayBag<'a>(&'a SortedBag, &'a Alphabet);
@@ -241,6 +259,20 @@ impl SlidingBag {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_multiset_reads_most_frequent_first() {
+        let a = Alphabet::system();
+        let sym = |n| a.sym_by_name(n).unwrap();
+        let bag = SortedBag::from_counts([
+            (sym("socket"), 1),
+            (sym("close"), 2),
+            (sym("read"), 3),
+            (sym("openat"), 4),
+            (sym("bind"), 1),
+        ]);
+        assert_eq!(bag.multiset(a), "openat×4 read×3 close×2 bind socket");
+    }
 
     #[test]
     fn id_depends_on_the_multiset_not_the_order() {

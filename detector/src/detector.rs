@@ -3,9 +3,12 @@
 //! Every call enters its stream's window; once the window is full its bag is looked up in the normal
 //! database. In learning mode unknown bags are added; in detection mode they are counted, and at the
 //! end of each epoch of E calls the count is compared with the threshold and a [`Verdict`] returned.
-//! The detector is pure: no I/O, no syscalls, no locks. In detection mode `observe` does not allocate,
-//! except the first time a thread is seen (its window) and when an epoch's new bags are merged
-//! (continuous training).
+//! A detection epoch also ends T milliseconds after its first call: the detector has no clock of
+//! its own, so whoever feeds it calls [`Detector::tick`] with the time now and then (a monitor's
+//! loop does so every 100 ms whether calls come or not), and a call is taken to be made at the last
+//! time it was given. The detector is pure: no I/O, no syscalls, no locks. In detection mode
+//! `observe` and `tick` do not allocate, except the first time a thread is seen (its window) and
+//! when an epoch's new bags are merged (continuous training).
 
 use std::collections::HashMap;
 
@@ -17,7 +20,9 @@ use crate::normal_db::{Insertion, NormalDb};
 use crate::parameters::{Parameters, StreamMode};
 use crate::window::{Window, MAX_WINDOW};
 
-/// Unknown windows a verdict carries, at most (the first ones of the epoch).
+/// Unknown windows a verdict carries, at most: those with the most calls never seen in training,
+/// the earliest first among equals. An attack's windows then outrank the ordinary noise of the same
+/// epoch (a shell forking in another order than in training) in what an alarm shows.
 pub const MAX_REPORTED_WINDOWS: usize = 4;
 /// Calls of unknown windows held for continuous training per epoch, at most (2 MiB). A profile may
 /// ask for epochs of a million 64-call windows; windows past this are judged but not merged.
@@ -37,14 +42,20 @@ pub enum Mode {
 pub struct UnknownWindow {
     stream: u32,
     len: u8,
+    /// Calls of the window never seen in training.
+    novelty: u8,
+    /// Its rank among the epoch's unknown windows (0 for the first).
+    nth: u32,
     calls: [Sym; MAX_WINDOW],
 }
 
 impl UnknownWindow {
-    fn capture(stream: u32, window: &Window) -> UnknownWindow {
+    fn capture(stream: u32, window: &Window, novelty: u8, nth: u32) -> UnknownWindow {
         let mut w = UnknownWindow {
             stream,
             len: 0,
+            novelty,
+            nth,
             calls: [Sym(0); MAX_WINDOW],
         };
         for (slot, sym) in w.calls.iter_mut().zip(window.calls()) {
@@ -52,6 +63,11 @@ impl UnknownWindow {
             w.len += 1;
         }
         w
+    }
+
+    /// Where a verdict names it: the most novel first, then in the order they came.
+    fn rank(&self) -> (std::cmp::Reverse<u8>, u32) {
+        (std::cmp::Reverse(self.novelty), self.nth)
     }
 
     /// The stream given with the call that completed the window (its thread, in either mode).
@@ -103,6 +119,8 @@ impl Verdict {
             let mut w = UnknownWindow {
                 stream: *stream,
                 len: 0,
+                novelty: 0,
+                nth: 0,
                 calls: [Sym(0); MAX_WINDOW],
             };
             for (to, from) in w.calls.iter_mut().zip(calls.iter()) {
@@ -121,7 +139,7 @@ impl Verdict {
         }
     }
 
-    /// The first few unknown windows of the epoch.
+    /// A few unknown windows of the epoch, the most novel first (see [`MAX_REPORTED_WINDOWS`]).
     pub fn unknown_windows(&self) -> impl Iterator<Item = &UnknownWindow> {
         self.unknown.iter().flatten()
     }
@@ -216,6 +234,8 @@ pub struct Detector {
     unknown: [Option<UnknownWindow>; MAX_REPORTED_WINDOWS],
     counters: Counters,
     training: TrainingRecord,
+    /// The last time [`Detector::tick`] was given (milliseconds, the caller's origin).
+    clock_ms: u64,
 }
 
 impl Detector {
@@ -270,6 +290,7 @@ impl Detector {
             unknown: [None; MAX_REPORTED_WINDOWS],
             counters: Counters::default(),
             training,
+            clock_ms: 0,
         }
     }
 
@@ -305,7 +326,7 @@ impl Detector {
                     };
                     self.epoch.window(new);
                 }
-                let end = self.epoch.call()?;
+                let end = self.epoch.call(self.clock_ms)?;
                 self.end_training_epoch(end);
                 None
             }
@@ -316,19 +337,40 @@ impl Detector {
                     self.epoch.window(mismatch);
                     if mismatch {
                         self.counters.mismatches += 1;
-                        let nth = self.epoch.mismatches() as usize - 1;
-                        if let Some(slot) = self.unknown.get_mut(nth) {
-                            *slot = Some(UnknownWindow::capture(stream, live.window()));
-                        }
+                        let window = live.window();
+                        let novelty = window.calls().filter(|s| !self.known[s.index()]).count();
+                        let nth = self.epoch.mismatches() - 1;
+                        keep_unknown(&mut self.unknown, stream, window, novelty, nth);
                         if self.params.training.continuous {
                             self.pending.push(live.window());
                         }
                     }
                 }
-                let end = self.epoch.call()?;
+                let end = self.epoch.call(self.clock_ms)?;
                 Some(self.judge(end))
             }
         }
+    }
+
+    /// Tells the detector the time (milliseconds, from any origin, never going back). In detection,
+    /// ends the epoch in progress if it began T ([`Parameters::epoch_ms`]) or more before and has
+    /// enough windows to be judged (see [`Parameters::min_windows`]), and returns its verdict;
+    /// otherwise the epoch goes on. Training epochs are ended by calls only.
+    pub fn tick(&mut self, now_ms: u64) -> Option<Verdict> {
+        self.clock_ms = now_ms;
+        let bound = u64::from(self.params.epoch_ms);
+        if self.mode != Mode::Detect || bound == 0 || self.epoch.age_ms(now_ms) < bound {
+            return None;
+        }
+        let (windows, mismatches) = (self.epoch.windows(), self.epoch.mismatches());
+        let threshold = self.params.threshold;
+        let judgeable = windows >= self.params.min_windows
+            || threshold.is_exceeded(mismatches, self.params.min_windows);
+        if !judgeable {
+            return None;
+        }
+        let end = self.epoch.end();
+        Some(self.judge(end))
     }
 
     fn end_training_epoch(&mut self, end: EpochEnd) {
@@ -364,13 +406,16 @@ impl Detector {
             }
             self.pending.calls.clear();
         }
+        let mut unknown = std::mem::take(&mut self.unknown);
+        // The empty slots last.
+        unknown.sort_unstable_by_key(|w| (w.is_none(), w.map(|w| w.rank())));
         Verdict {
             epoch: end.index,
             anomalous,
             mismatches: end.mismatches,
             windows: end.windows,
             limit: self.params.threshold.limit(end.windows),
-            unknown: std::mem::take(&mut self.unknown),
+            unknown,
         }
     }
 
@@ -403,6 +448,11 @@ impl Detector {
     /// for the convergence rule, as if [`Detector::observe`] had ended it.
     pub fn training_epoch(&mut self, end: EpochEnd) {
         self.end_training_epoch(end);
+    }
+
+    /// The unknown window of the epoch in progress that its verdict would name first, if any.
+    pub fn leading_unknown(&self) -> Option<&UnknownWindow> {
+        self.unknown.iter().flatten().min_by_key(|w| w.rank())
     }
 
     /// Whether a syscall was ever seen in training; a backend may act on an unseen one before
@@ -527,6 +577,34 @@ impl Detector {
     }
 }
 
+/// Keeps an unknown window among the reported ones if there is room, or if it has more calls never
+/// seen in training than the least novel one kept (which it replaces; the latest among equals).
+#[inline]
+fn keep_unknown(
+    kept: &mut [Option<UnknownWindow>; MAX_REPORTED_WINDOWS],
+    stream: u32,
+    window: &Window,
+    novelty: usize,
+    nth: u32,
+) {
+    let novelty = u8::try_from(novelty).unwrap_or(u8::MAX);
+    let slot = match kept.iter().position(Option::is_none) {
+        Some(free) => free,
+        None => {
+            let least = kept
+                .iter()
+                .enumerate()
+                .filter_map(|(i, w)| w.map(|w| (w.novelty, std::cmp::Reverse(w.nth), i)))
+                .min();
+            match least {
+                Some((n, _, i)) if n < novelty => i,
+                _ => return,
+            }
+        }
+    };
+    kept[slot] = Some(UnknownWindow::capture(stream, window, novelty, nth));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -536,6 +614,8 @@ mod tests {
         Parameters {
             window,
             epoch,
+            epoch_ms: 0,
+            min_windows: 1,
             threshold,
             stream,
             training: Training {
@@ -621,8 +701,16 @@ mod tests {
             .iter()
             .map(|s| s.0)
             .collect();
-        assert_eq!(first, [2, 3, 4]);
-        assert_eq!(v[0].unknown_windows().count(), 4);
+        assert_eq!(
+            first,
+            [3, 4, 5],
+            "two calls never seen in training, the first such"
+        );
+        let novel: Vec<Vec<u16>> = v[0]
+            .unknown_windows()
+            .map(|w| w.calls().iter().map(|s| s.0).collect())
+            .collect();
+        assert_eq!(novel, [[3, 4, 5], [4, 5, 1], [2, 3, 4], [5, 1, 2]]);
         let c = d.counters();
         assert_eq!((c.anomalies, c.mismatches, c.epoch_mismatches), (1, 4, 0));
     }
@@ -643,6 +731,86 @@ mod tests {
         assert_eq!(v[0].mismatches, 2);
         assert!(!v[0].anomalous);
         assert!((v[0].limit - 2.0).abs() < 1e-9);
+    }
+
+    /// A detector that learnt the cycle 1, 2, 3 with windows of 2, epochs of 1000 calls or
+    /// `epoch_ms`, judged on at least `min_windows` windows, anomalous past 10% unknown.
+    fn timed(epoch_ms: u32, min_windows: u32) -> Detector {
+        let mut d = Detector::new(Parameters {
+            epoch_ms,
+            min_windows,
+            ..params(2, 1000, Threshold::Ratio(0.1), StreamMode::PerContainer)
+        });
+        feed(&mut d, 0, &[1, 2, 3, 1, 2, 3, 1]);
+        d.set_mode(Mode::Detect);
+        d.restart();
+        d
+    }
+
+    #[test]
+    fn a_quiet_epoch_is_judged_t_after_its_first_call() {
+        let mut d = timed(1000, 4);
+        assert!(d.tick(10_000).is_none(), "no call, no epoch");
+        feed(&mut d, 0, &[1, 2, 3, 1, 2, 3]);
+        assert!(d.tick(10_999).is_none(), "younger than T");
+        let v = d.tick(11_000).expect("judged at T");
+        assert_eq!((v.epoch, v.windows, v.mismatches), (0, 5, 0));
+        assert!(!v.anomalous);
+        // Then the container makes an odd call and falls silent: the verdict comes from the
+        // clock, not from further calls.
+        d.tick(20_000);
+        feed(&mut d, 0, &[1, 1, 2, 2, 3, 3, 1, 1, 2]);
+        assert!(d.tick(20_500).is_none());
+        let v = d.tick(21_000).expect("judged at T");
+        assert!(v.anomalous, "{v:?}");
+        assert_eq!((v.epoch, v.windows, v.mismatches), (1, 9, 4));
+        assert_eq!(v.limit, 0.9, "a share of the windows the epoch had");
+        assert_eq!(d.counters().epochs, 2);
+    }
+
+    #[test]
+    fn an_epoch_of_too_few_windows_is_carried_into_the_next() {
+        let mut d = timed(1000, 20);
+        feed(&mut d, 0, &[1, 2, 3, 1, 2, 2]);
+        // 5 windows, 1 unknown ({2,2}): 20% of 5, but 1 is not past 10% of 20 windows.
+        assert!(d.tick(5_000).is_none(), "carried");
+        d.tick(6_000);
+        feed(&mut d, 0, &[3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3]);
+        let v = d
+            .tick(6_100)
+            .expect("20 windows now, the epoch is long past T");
+        assert_eq!((v.epoch, v.windows, v.mismatches), (0, 21, 1));
+        assert!(!v.anomalous);
+        // Past the threshold of a minimum-size epoch, a short epoch is judged at once.
+        feed(&mut d, 0, &[2, 2, 2, 1, 1, 1]);
+        let v = d.tick(7_200).expect("4 unknown windows > 10% of 20");
+        assert!(v.anomalous);
+        assert_eq!((v.windows, v.mismatches), (6, 4));
+    }
+
+    #[test]
+    fn e_calls_end_an_epoch_before_t_and_training_ignores_the_clock() {
+        let mut d = Detector::new(Parameters {
+            epoch_ms: 1000,
+            ..params(2, 4, Threshold::Absolute(0), StreamMode::PerContainer)
+        });
+        d.tick(0);
+        feed(&mut d, 0, &[1, 2, 3]);
+        assert!(d.tick(60_000).is_none(), "learning: no verdict");
+        feed(&mut d, 0, &[1]);
+        assert_eq!(
+            d.training_record().epochs,
+            1,
+            "four calls, however long they took"
+        );
+        d.set_mode(Mode::Detect);
+        d.tick(60_000);
+        let v = feed(&mut d, 0, &[2, 3, 1, 2]);
+        assert_eq!(v.len(), 1, "E calls within T end the epoch");
+        assert!(d.tick(70_000).is_none(), "the next epoch has no call yet");
+        let mut untimed = timed(0, 1);
+        feed(&mut untimed, 0, &[1, 2, 3]);
+        assert!(untimed.tick(u64::MAX).is_none(), "T = 0: calls only");
     }
 
     #[test]
@@ -752,6 +920,33 @@ mod tests {
         let v = feed(&mut d, 0, &calls);
         assert_eq!(v[0].mismatches, 20);
         assert_eq!(v[0].unknown_windows().count(), MAX_REPORTED_WINDOWS);
+    }
+
+    #[test]
+    fn an_attacks_windows_outrank_earlier_noise_in_the_verdict() {
+        let mut d = Detector::new(params(
+            2,
+            40,
+            Threshold::Absolute(0),
+            StreamMode::PerContainer,
+        ));
+        feed(&mut d, 0, &[1, 2, 3, 1, 2, 3, 1, 2, 3, 1]);
+        d.set_mode(Mode::Detect);
+        d.restart();
+        // Known calls in an odd order first (six unknown windows), then a call never seen.
+        let v = feed(
+            &mut d,
+            0,
+            &[
+                1, 1, 2, 2, 3, 3, 1, 1, 9, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1,
+                2, 3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1,
+            ],
+        );
+        let kept: Vec<Vec<u16>> = v[0]
+            .unknown_windows()
+            .map(|w| w.calls().iter().map(|s| s.0).collect())
+            .collect();
+        assert_eq!(kept, [[1, 9], [9, 1], [1, 1], [2, 2]]);
     }
 
     #[test]

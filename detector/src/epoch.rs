@@ -1,4 +1,5 @@
-//! Epochs: the detector judges calls in blocks of E, by counting the windows whose bag is unknown.
+//! Epochs: the detector judges calls in blocks of E (or of T milliseconds, whichever ends first), by
+//! counting the windows whose bag is unknown.
 
 /// The counters of the epoch in progress.
 #[derive(Debug, Clone, Default)]
@@ -8,6 +9,8 @@ pub struct Epoch {
     calls: u32,
     windows: u32,
     mismatches: u32,
+    /// The clock (milliseconds, the caller's origin) when the epoch's first call came.
+    opened_ms: u64,
 }
 
 /// A finished epoch.
@@ -37,13 +40,22 @@ impl Epoch {
         self.mismatches += u32::from(mismatch);
     }
 
-    /// Counts a call (after its window, if any); returns the epoch if this call ended it.
+    /// Counts a call (after its window, if any) made at `now_ms` or a little later; returns the
+    /// epoch if this call ended it.
     #[inline]
-    pub fn call(&mut self) -> Option<EpochEnd> {
+    pub fn call(&mut self, now_ms: u64) -> Option<EpochEnd> {
+        if self.calls == 0 {
+            self.opened_ms = now_ms;
+        }
         self.calls += 1;
         if self.calls < self.length {
             return None;
         }
+        Some(self.end())
+    }
+
+    /// Ends the epoch in progress, whatever its length.
+    pub fn end(&mut self) -> EpochEnd {
         let end = EpochEnd {
             index: self.index,
             windows: self.windows,
@@ -53,7 +65,21 @@ impl Epoch {
         self.calls = 0;
         self.windows = 0;
         self.mismatches = 0;
-        Some(end)
+        end
+    }
+
+    /// Milliseconds since the epoch's first call, at `now_ms`; 0 while it has no call.
+    pub fn age_ms(&self, now_ms: u64) -> u64 {
+        if self.calls == 0 {
+            0
+        } else {
+            now_ms.saturating_sub(self.opened_ms)
+        }
+    }
+
+    /// Windows so far in the current epoch.
+    pub fn windows(&self) -> u32 {
+        self.windows
     }
 
     /// Mismatches so far in the current epoch.
@@ -156,12 +182,12 @@ mod tests {
     fn epoch_ends_every_e_calls_with_its_counts() {
         let mut e = Epoch::new(3);
         e.window(true);
-        assert_eq!(e.call(), None);
+        assert_eq!(e.call(0), None);
         e.window(false);
-        assert_eq!(e.call(), None);
+        assert_eq!(e.call(0), None);
         assert_eq!(e.mismatches(), 1);
         e.window(true);
-        let end = e.call().unwrap();
+        let end = e.call(0).unwrap();
         assert_eq!(
             end,
             EpochEnd {
@@ -171,10 +197,23 @@ mod tests {
             }
         );
         assert_eq!(e.mismatches(), 0);
-        e.call();
-        e.call();
-        assert_eq!(e.call().unwrap().index, 1);
+        e.call(0);
+        e.call(0);
+        assert_eq!(e.call(0).unwrap().index, 1);
         assert_eq!(e.finished(), 2);
+    }
+
+    #[test]
+    fn an_epochs_age_runs_from_its_first_call() {
+        let mut e = Epoch::new(100);
+        assert_eq!(e.age_ms(5_000), 0, "no call yet");
+        e.call(1_000);
+        e.call(1_400);
+        assert_eq!(e.age_ms(1_900), 900);
+        let end = e.end();
+        assert_eq!((end.index, e.calls(), e.age_ms(9_000)), (0, 0, 0));
+        e.call(9_000);
+        assert_eq!(e.age_ms(9_250), 250);
     }
 
     fn end(index: u64, windows: u32, mismatches: u32) -> EpochEnd {

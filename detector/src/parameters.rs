@@ -10,6 +10,13 @@ pub const DEFAULT_WINDOW: usize = 10;
 pub const DEFAULT_EPOCH: u32 = 1000;
 /// Longest epoch a profile may ask for (keeps the continuous-training buffers bounded).
 pub const MAX_EPOCH: u32 = 1_000_000;
+/// T by default: a detection epoch also ends one second after its first call, so a quiet
+/// container is judged within about a second of what it did, not when its next calls come.
+pub const DEFAULT_EPOCH_MS: u32 = 1000;
+/// Longest time bound a profile may ask for: a day.
+pub const MAX_EPOCH_MS: u32 = 86_400_000;
+/// Fewest windows an epoch ended by time is judged on by default (see [`Parameters::min_windows`]).
+pub const DEFAULT_MIN_WINDOWS: u32 = 100;
 
 /// When an epoch is anomalous: its count of windows whose bag is not in the normal database
 /// exceeds this threshold.
@@ -80,6 +87,18 @@ pub struct Parameters {
     pub window: usize,
     /// E: calls per epoch (W..=1,000,000).
     pub epoch: u32,
+    /// T: in detection, an epoch also ends this many milliseconds after its first call, whichever
+    /// of E calls and T comes first; 0 for no time bound. Training epochs are E calls only, so the
+    /// convergence rule compares epochs of one size. Profiles written before T existed get the
+    /// default.
+    #[serde(default = "default_epoch_ms")]
+    pub epoch_ms: u32,
+    /// An epoch ended by time with fewer windows than this is carried into the next (its counts
+    /// go on), unless its mismatches already pass the threshold of an epoch of this many windows:
+    /// a handful of windows is too few to judge a share on, and however the carried epoch goes on,
+    /// it could not come back under the threshold. Epochs of E calls are always judged.
+    #[serde(default = "default_min_windows")]
+    pub min_windows: u32,
     /// Mismatches per epoch that make it anomalous.
     pub threshold: Threshold,
     /// Windows per thread or per container.
@@ -88,11 +107,21 @@ pub struct Parameters {
     pub training: Training,
 }
 
+fn default_epoch_ms() -> u32 {
+    DEFAULT_EPOCH_MS
+}
+
+fn default_min_windows() -> u32 {
+    DEFAULT_MIN_WINDOWS
+}
+
 impl Default for Parameters {
     fn default() -> Parameters {
         Parameters {
             window: DEFAULT_WINDOW,
             epoch: DEFAULT_EPOCH,
+            epoch_ms: DEFAULT_EPOCH_MS,
+            min_windows: DEFAULT_MIN_WINDOWS,
             threshold: Threshold::Ratio(0.01),
             stream: StreamMode::PerThread,
             training: Training::default(),
@@ -124,6 +153,15 @@ impl Parameters {
                 format!(
                     "must be between the window ({w}) and {MAX_EPOCH}, got {}",
                     self.epoch
+                ),
+            );
+        }
+        if self.epoch_ms > MAX_EPOCH_MS {
+            return bad(
+                "epoch_ms",
+                format!(
+                    "must be at most {MAX_EPOCH_MS} (a day; 0 for no time bound), got {}",
+                    self.epoch_ms
                 ),
             );
         }
@@ -161,6 +199,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn parameters_written_before_the_time_bound_get_the_defaults() {
+        let old = r#"{"window":10,"epoch":1000,"threshold":{"ratio":0.01},"stream":"per-thread",
+            "training":{"convergence_similarity":0.99,"convergence_epochs":5,"continuous":false}}"#;
+        let p: Parameters = serde_json::from_str(old).unwrap();
+        assert_eq!(p, Parameters::default());
+    }
+
+    #[test]
     fn thresholds_are_exceeded_strictly() {
         assert!(!Threshold::Absolute(3).is_exceeded(3, 100));
         assert!(Threshold::Absolute(3).is_exceeded(4, 100));
@@ -186,6 +232,11 @@ mod tests {
             ..Parameters::default()
         };
         assert_eq!(p.check().unwrap_err().field, "threshold.ratio");
+        let p = Parameters {
+            epoch_ms: MAX_EPOCH_MS + 1,
+            ..Parameters::default()
+        };
+        assert_eq!(p.check().unwrap_err().field, "epoch_ms");
         let mut p = Parameters::default();
         p.training.convergence_epochs = 0;
         assert_eq!(p.check().unwrap_err().field, "training.convergence_epochs");

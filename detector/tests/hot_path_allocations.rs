@@ -44,6 +44,8 @@ fn detection_does_not_allocate() {
     let mut detector = Detector::new(Parameters {
         window: 4,
         epoch: 50,
+        epoch_ms: 5,
+        min_windows: 10,
         threshold: Threshold::Absolute(3),
         stream: StreamMode::PerThread,
         ..Parameters::default()
@@ -66,16 +68,29 @@ fn detection_does_not_allocate() {
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     let mut verdicts = 0;
     let mut anomalies = 0;
-    for &(thread, sym) in &calls {
+    let mut by_time = 0;
+    for (i, &(thread, sym)) in calls.iter().enumerate() {
         if let Some(v) = detector.observe(thread, sym) {
             verdicts += 1;
             anomalies += usize::from(v.anomalous);
         }
+        // The monitor's clock: a millisecond every 7 calls, so epochs of 50 calls and epochs of
+        // T = 5 ms both end.
+        if i % 7 == 0 {
+            if let Some(v) = detector.tick(i as u64 / 7) {
+                verdicts += 1;
+                by_time += 1;
+                anomalies += usize::from(v.anomalous);
+            }
+        }
         std::hint::black_box(detector.is_known(sym));
     }
     let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
-    assert_eq!(allocations, 0, "observe() allocated {allocations} times");
-    assert_eq!(verdicts, 400);
+    assert_eq!(
+        allocations, 0,
+        "observe() and tick() allocated {allocations} times"
+    );
+    assert!(by_time > 0 && verdicts > 400, "{by_time} of {verdicts}");
     assert!(
         detector.counters().mismatches > 0,
         "the stream had unknown bags"

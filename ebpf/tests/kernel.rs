@@ -106,6 +106,7 @@ fn params(window: usize, epoch: u32, threshold: parameters::Threshold) -> Parame
         threshold,
         stream: StreamMode::PerThread,
         training: Training::default(),
+        ..Parameters::default()
     }
 }
 

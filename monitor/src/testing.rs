@@ -23,6 +23,7 @@ pub fn trained_detector() -> Detector {
         threshold: Threshold::Absolute(1),
         stream: StreamMode::PerThread,
         training: Training::default(),
+        ..Parameters::default()
     });
     for name in [
         "openat",

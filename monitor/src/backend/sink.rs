@@ -3,6 +3,7 @@
 //! benchmarks). The backends differ in how they stop a call; the sink does not care.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use libseccomp::{ScmpArch, ScmpSyscall};
 
@@ -89,6 +90,9 @@ pub trait SyscallSink {
     }
     /// Takes the call into account; called after the kernel has been told to go on.
     fn observe(&mut self, call: &Syscall);
+    /// The time, given by the backend's loop at least every `stop_check_interval` whether calls
+    /// come or not: what ends an epoch of a container that has fallen quiet.
+    fn on_clock(&mut self, _now: Instant) {}
     /// The sink's live state, for `ids-runc inspect`.
     fn inspect(&self) -> serde_json::Value;
 }

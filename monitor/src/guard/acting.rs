@@ -8,6 +8,30 @@ use super::Guard;
 use crate::policy::Action;
 use crate::record::events::{ActionTaken, Event, EventKind};
 
+/// The thread of the epoch's first unknown window, named while it lived: a verdict may come after
+/// it is gone (an epoch ended by time, after a short-lived attack).
+#[derive(Debug, Clone)]
+pub(super) struct Suspect {
+    tid: u32,
+    comm: Option<String>,
+    exe: Option<String>,
+}
+
+impl Suspect {
+    /// Reads what `tid` is now.
+    pub(super) fn of(tid: u32) -> Suspect {
+        Suspect {
+            tid,
+            comm: thread_name(tid),
+            exe: executable(tid),
+        }
+    }
+
+    pub(super) fn tid(&self) -> u32 {
+        self.tid
+    }
+}
+
 impl Guard {
     pub(super) fn event(&self, kind: EventKind) -> Event {
         let mut event = Event::now(
@@ -65,7 +89,9 @@ impl Guard {
             Action::Kill => ActionTaken::Killed,
         };
         if let Some(tid) = event.tid {
-            event.process = thread_name(tid);
+            let seen = self.suspect.as_ref().filter(|s| s.tid == tid);
+            event.process = thread_name(tid).or_else(|| seen.and_then(|s| s.comm.clone()));
+            event.exe = executable(tid).or_else(|| seen.and_then(|s| s.exe.clone()));
         }
         if action == Action::Kill {
             if self.killed {
@@ -79,9 +105,17 @@ impl Guard {
     }
 }
 
-/// The name of thread `tid` (host tid), while it is stopped in the call being reported.
+/// The name of thread `tid` (host tid), while it is stopped in the call being reported or, for an
+/// epoch's verdict, while it still lives.
 fn thread_name(tid: u32) -> Option<String> {
     let comm = std::fs::read(format!("/proc/{tid}/comm")).ok()?;
     let comm = comm.strip_suffix(b"\n").unwrap_or(&comm);
     Some(String::from_utf8_lossy(comm).into_owned())
+}
+
+/// The program thread `tid` runs (host tid), as the kernel names it from the reader's root: the
+/// path inside the container when its root is not below ours. Absent once the thread is gone.
+fn executable(tid: u32) -> Option<String> {
+    let path = std::fs::read_link(format!("/proc/{tid}/exe")).ok()?;
+    Some(path.to_string_lossy().into_owned())
 }

@@ -133,6 +133,8 @@ pub struct Guard {
     counters: GuardCounters,
     last_save: Instant,
     last_flush: Instant,
+    /// The origin of the detector's clock.
+    started: Instant,
     clock_countdown: u32,
     killed: bool,
     reported_database_full: bool,
@@ -140,6 +142,8 @@ pub struct Guard {
     shared_save: Option<SharedSave>,
     /// What the container touches (files, programs, ports), learnt or judged.
     resources: resources::Resources,
+    /// Who made the first unknown window of the epoch in progress, read at the clock.
+    suspect: Option<acting::Suspect>,
 }
 
 impl Guard {
@@ -185,10 +189,12 @@ impl Guard {
             counters: GuardCounters::default(),
             last_save: Instant::now(),
             last_flush: Instant::now(),
+            started: Instant::now(),
             clock_countdown: CLOCK_EVERY,
             killed: false,
             reported_database_full: false,
             shared_save: None,
+            suspect: None,
             resources: resources::Resources::new(
                 crate::resource::ResourceCalls::new(alphabet),
                 learns_resources,
@@ -278,9 +284,10 @@ impl Guard {
         event.threshold = Some(verdict.limit);
         let mut names = std::collections::BTreeSet::new();
         for window in verdict.unknown_windows() {
-            event
-                .unseen_bags
-                .push(window.bag().display(self.alphabet).to_string());
+            let bag = window.bag().multiset(self.alphabet);
+            if !event.unseen_bags.contains(&bag) {
+                event.unseen_bags.push(bag);
+            }
             names.extend(
                 window
                     .calls()
@@ -388,6 +395,20 @@ impl SyscallSink for Guard {
         }
         self.tick();
     }
+
+    fn on_clock(&mut self, now: Instant) {
+        // Off the per-call path, and while it most likely still lives: the thread an alarm about
+        // this epoch would name (its name and program are read again at the alarm if it lives).
+        if let Some(first) = self.detector.leading_unknown() {
+            if self.suspect.as_ref().map(acting::Suspect::tid) != Some(first.stream()) {
+                self.suspect = Some(acting::Suspect::of(first.stream()));
+            }
+        }
+        let ms = now.saturating_duration_since(self.started).as_millis();
+        if let Some(verdict) = self.detector.tick(u64::try_from(ms).unwrap_or(u64::MAX)) {
+            self.on_verdict(&verdict);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -395,7 +416,7 @@ mod tests {
     use super::*;
     use crate::policy::{AnomalyAction, UnseenSyscallAction};
     use crate::profile::Profile;
-    use crate::record::events::ActionTaken;
+    use crate::record::events::{read_all, ActionTaken};
     use crate::testing::{call, guard_parameters, guard_settings};
 
     /// The shared guard settings, saving the learnt profile to `save_to`.
@@ -534,6 +555,87 @@ mod tests {
         assert!(e.syscalls.contains(&"read".to_string()), "{:?}", e.syscalls);
         assert!(g.history().any(|r| r.anomalous));
         assert!(g.history().any(|r| !r.anomalous));
+    }
+
+    #[test]
+    fn a_quiet_container_is_judged_by_the_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut profile = learnt(dir.path());
+        profile.policy.on_unseen_syscall = UnseenSyscallAction::Ignore;
+        profile.parameters.epoch = 10_000;
+        profile.parameters.epoch_ms = 1000;
+        profile.parameters.min_windows = 5;
+        let events_path = dir.path().join("events.jsonl");
+        let mut g = Guard::new(
+            settings(GuardMode::Detect, profile.policy, None),
+            profile.detector().unwrap(),
+            EventLog::new(&events_path),
+        );
+        let start = Instant::now();
+        g.on_clock(start);
+        for i in 0..12 {
+            g.observe(&call([0, 1, 2, 3][i % 4]));
+        }
+        g.on_clock(start + Duration::from_millis(900));
+        assert!(
+            read_all(&events_path).unwrap().is_empty(),
+            "judged before T"
+        );
+        // No call comes any more: only the clock.
+        g.on_clock(start + Duration::from_millis(1100));
+        let events = read_all(&events_path).unwrap();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].kind, EventKind::Anomaly);
+        assert_eq!(events[0].windows, Some(10));
+    }
+
+    #[test]
+    fn an_alarm_names_a_thread_that_was_gone_before_its_epoch_ended() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut profile = learnt(dir.path());
+        profile.policy.on_unseen_syscall = UnseenSyscallAction::Ignore;
+        profile.parameters.epoch = 10_000;
+        profile.parameters.epoch_ms = 1000;
+        profile.parameters.min_windows = 5;
+        let events_path = dir.path().join("events.jsonl");
+        let mut g = Guard::new(
+            settings(GuardMode::Detect, profile.policy, None),
+            profile.detector().unwrap(),
+            EventLog::new(&events_path),
+        );
+        let start = Instant::now();
+        g.on_clock(start);
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let (tid_tx, tid_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("attacker".into())
+            .spawn(move || {
+                // SAFETY: gettid has no preconditions.
+                tid_tx.send(unsafe { libc::gettid() } as u32).unwrap();
+                let _ = released.recv();
+            })
+            .unwrap();
+        let tid = tid_rx.recv().unwrap();
+        for i in 0..12 {
+            let mut c = call([0, 1, 2, 3][i % 4]);
+            c.pid = tid;
+            g.observe(&c);
+        }
+        g.on_clock(start + Duration::from_millis(100));
+        drop(release);
+        thread.join().unwrap();
+        g.on_clock(start + Duration::from_millis(1100));
+        let events = read_all(&events_path).unwrap();
+        assert_eq!(events.len(), 1, "{events:?}");
+        assert_eq!(events[0].tid, Some(tid));
+        assert_eq!(events[0].process.as_deref(), Some("attacker"));
+        let exe = std::env::current_exe().unwrap();
+        assert_eq!(events[0].exe.as_deref(), exe.to_str());
+        assert!(
+            events[0].unseen_bags.iter().all(|b| !b.contains(':')),
+            "{:?}",
+            events[0].unseen_bags
+        );
     }
 
     #[test]

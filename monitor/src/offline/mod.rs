@@ -7,5 +7,6 @@ pub mod backoff_bosc;
 pub mod eval;
 pub mod scorer;
 pub mod stide;
+pub mod sweep;
 pub mod trace;
 pub mod weighted_bosc;

@@ -32,11 +32,14 @@ impl std::str::FromStr for TraceFormat {
     }
 }
 
-/// One call of a trace: the thread (0 when the trace has one stream) and the syscall.
+/// One call of a trace: the thread (0 when the trace has one stream), the syscall, and when it was
+/// made, if the trace says (`strace -ttt`: milliseconds since the Unix epoch; `-tt` and `-t`:
+/// since midnight).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Call {
     pub stream: u32,
     pub sym: Sym,
+    pub at_ms: Option<u64>,
 }
 
 /// A trace read from a file.
@@ -102,7 +105,11 @@ pub fn parse_trace(
                     let sym = alphabet
                         .sym(arch, nr)
                         .ok_or_else(|| fail(format!("no syscall {nr} on {arch}")))?;
-                    calls.push(Call { stream: 0, sym });
+                    calls.push(Call {
+                        stream: 0,
+                        sym,
+                        at_ms: None,
+                    });
                 }
             }
             TraceFormat::Names => {
@@ -113,14 +120,18 @@ pub fn parse_trace(
                 let sym = alphabet
                     .sym_by_name(name)
                     .ok_or_else(|| fail(format!("unknown syscall {name:?}")))?;
-                calls.push(Call { stream: 0, sym });
+                calls.push(Call {
+                    stream: 0,
+                    sym,
+                    at_ms: None,
+                });
             }
             TraceFormat::Strace => {
-                if let Some((stream, name)) = strace_call(line) {
+                if let Some((stream, at_ms, name)) = strace_call(line) {
                     let sym = alphabet
                         .sym_by_name(name)
                         .ok_or_else(|| fail(format!("unknown syscall {name:?}")))?;
-                    calls.push(Call { stream, sym });
+                    calls.push(Call { stream, sym, at_ms });
                 }
             }
         }
@@ -131,10 +142,10 @@ pub fn parse_trace(
     })
 }
 
-/// The thread and syscall name of an `strace` line that starts a call; `None` for lines that do not
-/// (resumed calls were counted when they started; signals, exits and strace's own messages are not
-/// calls).
-fn strace_call(line: &str) -> Option<(u32, &str)> {
+/// The thread, time and syscall name of an `strace` line that starts a call; `None` for lines that
+/// do not (resumed calls were counted when they started; signals, exits and strace's own messages
+/// are not calls).
+fn strace_call(line: &str) -> Option<(u32, Option<u64>, &str)> {
     let mut rest = line.trim_start();
     let mut stream = 0;
     if let Some(after) = rest.strip_prefix("[pid") {
@@ -149,12 +160,14 @@ fn strace_call(line: &str) -> Option<(u32, &str)> {
         }
     }
     // An optional timestamp (-t, -tt, -ttt, -r): a token of digits, ':' and '.'.
+    let mut at_ms = None;
     if let Some((first, tail)) = rest.split_once(char::is_whitespace) {
         if !first.is_empty()
             && first
                 .chars()
                 .all(|c| c.is_ascii_digit() || c == ':' || c == '.')
         {
+            at_ms = timestamp_ms(first);
             rest = tail.trim_start();
         }
     }
@@ -163,7 +176,22 @@ fn strace_call(line: &str) -> Option<(u32, &str)> {
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    valid.then_some((stream, name))
+    valid.then_some((stream, at_ms, name))
+}
+
+/// Milliseconds of an strace timestamp: `-ttt` seconds since the epoch (`1700000000.123456`), or
+/// `-tt`/`-t` time of day (`12:00:01.000123`, `12:00:01`).
+fn timestamp_ms(token: &str) -> Option<u64> {
+    let (whole, fraction) = token.split_once('.').unwrap_or((token, ""));
+    let seconds: u64 = if whole.contains(':') {
+        let mut parts = whole.split(':').map(|p| p.parse::<u64>().ok());
+        let (h, m, s) = (parts.next()??, parts.next()??, parts.next()??);
+        h * 3600 + m * 60 + s
+    } else {
+        whole.parse().ok()?
+    };
+    let millis: u64 = format!("{fraction:0<3}").get(..3)?.parse().ok()?;
+    Some(seconds * 1000 + millis)
 }
 
 /// The trace files under `paths` (files as given, directories walked recursively), sorted so runs
@@ -207,6 +235,15 @@ pub fn read_traces(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strace_timestamps_become_milliseconds() {
+        let text =
+            "7 1700000000.123456 read(3, \"\", 1) = 0\n7 12:00:01.5 close(3) = 0\n7 getpid() = 7\n";
+        let t = parse_trace(text, Path::new("s"), TraceFormat::Strace, Arch::X86_64).unwrap();
+        let at: Vec<Option<u64>> = t.calls.iter().map(|c| c.at_ms).collect();
+        assert_eq!(at, [Some(1_700_000_000_123), Some(43_201_500), None]);
+    }
 
     fn names(trace: &Trace) -> Vec<(u32, &str)> {
         let a = Alphabet::system();

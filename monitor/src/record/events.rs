@@ -109,7 +109,8 @@ pub struct Event {
     /// The mismatch count the epoch could reach without being anomalous.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f64>,
-    /// The first unknown bags of the epoch, as `name×count` lists.
+    /// The first unknown bags of the epoch, each once, as multisets read most frequent first
+    /// (`openat×4 read×3 close×2 socket`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unseen_bags: Vec<String>,
     /// Syscalls involved: the unseen syscall, or those of the unknown windows.
@@ -129,6 +130,10 @@ pub struct Event {
     /// escaped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
+    /// That thread's executable (`/proc/<tid>/exe`), a path the container chooses: print it
+    /// escaped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exe: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
@@ -160,6 +165,7 @@ impl Event {
             tid: None,
             process: None,
             resource: None,
+            exe: None,
             message: None,
         }
     }

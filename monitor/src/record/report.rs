@@ -27,6 +27,30 @@ fn event_ms(event: &Event) -> Option<u64> {
     Some(t.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as u64)
 }
 
+/// Longest label of an event on the chart, in characters; the tooltip has the whole event.
+const LABEL_CHARS: usize = 60;
+
+/// An event's label: its kind, its epoch, who did it and what was new (the first unknown bag, most
+/// frequent call first, or the unseen syscall). The process name is the container's choice: control
+/// characters are dropped, which XML could not hold anyway.
+fn label(event: &Event) -> String {
+    let mut text = event.kind.name().to_string();
+    if let Some(epoch) = event.epoch {
+        text += &format!(" @{epoch}");
+    }
+    if let Some(comm) = &event.process {
+        text.push(' ');
+        text.extend(comm.chars().filter(|c| !c.is_control()));
+    }
+    if let Some(what) = event.unseen_bags.first().or(event.syscalls.first()) {
+        text += &format!(": {what}");
+    }
+    if text.chars().count() > LABEL_CHARS {
+        text = text.chars().take(LABEL_CHARS - 1).collect::<String>() + "…";
+    }
+    text
+}
+
 /// Renders the chart. `title` names the container.
 pub fn svg(title: &str, epochs: &[EpochRecord], events: &[Event]) -> String {
     let plot_w = WIDTH - LEFT - RIGHT;
@@ -148,12 +172,7 @@ pub fn svg(title: &str, epochs: &[EpochRecord], events: &[Event]) -> String {
             .iter()
             .position(|e| e.at_ms >= ms)
             .unwrap_or(epochs.len().saturating_sub(1));
-        let kind = event.kind.name();
-        let short = match (event.epoch, event.syscalls.first()) {
-            (Some(epoch), _) => format!("{kind} @{epoch}"),
-            (None, Some(call)) => format!("{kind}: {call}"),
-            (None, None) => kind.to_string(),
-        };
+        let short = label(event);
         let full = serde_json::to_string(event).unwrap_or_default();
         let _ = writeln!(
             s,
@@ -206,7 +225,15 @@ mod tests {
             EventKind::Anomaly,
         );
         event.time = "1970-01-01T00:00:01.500Z".into();
+        event.epoch = Some(2);
+        event.process = Some("nc\u{1b}[2J".into());
+        event.unseen_bags = vec!["socket bind listen".into()];
         let svg = svg("c<1>", &epochs, &[event]);
+        assert!(
+            svg.contains(">anomaly @2 nc[2J: socket bind listen</text>"),
+            "{svg}"
+        );
+        assert!(!svg.contains('\u{1b}'), "control characters dropped");
         assert!(svg.starts_with("<svg"));
         assert!(svg.trim_end().ends_with("</svg>"));
         assert_eq!(svg.matches("<circle").count(), 1, "one anomalous epoch");

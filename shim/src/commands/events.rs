@@ -129,6 +129,8 @@ fn print_from(
     }
 }
 
+/// One line per event. An anomaly says who did it (thread, its name, its program) and what was new:
+/// its unknown bags as multisets, most frequent call first.
 fn readable(e: &Event) -> String {
     let short: String = e.container.chars().take(12).collect();
     let mut text = format!(
@@ -140,12 +142,16 @@ fn readable(e: &Event) -> String {
         e.mode
     );
     if let (Some(epoch), Some(m), Some(t)) = (e.epoch, e.mismatches, e.threshold) {
-        text += &format!(" epoch={epoch} unknown_bags={m} threshold={t:.1}");
+        text += &format!(" epoch={epoch} unknown_bags={m}");
+        if let Some(w) = e.windows {
+            text += &format!("/{w}");
+        }
+        text += &format!(" threshold={t:.1}");
     }
     if let Some(r) = &e.resource {
         text += &format!(" resource={r}");
     }
-    if !e.syscalls.is_empty() {
+    if e.unseen_bags.is_empty() && !e.syscalls.is_empty() {
         text += &format!(" syscalls={}", e.syscalls.join(","));
     }
     if let Some(pid) = e.pid {
@@ -157,16 +163,21 @@ fn readable(e: &Event) -> String {
     if let Some(p) = &e.process {
         text += &format!(" process={p}");
     }
+    if let Some(x) = &e.exe {
+        text += &format!(" exe={x}");
+    }
+    if !e.unseen_bags.is_empty() {
+        text += " new:";
+        for bag in &e.unseen_bags {
+            text += &format!(" [{bag}]");
+        }
+    }
     if let Some(m) = &e.message {
         text += &format!(" — {m}");
     }
-    // Every field may hold what a container chose (its process names, its profile's name, paths
-    // in messages): the line is escaped whole, and each bag line on its own.
-    let mut text = escape(&text).into_owned();
-    for bag in e.unseen_bags.iter().take(2) {
-        text += &format!("\n      unknown bag: {}", escape(bag));
-    }
-    text
+    // Every field may hold what a container chose (its process names and programs, its profile's
+    // name, paths in messages): the line is escaped whole, newlines included, so it stays one line.
+    escape(&text).into_owned()
 }
 
 #[cfg(test)]
@@ -185,17 +196,16 @@ mod tests {
             EventKind::UnseenSyscall,
         );
         e.process = Some("\u{1b}]0;owned\u{7}".into());
+        e.exe = Some("/bin/x\nfake line".into());
         e.message = Some("path /x\u{9b}31m".into());
         e.resource = Some("write /tmp/\u{1b}[2Jx".into());
         e.unseen_bags = vec!["read×9 \u{1b}[1A".into()];
         let text = readable(&e);
-        assert!(
-            !text.chars().any(|c| c.is_control() && c != '\n'),
-            "{text:?}"
-        );
+        assert!(!text.chars().any(|c| c.is_control()), "{text:?}");
         assert!(text.contains("process=\\x1b]0;owned\\x07"), "{text}");
+        assert!(text.contains("exe=/bin/x\\x0afake line"), "{text}");
         assert!(text.contains("profile=p\\x1b[2J"), "{text}");
         assert!(text.contains("resource=write /tmp/\\x1b[2Jx"), "{text}");
-        assert_eq!(text.lines().count(), 2);
+        assert!(text.contains(" new: [read×9 \\x1b[1A]"), "{text}");
     }
 }

@@ -173,6 +173,14 @@ fn register(launch: &Launch, guard: Option<&Guard>) -> anyhow::Result<Registered
         }
         None => (launch.parameters, Vec::new(), Vec::new(), Vec::new(), false),
     };
+    if guard.is_some() && !learn && params.epoch_ms > 0 {
+        log::warn!(
+            "the ebpf monitor judges epochs of {} calls only: the time bound of {} ms is not \
+             applied, so a container that falls quiet is judged at its next calls",
+            params.epoch,
+            params.epoch_ms
+        );
+    }
     let limits = ids_ebpf::limits(&params);
     let spec = Spec {
         window: params.window,

@@ -187,6 +187,7 @@ impl<S: SyscallSink> Backend for NotifySupervisor<S> {
             let now = Instant::now();
             if now.duration_since(last_check) >= self.config.stop_check_interval {
                 last_check = now;
+                self.delivery.sink.on_clock(now);
                 if should_stop() {
                     return Ok(RunEnd::Stopped);
                 }

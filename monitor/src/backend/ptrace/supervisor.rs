@@ -166,6 +166,7 @@ impl<S: SyscallSink> Backend for TraceSupervisor<S> {
         let watcher = Watcher::spawn().map_err(TraceError::Watcher)?;
         let started = Instant::now();
         loop {
+            self.delivery.sink.on_clock(Instant::now());
             if should_stop() {
                 self.detach_all();
                 return Ok(RunEnd::Stopped);

@@ -12,6 +12,7 @@ mod rm;
 mod scorer_spec;
 mod show;
 mod store;
+mod sweep;
 mod trace_input;
 mod train;
 
@@ -55,6 +56,9 @@ enum Command {
     /// Train several detectors in memory on the same traces and print one table row each (ROC AUC,
     /// detection rate at 1% and 5% false positives).
     Compare(compare::CompareArgs),
+    /// Sweep window, epoch length and threshold over labelled traces: attack traces detected,
+    /// normal traces and normal epochs flagged, one table row per setting.
+    Sweep(sweep::SweepArgs),
 }
 
 pub fn main(args: Vec<OsString>, host: &HostConfig) -> Result<i32> {
@@ -76,6 +80,7 @@ pub fn main(args: Vec<OsString>, host: &HostConfig) -> Result<i32> {
         Command::Diff(a) => diff::run(a),
         Command::Merge(a) => merge::run(a),
         Command::Compare(a) => compare::run(a),
+        Command::Sweep(a) => sweep::run(a),
     };
     // Like diff(1): 1 answers the question (anomaly found, profiles differ), 2 means trouble, so
     // scripts can tell a finding from a failure.

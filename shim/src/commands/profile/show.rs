@@ -43,9 +43,13 @@ pub fn run(a: ShowArgs, host: &HostConfig) -> Result<i32> {
         }
     );
     println!(
-        "parameters window {}, epoch {}, threshold {}, streams {}, convergence ≥{} for {} epochs, continuous training {}",
+        "parameters window {}, epoch {} calls or {}, threshold {}, streams {}, convergence ≥{} for {} epochs, continuous training {}",
         params.window,
         params.epoch,
+        match params.epoch_ms {
+            0 => "no time bound".to_string(),
+            ms => format!("{ms} ms (judged from {} windows)", params.min_windows),
+        },
         match params.threshold {
             Threshold::Absolute(n) => format!("> {n} unknown windows"),
             Threshold::Ratio(r) => format!("> {}% unknown windows", r * 100.0),

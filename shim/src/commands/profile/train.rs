@@ -40,6 +40,13 @@ pub struct TrainArgs {
     /// Epoch length E (calls per verdict).
     #[arg(short = 'e', long, default_value_t = 1000)]
     epoch: u32,
+    /// Epoch time bound T in milliseconds (detection ends an epoch after E calls or T, whichever
+    /// comes first); 0 for none.
+    #[arg(long, default_value_t = ids_detector::parameters::DEFAULT_EPOCH_MS)]
+    epoch_ms: u32,
+    /// An epoch ended by time with fewer windows is carried into the next.
+    #[arg(long, default_value_t = ids_detector::parameters::DEFAULT_MIN_WINDOWS)]
+    min_windows: u32,
     /// Anomalous when more than this many windows of an epoch are unknown.
     #[arg(long, conflicts_with = "threshold_ratio")]
     threshold: Option<u32>,
@@ -67,7 +74,7 @@ pub struct TrainArgs {
 }
 
 /// Parses a kebab-case enum value the way the profile spells it.
-fn kebab<T: DeserializeOwned>(s: &str) -> Result<T, String> {
+pub(super) fn kebab<T: DeserializeOwned>(s: &str) -> Result<T, String> {
     serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|e| e.to_string())
 }
 
@@ -75,6 +82,8 @@ pub fn run(a: TrainArgs) -> Result<i32> {
     let params = Parameters {
         window: a.window,
         epoch: a.epoch,
+        epoch_ms: a.epoch_ms,
+        min_windows: a.min_windows,
         threshold: a
             .threshold
             .map_or(Threshold::Ratio(a.threshold_ratio), Threshold::Absolute),
