@@ -1,15 +1,26 @@
 //! The in-kernel monitor (`IDS_RUNC_MONITOR=ebpf`) on real containers, through a private dockerd:
-//! learn, a quiet detection run and an attack killed; the kernel judges without the monitor
-//! process; nothing stays loaded once the containers are gone.
+//! learn, a quiet detection run and an attack killed; an unseen syscall refused or killed before it
+//! runs; the kernel judges without the monitor process; nothing stays attached once the containers
+//! are gone.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use ids_e2e::dockerd::Dockerd;
 use ids_e2e::workload::{learn, ANOMALOUS, NORMAL};
 use ids_e2e::{ids_runc, monitor_pids, wait_until};
 
+/// The host has one kernel program for every ebpf container: tests that look at what is attached
+/// take turns.
+static HOST: Mutex<()> = Mutex::new(());
+
+fn host_to_myself() -> std::sync::MutexGuard<'static, ()> {
+    HOST.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn ebpf_learns_then_detects_and_kills() {
+    let _host = host_to_myself();
     let d = Dockerd::start(&ids_runc());
     learn(&d, "kernel", "ebpf");
     let profile: serde_json::Value =
@@ -65,6 +76,7 @@ fn ebpf_learns_then_detects_and_kills() {
 
 #[test]
 fn the_kernel_kills_an_attack_after_the_monitor_died() {
+    let _host = host_to_myself();
     let d = Dockerd::start(&ids_runc());
     // A service that waits: learnt with its sleep.
     for _ in 0..3 {
@@ -119,6 +131,7 @@ fn the_kernel_kills_an_attack_after_the_monitor_died() {
 
 #[test]
 fn learn_detect_switches_the_kernel_to_detection() {
+    let _host = host_to_myself();
     let d = Dockerd::start(&ids_runc());
     d.run("busybox")
         .name("switching")
@@ -148,4 +161,68 @@ fn learn_detect_switches_the_kernel_to_detection() {
     let attack = d.docker(&["exec", "switching", "sh", "-c", ANOMALOUS]);
     assert_eq!(attack.status.code(), Some(137), "{attack:?}");
     d.docker_ok(&["rm", "-f", "switching"]);
+}
+
+/// What the monitor of container `id` counted last (`<runs_dir>/<id>.final.json`), once it ended.
+fn final_state(d: &Dockerd, id: &str) -> serde_json::Value {
+    let path = d.dir().join("runs").join(format!("{id}.final.json"));
+    assert!(
+        wait_until(Duration::from_secs(10), || path.exists()),
+        "{} never written",
+        path.display()
+    );
+    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap()
+}
+
+#[test]
+fn an_unseen_syscall_is_refused_or_killed_before_it_runs() {
+    let _host = host_to_myself();
+    let d = Dockerd::start(&ids_runc());
+    learn(&d, "unseen", "ebpf");
+    let (code, id, logs) = ids_e2e::workload::detect(
+        &d,
+        "unseen",
+        "ebpf",
+        "anomaly=log,unseen=deny",
+        "nc -l -p 8080 -w 1; echo \"nc=$?\"; echo survived",
+    );
+    assert_eq!(code, 0, "{logs}");
+    assert!(logs.contains("survived"), "{logs}");
+    assert!(
+        logs.contains("Operation not permitted") || logs.contains("nc=1"),
+        "{logs}"
+    );
+    let events = d.events_of(&id);
+    assert!(
+        events.iter().any(|e| e["action"] == "denied"
+            && e["kind"] == "unseen-syscall"
+            && e["syscalls"][0] == "socket"
+            && e["monitor"] == "ebpf"),
+        "no denial of socket: {events:?}"
+    );
+    let state = final_state(&d, &id);
+    assert!(
+        state["state"]["guard"]["denied"].as_u64().unwrap_or(0) >= 1,
+        "{state}"
+    );
+
+    // With kill the kernel kills the caller at sys_enter: it dies before the call returns, and
+    // nothing waits for the monitor (the seccomp filter is left as it is).
+    let (code, id, logs) = ids_e2e::workload::detect(
+        &d,
+        "unseen",
+        "ebpf",
+        "anomaly=log,unseen=kill",
+        "nc -l -p 8080 -w 1; echo survived",
+    );
+    assert_eq!(code, 137, "{logs}");
+    assert!(!logs.contains("survived"), "{logs}");
+    let events = d.events_of(&id);
+    // nc's first call the profile never saw (alarm, for -w) is the one that kills.
+    assert!(
+        events.iter().any(|e| e["action"] == "killed"
+            && e["kind"] == "unseen-syscall"
+            && e["syscalls"][0] == "alarm"),
+        "no kill for nc's alarm: {events:?}"
+    );
 }

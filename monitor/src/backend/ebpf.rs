@@ -22,7 +22,7 @@ use ids_ebpf::{Record, Registration, Setup, Spec};
 use nix::errno::Errno;
 use serde::Serialize;
 
-use super::sink::{RunEnd, SyscallSink};
+use super::sink::{Admission, RunEnd, Syscall, SyscallSink};
 use super::{control, Backend, Delivery, Handover, Origin};
 
 /// What the kernel tells a sink, besides what every backend does.
@@ -42,6 +42,9 @@ pub trait KernelSink: SyscallSink {
     /// The container is gone: what the kernel counted for it in all, and the windows it saw of
     /// each bag it knows (bag id, windows).
     fn on_kernel_totals(&mut self, totals: &KernelCounters, frequencies: &[(u64, u64)]);
+    /// A call the container's seccomp filter sent up before it runs (a syscall the profile never
+    /// saw, or an exec): whether it may run. If it does, the kernel counts it.
+    fn admit_unseen(&mut self, call: &Syscall) -> Admission;
 }
 
 /// Null mode: nothing is judged.
@@ -57,6 +60,9 @@ impl KernelSink for super::sink::NullSink {
         Vec::new()
     }
     fn on_kernel_totals(&mut self, _totals: &KernelCounters, _frequencies: &[(u64, u64)]) {}
+    fn admit_unseen(&mut self, _call: &Syscall) -> Admission {
+        Admission::Continue
+    }
 }
 
 /// How often the loop wakes without news, to check whether it should stop.

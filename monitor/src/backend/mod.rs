@@ -19,6 +19,7 @@ pub mod ebpf;
 pub mod notify;
 pub mod ptrace;
 pub mod seccomp_merge;
+pub mod shared_sink;
 pub mod sink;
 mod watcher;
 

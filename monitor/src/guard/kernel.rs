@@ -10,6 +10,7 @@ use ids_detector::epoch::EpochEnd;
 
 use super::{Guard, GuardMode};
 use crate::backend::ebpf::{KernelCounters, KernelSink};
+use crate::backend::sink::{Admission, Syscall, SyscallSink};
 use crate::policy::Action;
 use crate::record::events::{ActionTaken, EventKind};
 
@@ -20,7 +21,9 @@ impl KernelSink for Guard {
 
     fn on_kernel_unseen(&mut self, tid: u32, sym: Sym) {
         self.counters.unseen_calls += 1;
-        // The call has run: `deny` cannot be honoured in the kernel, and create refuses it.
+        // The call has run: `deny` is honoured by the seccomp filter, for every call it sends up
+        // (see `admit_unseen`); the calls it cannot send up (runc refuses to notify `write`, and
+        // the few others of `NEVER_NOTIFIED`) can only be logged.
         let action = match self.settings.policy.on_unseen() {
             Action::Deny => Action::Log,
             other => other,
@@ -50,6 +53,15 @@ impl KernelSink for Guard {
         if self.settings.mode == GuardMode::LearnDetect && self.detector.converged() {
             self.switch_to_detect();
         }
+    }
+
+    fn admit_unseen(&mut self, call: &Syscall) -> Admission {
+        // The kernel judges the execs, as every call that runs; the filter sends them up only
+        // so that runc's start-up rule sees each starting process exec.
+        if let Some(sym) = self.sym(call).filter(|s| self.execve.contains(&Some(*s))) {
+            self.is_runc(call, sym);
+        }
+        self.admit(call)
     }
 
     fn learning(&self) -> bool {

@@ -107,11 +107,31 @@ fn start_monitor(
                 PtraceStops::Seccomp => Some(config.with_trace()?),
             }
         }
-        // The kernel judges the calls that pass the container's profile, which stays as it is.
+        // The kernel judges the calls that pass the container's profile, which stays as it is
+        // unless unseen calls must be refused or killed before they run: then the calls of
+        // syscalls the profile never saw are notified to the monitor.
         MonitorKind::Ebpf => {
             ensure_own_pid_namespace(&config.spec, true)
                 .with_context(|| format!("{}", config.path().display()))?;
-            None
+            match &selection.profile {
+                Some(found)
+                    if launch::unseen_through_seccomp(
+                        monitor,
+                        selection.mode,
+                        true,
+                        &selection.policy,
+                    ) =>
+                {
+                    if let Some(reason) = own_agent::reason(&config.spec) {
+                        anyhow::bail!(
+                            "{reason}, so the ebpf monitor cannot refuse unseen syscalls before                              they run: use unseen=log"
+                        );
+                    }
+                    let seen = found.profile.syscalls.iter().cloned().collect();
+                    Some(config.with_notify_unseen(&state.seccomp_socket(), &seen)?)
+                }
+                _ => None,
+            }
         }
         _ => Some(config.with_notify(&state.seccomp_socket())?),
     };

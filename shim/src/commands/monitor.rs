@@ -19,6 +19,7 @@ use ids_monitor::backend::control::ControlServer;
 use ids_monitor::backend::ebpf::{EbpfSupervisor, KernelSink, Registered};
 use ids_monitor::backend::notify::{HandoverListener, NotifySupervisor, SupervisorConfig};
 use ids_monitor::backend::ptrace::{TraceConfig, TraceSupervisor};
+use ids_monitor::backend::shared_sink::SharedSink;
 use ids_monitor::backend::sink::{NullSink, RunEnd};
 use ids_monitor::backend::{Backend, MonitorKind};
 use ids_monitor::guard::{Guard, GuardMode, GuardSettings};
@@ -103,7 +104,8 @@ fn prepare(state_dir: &Path) -> anyhow::Result<Prepared> {
         None => None,
     };
     let listener = match launch.monitor {
-        MonitorKind::Ptrace | MonitorKind::Ebpf => None,
+        MonitorKind::Ptrace => None,
+        MonitorKind::Ebpf if !launch.unseen_through_seccomp() => None,
         _ => Some(HandoverListener::bind(&state.seccomp_socket(), 0)?),
     };
     let kernel = match launch.monitor {
@@ -146,10 +148,9 @@ fn register(launch: &Launch, guard: Option<&Guard>) -> anyhow::Result<Registered
         UnseenSyscallAction::Ignore => OnUnseen::Ignore,
         UnseenSyscallAction::Log => OnUnseen::Report,
         UnseenSyscallAction::Kill => OnUnseen::Kill,
-        UnseenSyscallAction::Deny => anyhow::bail!(
-            "the ebpf monitor cannot refuse a call before it runs yet (unseen=deny needs \
-             seccomp): use unseen=kill or unseen=log"
-        ),
+        // The seccomp filter refuses what it sends up; the kernel reports the few calls it cannot
+        // send up (see `seccomp_merge::NEVER_NOTIFIED`), which run.
+        UnseenSyscallAction::Deny => OnUnseen::Report,
     };
     let alphabet = Alphabet::system();
     let sym = |name: &str| alphabet.sym_by_name(name).map_or(u16::MAX, |s| s.0);
@@ -329,7 +330,7 @@ fn serve(prepared: Prepared) -> anyhow::Result<i32> {
 /// Watches the container with its backend until it is gone: the kernel's records if it was
 /// registered with the ebpf program, seccomp notify if there is a listener, else ptrace. Returns
 /// why it ended, and the sink with all it saw.
-fn watch<S: KernelSink>(
+fn watch<S: KernelSink + Send>(
     listener: Option<HandoverListener>,
     kernel: Option<Registered>,
     sink: S,
@@ -338,6 +339,9 @@ fn watch<S: KernelSink>(
     stop: &AtomicBool,
 ) -> anyhow::Result<(RunEnd, S)> {
     if let Some(registered) = kernel {
+        if let Some(listener) = listener {
+            return watch_with_unseen(listener, registered, sink, control, launch, stop);
+        }
         let backend = EbpfSupervisor::new(sink, registered, Some(HANDOVER_CHECK));
         return supervise(backend, control, launch, stop);
     }
@@ -364,6 +368,57 @@ fn watch<S: KernelSink>(
             supervise(TraceSupervisor::new(sink, config), control, launch, stop)
         }
     }
+}
+
+/// The ebpf monitor whose container's seccomp filter sends up the calls of syscalls the profile
+/// never saw: a notify loop, on its own thread, answers them before they run, while the
+/// ring-buffer loop takes what the kernel judged; both deliver to the same sink. The notify loop
+/// stops once the ring-buffer loop has seen the container's cgroup empty (no task uses the filter
+/// any more) or the monitor is asked to stop.
+fn watch_with_unseen<S: KernelSink + Send>(
+    listener: HandoverListener,
+    registered: Registered,
+    sink: S,
+    control: ControlServer,
+    launch: &Launch,
+    stop: &AtomicBool,
+) -> anyhow::Result<(RunEnd, S)> {
+    let shared = SharedSink::new(sink);
+    let config = SupervisorConfig {
+        sync_wake_up: launch.sync_wake_up,
+        // Rare calls: no need for the fast path's wake-up signal on this second thread.
+        fast_path: false,
+        ..SupervisorConfig::default()
+    };
+    let mut unseen = NotifySupervisor::new(listener, shared.unseen_side(), config);
+    let kernel = EbpfSupervisor::new(shared.kernel_side(), registered, Some(HANDOVER_CHECK));
+    let kernel_done = AtomicBool::new(false);
+    let (watched, unseen_end) = std::thread::scope(|scope| {
+        let notify = scope.spawn(|| {
+            let end =
+                unseen.run(|| stop.load(Ordering::Relaxed) || kernel_done.load(Ordering::Relaxed));
+            log::info!(
+                "unseen-call loop ends ({end:?}): {}",
+                serde_json::to_string(&unseen.inspect()).unwrap_or_default()
+            );
+            drop(unseen);
+            end
+        });
+        let watched = supervise(kernel, control, launch, stop);
+        kernel_done.store(true, Ordering::Relaxed);
+        (watched, notify.join())
+    });
+    let (end, kernel_side) = watched?;
+    drop(kernel_side);
+    match unseen_end {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => log::error!("the unseen-call loop failed: {e}"),
+        Err(_) => log::error!("the unseen-call loop panicked"),
+    }
+    let sink = shared
+        .into_inner()
+        .context("the sink is still held by a loop")?;
+    Ok((end, sink))
 }
 
 /// Runs the backend until its container is gone, or until asked to stop (seccomp notify then
