@@ -101,6 +101,7 @@ impl Registration {
         let value = container_value(spec)?;
         let lock = host::lock(setup)?;
         let maps = host::open_or_load(setup, &lock)?;
+        host::attach(setup, &lock)?;
         let key = cgroup.to_ne_bytes();
         let inserted = (|| {
             let set = bag_set(spec)?;
@@ -154,7 +155,7 @@ impl Registration {
                 if !matches!(e, Error::Unsupported(_)) {
                     remove(&maps, cgroup);
                 }
-                host::unload_if_unused(setup, &maps, &lock);
+                host::detach_if_unused(setup, &maps, &lock);
                 Err(e)
             }
         }
@@ -250,26 +251,26 @@ impl Registration {
             .map_err(Error::kernel("container"))
     }
 
-    /// Takes the container out of the kernel; the last container's leaving unloads the program.
+    /// Takes the container out of the kernel; the last container's leaving detaches the program.
     pub fn unregister(self) -> Result<(), Error> {
         let lock = host::lock(&self.setup)?;
         remove(&self.maps, self.cgroup);
-        host::unload_if_unused(&self.setup, &self.maps, &lock);
+        host::detach_if_unused(&self.setup, &self.maps, &lock);
         Ok(())
     }
 }
 
 /// Takes the container of cgroup `cgroup` out of the kernel without its [`Registration`] (its
-/// monitor died; `delete` cleans up), unloading the program if it was the last. Nothing to do if
+/// monitor died; `delete` cleans up), detaching the program if it was the last. Nothing to do if
 /// the program is not loaded.
 pub fn unregister_cgroup(setup: &Setup, cgroup: u64) -> Result<(), Error> {
     let lock = host::lock(setup)?;
     if !setup.is_loaded() {
         return Ok(());
     }
-    let maps = host::open_or_load(setup, &lock)?;
+    let maps = host::open(setup, &lock)?;
     remove(&maps, cgroup);
-    host::unload_if_unused(setup, &maps, &lock);
+    host::detach_if_unused(setup, &maps, &lock);
     Ok(())
 }
 

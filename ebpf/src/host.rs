@@ -1,15 +1,21 @@
-//! The program on the host: loaded and attached by the first container's monitor, pinned in
-//! ids-runc's own bpffs so it outlives every monitor process, unpinned (and so detached and freed)
-//! when the last container leaves. Every step runs under one lock file, so a container that
-//! registers never meets a program that another monitor is taking down.
+//! The program on the host: loaded and pinned by the first container's monitor in ids-runc's own
+//! bpffs, so that it outlives every monitor process; attached (its links pinned beside it) while a
+//! container is registered, and detached when the last container leaves, so that the host's
+//! processes pay nothing for the syscall tracepoint while no container is watched. The loaded
+//! program stays pinned for the next container, which then only attaches it: loading and
+//! verifying it is most of an ebpf container's start. [`Setup::unload`] removes it. Every step
+//! runs under one lock file, so a container that registers never meets a program that another
+//! monitor is taking down.
 
 use std::fs::File;
 use std::io::Read;
 use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::{MapCore, MapFlags, MapHandle};
+use libbpf_rs::{MapCore, MapFlags, MapHandle, ProgramHandle};
 use nix::fcntl::{Flock, FlockArg};
 use nix::mount::MsFlags;
 use nix::sys::statfs::{statfs, FsType};
@@ -34,9 +40,13 @@ pub const DEFAULT_PIN_DIR: &str = "/run/ids-runc/bpf";
 /// The running kernel's BTF.
 pub const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 
-/// Maps other monitors open, and the programs' links; unpinning them all frees the program.
+/// Maps other monitors open, the programs, and their links; unpinning them all frees the program.
 const MAPS: [&str; 5] = ["containers", "bags", "rings", "limits", "syms"];
-const LINKS: [&str; 2] = ["sys_enter", "sched_process_fork"];
+/// Each program's pin, and its link's (pinned while attached).
+const PROGS: [(&str, &str); 2] = [
+    ("prog_sys_enter", "sys_enter"),
+    ("prog_sched_process_fork", "sched_process_fork"),
+];
 
 /// `BTF_MAGIC`, the first two bytes of a BTF file (little-endian).
 const BTF_MAGIC: u16 = 0xEB9F;
@@ -70,7 +80,36 @@ impl Setup {
 
     /// Whether the program is loaded (pinned) now.
     pub fn is_loaded(&self) -> bool {
-        LINKS.iter().any(|l| self.pin_dir.join(l).exists())
+        PROGS.iter().any(|(p, _)| self.pin_dir.join(p).exists())
+    }
+
+    /// Whether the program is attached now (some container is registered).
+    pub fn is_attached(&self) -> bool {
+        PROGS.iter().any(|(_, l)| self.pin_dir.join(l).exists())
+    }
+
+    /// Loads and pins the program if it is not loaded yet, and checks that a pinned one is this
+    /// build's: whether this kernel can run the ebpf monitor, asked before a container depends
+    /// on it. Nothing is attached.
+    pub fn load(&self) -> Result<(), Error> {
+        let lock = lock(self)?;
+        open_or_load(self, &lock).map(drop)
+    }
+
+    /// Unpins the program if no container is registered: the kernel frees it. False if a
+    /// container still uses it (nothing is removed then).
+    pub fn unload(&self) -> Result<bool, Error> {
+        let lock = lock(self)?;
+        if !self.is_loaded() {
+            unpin_all(&self.pin_dir);
+            return Ok(true);
+        }
+        let maps = open(self, &lock)?;
+        if maps.containers.keys().next().is_some() {
+            return Ok(false);
+        }
+        unpin_all(&self.pin_dir);
+        Ok(true)
     }
 }
 
@@ -107,9 +146,9 @@ pub(crate) fn lock(setup: &Setup) -> Result<HostLock, Error> {
     Ok(HostLock { _lock: lock })
 }
 
-/// The host's maps: the pinned program's, or a program loaded, attached and pinned now. The
+/// The host's maps: the pinned program's, or a program loaded and pinned now (not attached). The
 /// caller holds the lock.
-pub(crate) fn open_or_load(setup: &Setup, _lock: &HostLock) -> Result<Maps, Error> {
+pub(crate) fn open_or_load(setup: &Setup, lock: &HostLock) -> Result<Maps, Error> {
     check_btf(&setup.btf)?;
     mount_bpffs(&setup.pin_dir)?;
     if !setup.is_loaded() {
@@ -118,6 +157,11 @@ pub(crate) fn open_or_load(setup: &Setup, _lock: &HostLock) -> Result<Maps, Erro
             return Err(e);
         }
     }
+    open(setup, lock)
+}
+
+/// The pinned program's maps, checked to be this build's. The caller holds the lock.
+pub(crate) fn open(setup: &Setup, _lock: &HostLock) -> Result<Maps, Error> {
     let open = |name: &str| {
         MapHandle::from_pinned_path(setup.pin_dir.join(name))
             .map_err(Error::kernel(format!("pinned map {name}")))
@@ -132,12 +176,53 @@ pub(crate) fn open_or_load(setup: &Setup, _lock: &HostLock) -> Result<Maps, Erro
     Ok(maps)
 }
 
-/// Unpins the program if no container uses it any more; true if it did. The caller holds the lock.
-pub(crate) fn unload_if_unused(setup: &Setup, maps: &Maps, _lock: &HostLock) -> bool {
+/// Attaches the pinned programs, unless they are attached already. The caller holds the lock.
+pub(crate) fn attach(setup: &Setup, _lock: &HostLock) -> Result<(), Error> {
+    for (prog, link) in PROGS {
+        let link = setup.pin_dir.join(link);
+        if link.exists() {
+            continue;
+        }
+        let handle = ProgramHandle::from_pinned_path(setup.pin_dir.join(prog))
+            .map_err(Error::kernel(format!("pinned program {prog}")))?;
+        // SAFETY: a plain syscall wrapper; a tracing program's attach point is in the program,
+        // so no name is passed. The fd it returns is owned below.
+        let fd = unsafe {
+            libbpf_rs::libbpf_sys::bpf_raw_tracepoint_open(
+                std::ptr::null(),
+                handle.as_fd().as_raw_fd(),
+            )
+        };
+        if fd < 0 {
+            return Err(Error::Kernel {
+                what: format!("attach of {prog}"),
+                source: libbpf_rs::Error::from(std::io::Error::from_raw_os_error(-fd)),
+            });
+        }
+        // SAFETY: the kernel just returned this fd, and nothing else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let path = std::ffi::CString::new(link.as_os_str().as_bytes())
+            .map_err(|_| Error::Unsupported(format!("{} has a NUL byte", link.display())))?;
+        // SAFETY: `fd` is a live link fd and `path` a NUL-terminated string, both alive for the
+        // call.
+        let pinned = unsafe { libbpf_rs::libbpf_sys::bpf_obj_pin(fd.as_raw_fd(), path.as_ptr()) };
+        if pinned < 0 {
+            return Err(Error::Kernel {
+                what: format!("pin of link {}", link.display()),
+                source: libbpf_rs::Error::from(std::io::Error::from_raw_os_error(-pinned)),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Detaches the program if no container uses it any more; true if it did. The program stays
+/// loaded for the next container. The caller holds the lock.
+pub(crate) fn detach_if_unused(setup: &Setup, maps: &Maps, _lock: &HostLock) -> bool {
     if maps.containers.keys().next().is_some() {
         return false;
     }
-    unpin_all(&setup.pin_dir);
+    unpin(&setup.pin_dir, PROGS.iter().map(|(_, link)| *link));
     true
 }
 
@@ -206,16 +291,13 @@ fn load(setup: &Setup) -> Result<(), Error> {
         map.pin(dir.join(name))
             .map_err(Error::kernel(format!("pin of map {name}")))?;
     }
-    let progs = &skel.progs;
+    let progs = &mut skel.progs;
     for (name, prog) in [
-        ("sys_enter", &progs.sys_enter),
-        ("sched_process_fork", &progs.sched_process_fork),
+        (PROGS[0].0, &mut progs.sys_enter),
+        (PROGS[1].0, &mut progs.sched_process_fork),
     ] {
-        let mut link = prog
-            .attach()
-            .map_err(Error::kernel(format!("attach of {name}")))?;
-        link.pin(dir.join(name))
-            .map_err(Error::kernel(format!("pin of link {name}")))?;
+        prog.pin(dir.join(name))
+            .map_err(Error::kernel(format!("pin of program {name}")))?;
     }
     log::info!(
         "loaded the ebpf monitor's program, pinned in {}",
@@ -252,9 +334,14 @@ fn check_compatible(setup: &Setup, maps: &Maps, syms: &MapHandle) -> Result<(), 
     Ok(())
 }
 
-/// Removes every pin: the links' (which detaches the programs) and the maps'.
+/// Removes every pin: the links' (which detaches the programs), the programs' and the maps'.
 fn unpin_all(dir: &Path) {
-    for name in LINKS.iter().chain(MAPS.iter()) {
+    let progs = PROGS.iter().flat_map(|(prog, link)| [*link, *prog]);
+    unpin(dir, progs.chain(MAPS));
+}
+
+fn unpin<'a>(dir: &Path, names: impl Iterator<Item = &'a str>) {
+    for name in names {
         let path = dir.join(name);
         match std::fs::remove_file(&path) {
             Ok(()) => {}

@@ -340,7 +340,7 @@ fn a_child_of_the_container_is_judged_from_its_first_call() {
 }
 
 #[test]
-fn the_last_container_leaving_unpins_and_detaches_the_program() {
+fn the_last_container_leaving_detaches_the_program_and_unload_frees_it() {
     let mut f = Fixture::new();
     let (_, first) = f.cgroup();
     let (_, second) = f.cgroup();
@@ -356,9 +356,9 @@ fn the_last_container_leaving_unpins_and_detaches_the_program() {
     drop(link);
 
     a.unregister().unwrap();
-    assert!(f.setup.is_loaded(), "one container is left");
+    assert!(f.setup.is_attached(), "one container is left");
     b.unregister().unwrap();
-    assert_eq!(f.pinned(), Vec::<String>::new(), "nothing pinned");
+    assert!(!f.setup.is_attached(), "nothing attached");
     // SAFETY: a plain syscall wrapper; the fd it may return is closed at once.
     let fd = unsafe { libbpf_rs::libbpf_sys::bpf_link_get_fd_by_id(link_id) };
     if fd >= 0 {
@@ -366,6 +366,16 @@ fn the_last_container_leaving_unpins_and_detaches_the_program() {
         unsafe { libc::close(fd) };
     }
     assert!(fd < 0, "the link {link_id} is gone");
+
+    // The program stays loaded: the next container attaches it again.
+    assert!(f.setup.is_loaded());
+    let c = Registration::new(&f.setup, first, &spec(&p, &limits, true, false, &[])).unwrap();
+    assert!(f.setup.is_attached());
+    assert!(!f.setup.unload().unwrap(), "a container still uses it");
+    assert!(f.setup.is_attached());
+    c.unregister().unwrap();
+    assert!(f.setup.unload().unwrap());
+    assert_eq!(f.pinned(), Vec::<String>::new(), "nothing pinned");
 }
 
 #[test]
@@ -409,11 +419,7 @@ fn a_profile_too_large_for_the_kernel_is_refused_with_the_reason() {
     s.capacity = u32::MAX;
     let e = Registration::new(&f.setup, id, &s).unwrap_err().to_string();
     assert!(e.contains("refused a set of"), "{e}");
-    assert_eq!(
-        f.pinned(),
-        Vec::<String>::new(),
-        "a failed first container unloads"
-    );
+    assert!(!f.setup.is_attached(), "a failed first container detaches");
 }
 
 #[test]
@@ -435,7 +441,7 @@ fn detection_goes_on_in_the_kernel_when_the_monitor_is_gone() {
 
     // `delete` cleans up after the dead monitor.
     unregister_cgroup(&f.setup, id).unwrap();
-    assert_eq!(f.pinned(), Vec::<String>::new());
+    assert!(!f.setup.is_attached());
     unregister_cgroup(&f.setup, id).unwrap();
 }
 
@@ -464,7 +470,8 @@ fn twenty_containers_at_once_then_nothing_left() {
             s.spawn(move || reg.unregister().unwrap());
         }
     });
-    assert!(!f.setup.is_loaded());
+    assert!(!f.setup.is_attached());
+    assert!(f.setup.unload().unwrap());
     assert_eq!(f.pinned(), Vec::<String>::new());
 }
 

@@ -6,7 +6,9 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+use ids_e2e::bundle::Bundle;
 use ids_e2e::dockerd::Dockerd;
+use ids_e2e::private_host::PrivateHost;
 use ids_e2e::workload::{learn, ANOMALOUS, NORMAL};
 use ids_e2e::{ids_runc, monitor_pids, wait_until};
 
@@ -64,13 +66,13 @@ fn ebpf_learns_then_detects_and_kills() {
         e["kind"] == "unseen-syscall" || e["kind"] == "anomaly",
         "{e}"
     );
-    // The last container gone, the program is unloaded.
+    // The last container gone, nothing is attached (the loaded program may stay pinned).
     assert!(
         wait_until(Duration::from_secs(10), || !std::path::Path::new(
             "/run/ids-runc/bpf/sys_enter"
         )
         .exists()),
-        "the kernel program is still pinned"
+        "the kernel program is still attached"
     );
 }
 
@@ -225,4 +227,77 @@ fn an_unseen_syscall_is_refused_or_killed_before_it_runs() {
             && e["syscalls"][0] == "alarm"),
         "no kill for nc's alarm: {events:?}"
     );
+}
+
+/// A busybox bundle that asks for the ebpf monitor, learning profile `profile`.
+fn ebpf_bundle(script: &str, profile: &str) -> Bundle {
+    let bundle = Bundle::new(&["sh", "-c", script]);
+    let mut config = bundle.config();
+    let env = config["process"]["env"]
+        .as_array_mut()
+        .expect("process.env");
+    for setting in [
+        "IDS_RUNC_MONITOR=ebpf".to_string(),
+        "IDS_RUNC_MODE=learn".to_string(),
+        format!("IDS_RUNC_PROFILE={profile}"),
+    ] {
+        env.push(setting.into());
+    }
+    bundle.set_config(&config);
+    bundle
+}
+
+/// Adds `keys` to the host's config.
+fn with_host_keys(host: &PrivateHost, keys: serde_json::Value) {
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(host.config()).unwrap()).unwrap();
+    for (key, value) in keys.as_object().unwrap() {
+        config[key] = value.clone();
+    }
+    std::fs::write(host.config(), config.to_string()).unwrap();
+}
+
+#[test]
+fn without_btf_create_fails_with_one_line_or_falls_back_to_seccomp_notify() {
+    let host = PrivateHost::new();
+    let btf = "/nonexistent/vmlinux";
+    with_host_keys(&host, serde_json::json!({ "kernel_btf": btf }));
+    let bundle = ebpf_bundle("echo watched", "fallback");
+    let (code, out) = host.run(&bundle, "no-btf");
+    assert_ne!(code, Some(0), "{out}");
+    let line = out
+        .lines()
+        .find(|l| l.contains("BTF"))
+        .unwrap_or_else(|| panic!("no line says what is missing: {out}"));
+    assert!(line.contains(btf), "{line}");
+    assert!(!out.contains("watched"), "the container ran: {out}");
+
+    with_host_keys(
+        &host,
+        serde_json::json!({ "fallback_monitor": "seccomp-notify" }),
+    );
+    let (code, out) = host.run(&bundle, "fell-back");
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out, "watched");
+    let events = host.events();
+    let error = events
+        .iter()
+        .find(|e| e["kind"] == "monitor-error" && e["container"] == "fell-back")
+        .unwrap_or_else(|| panic!("no monitor-error event: {events:#?}"));
+    assert_eq!(error["monitor"], "seccomp-notify");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("BTF") && message.contains(btf),
+        "{message}"
+    );
+    // Watched all the same, by the seccomp-notify monitor.
+    let path = host.dir().join("profiles/fallback.json");
+    assert!(
+        wait_until(Duration::from_secs(10), || path.exists()),
+        "no profile learnt: {events:#?}"
+    );
+    let profile: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert_eq!(profile["monitor"]["kind"], "seccomp-notify");
+    host.assert_clean();
 }

@@ -15,7 +15,7 @@ use ids_monitor::backend::MonitorKind;
 use ids_monitor::backend::Origin;
 use ids_monitor::record::events::{ActionTaken, Event, EventKind, EventLog};
 
-use crate::config::host::HostConfig;
+use crate::config::host::{FallbackMonitor, HostConfig};
 use crate::config::selection::{self, Selection};
 use crate::container::bundle::BundleConfig;
 use crate::container::own_agent;
@@ -87,11 +87,14 @@ fn start_monitor(
     // With PTRACE_SYSCALL stops there is nothing to rewrite; with seccomp stops, its ALLOW
     // rules become TRACE rules. A container with its own seccomp agent keeps its profile as it is:
     // unless ebpf (which never touches it) was chosen, ptrace with syscall stops watches it.
-    let own_agent =
-        own_agent::reason(&config.spec).filter(|_| selection.monitor != MonitorKind::Ebpf);
+    let chosen = match selection.monitor {
+        MonitorKind::Ebpf => ebpf_or_fallback(host, id, selection)?,
+        other => other,
+    };
+    let own_agent = own_agent::reason(&config.spec).filter(|_| chosen != MonitorKind::Ebpf);
     let (monitor, ptrace_stops) = match own_agent {
         Some(_) => (MonitorKind::Ptrace, PtraceStops::Syscall),
-        None => (selection.monitor, host.ptrace_stops.unwrap_or_default()),
+        None => (chosen, host.ptrace_stops.unwrap_or_default()),
     };
     let new_spec = match monitor {
         MonitorKind::Ptrace => {
@@ -175,6 +178,7 @@ fn start_monitor(
             )?),
             _ => None,
         },
+        kernel_btf: host.kernel_btf.clone(),
         max_database_entries: host.max_database_entries(),
     }
     .write(state.path())?;
@@ -197,6 +201,41 @@ fn start_monitor(
         record_monitor_chosen(host, id, selection, &reason);
     }
     Ok(new_spec.is_some())
+}
+
+/// The ebpf monitor if this kernel can run its program (loaded now if it is not yet, so that the
+/// monitor only registers the container); else the host's `fallback_monitor`, with a
+/// `monitor-error` event saying why, or the reason as `create`'s error.
+fn ebpf_or_fallback(
+    host: &HostConfig,
+    id: &str,
+    selection: &Selection,
+) -> anyhow::Result<MonitorKind> {
+    let loaded = monitor_process::kernel::setup(host.kernel_btf.as_deref())
+        .and_then(|setup| Ok(setup.load()?));
+    let Err(err) = loaded else {
+        return Ok(MonitorKind::Ebpf);
+    };
+    let Some(FallbackMonitor::SeccompNotify) = host.fallback_monitor else {
+        return Err(err);
+    };
+    let fallback = MonitorKind::SeccompNotify;
+    let mut event = Event::now(
+        id,
+        &selection.profile_name,
+        selection.mode,
+        fallback,
+        EventKind::MonitorError,
+    );
+    event.action = ActionTaken::None;
+    event.message = Some(format!(
+        "{err:#}; watched by the seccomp-notify monitor instead (host config fallback_monitor)"
+    ));
+    log::warn!("{}", event.message.as_deref().unwrap_or_default());
+    if let Err(e) = EventLog::new(&host.events_path()).write(&event, true) {
+        eprintln!("ids-runc: {e}");
+    }
+    Ok(fallback)
 }
 
 /// Where runc will put the container in the cgroup v2 hierarchy, as the config asks.

@@ -9,4 +9,5 @@ pub mod inspect;
 pub mod monitor;
 pub mod profile;
 pub mod report;
+pub mod unload_ebpf;
 pub mod version;

@@ -14,7 +14,7 @@ use anyhow::Context;
 use clap::Parser;
 use ids_detector::alphabet::{Alphabet, Arch};
 use ids_detector::detector::Detector;
-use ids_ebpf::{OnUnseen, Setup, Spec, DEFAULT_PIN_DIR, KERNEL_BTF};
+use ids_ebpf::{OnUnseen, Spec};
 use ids_monitor::backend::control::ControlServer;
 use ids_monitor::backend::ebpf::{EbpfSupervisor, KernelSink, Registered};
 use ids_monitor::backend::notify::{HandoverListener, NotifySupervisor, SupervisorConfig};
@@ -128,15 +128,6 @@ fn prepare(state_dir: &Path) -> anyhow::Result<Prepared> {
     })
 }
 
-/// The host's kernel program, where ids-runc pins it.
-pub fn kernel_setup() -> anyhow::Result<Setup> {
-    Ok(Setup::new(
-        Path::new(DEFAULT_PIN_DIR),
-        Path::new(KERNEL_BTF),
-        ids_ebpf::symbol_table(Alphabet::system()),
-    )?)
-}
-
 /// The ebpf monitor: the container's cgroup, registered with the host's kernel program with what
 /// the guard judges by (the profile's bags, syscalls and parameters, the policy).
 fn register(launch: &Launch, guard: Option<&Guard>) -> anyhow::Result<Registered> {
@@ -196,7 +187,7 @@ fn register(launch: &Launch, guard: Option<&Guard>) -> anyhow::Result<Registered
             .unwrap_or(u32::MAX),
     };
     Ok(Registered::new(
-        &kernel_setup()?,
+        &crate::monitor_process::kernel::setup(launch.kernel_btf.as_deref())?,
         cgroup,
         &spec,
         params.threshold,

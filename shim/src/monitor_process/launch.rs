@@ -50,6 +50,9 @@ pub struct Launch {
     /// The ebpf monitor: the container's cgroup (v2) directory, where runc will put it.
     #[serde(default)]
     pub cgroup: Option<PathBuf>,
+    /// The ebpf monitor: the kernel's BTF (host config `kernel_btf`), if not the default.
+    #[serde(default)]
+    pub kernel_btf: Option<PathBuf>,
     /// Bags the normal database may hold (host config `max_database_entries`).
     #[serde(default = "default_max_database_entries")]
     pub max_database_entries: usize,
