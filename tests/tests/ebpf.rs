@@ -3,6 +3,8 @@
 //! runs; the kernel judges without the monitor process; nothing stays attached once the containers
 //! are gone.
 
+use std::path::Path;
+use std::process::Command;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -10,7 +12,7 @@ use ids_e2e::bundle::Bundle;
 use ids_e2e::dockerd::Dockerd;
 use ids_e2e::private_host::PrivateHost;
 use ids_e2e::workload::{learn, ANOMALOUS, NORMAL};
-use ids_e2e::{ids_runc, monitor_pids, wait_until};
+use ids_e2e::{ids_runc, monitor_pids, wait_until, workspace};
 
 /// The host has one kernel program for every ebpf container: tests that look at what is attached
 /// take turns.
@@ -299,5 +301,82 @@ fn without_btf_create_fails_with_one_line_or_falls_back_to_seccomp_notify() {
     let profile: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert_eq!(profile["monitor"]["kind"], "seccomp-notify");
+    host.assert_clean();
+}
+
+/// The libc-free helper of the kernel tests (`ebpf/tests/calls.c`), built into `rootfs`: it makes
+/// exactly the calls named on its command line, then exit_group.
+fn helper_in(rootfs: &Path) -> &'static str {
+    let status = Command::new("cc")
+        .args(["-O2", "-static", "-nostdlib", "-fno-stack-protector", "-o"])
+        .arg(rootfs.join("calls"))
+        .arg(workspace().join("ebpf/tests/calls.c"))
+        .status()
+        .expect("cc");
+    assert!(status.success(), "compiling ebpf/tests/calls.c");
+    "/calls"
+}
+
+/// A learnt profile's bags and their frequencies, in a stable order.
+fn bags_of(path: &Path) -> Vec<String> {
+    assert!(
+        wait_until(Duration::from_secs(10), || path.exists()),
+        "{} not saved",
+        path.display()
+    );
+    let profile: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    let mut bags: Vec<String> = profile["normal_db"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    bags.sort();
+    bags
+}
+
+#[test]
+fn ebpf_and_seccomp_notify_learn_the_same_bags() {
+    let _host = host_to_myself();
+    let host = PrivateHost::new();
+    // A single-threaded stream of calls both monitors see (none of those notify cannot), in an
+    // irregular but fixed order: many bags, most of them seen more than once.
+    let (getpid, getppid, getuid, getgid, geteuid, getpgrp) = (39, 110, 102, 104, 107, 111);
+    let alphabet = [getpid, getppid, getuid, getgid, geteuid, getpgrp];
+    let mut state = 7u32;
+    let stream: Vec<String> = (0..400)
+        .map(|_| {
+            state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            alphabet[(state >> 16) as usize % 3 + usize::from(state.is_multiple_of(7)) * 3]
+                .to_string()
+        })
+        .collect();
+    let mut learnt = Vec::new();
+    for monitor in ["seccomp-notify", "ebpf"] {
+        let bundle = Bundle::new(&["true"]);
+        let helper = helper_in(&bundle.rootfs());
+        let mut config = bundle.config();
+        let mut args = vec![helper.to_string()];
+        args.extend(stream.iter().cloned());
+        config["process"]["args"] = args.into();
+        let env = config["process"]["env"]
+            .as_array_mut()
+            .expect("process.env");
+        for setting in [
+            format!("IDS_RUNC_MONITOR={monitor}"),
+            "IDS_RUNC_MODE=learn".to_string(),
+            format!("IDS_RUNC_PROFILE=same-{monitor}"),
+        ] {
+            env.push(setting.into());
+        }
+        bundle.set_config(&config);
+        let (code, out) = host.run(&bundle, &format!("same-{monitor}"));
+        assert_eq!(code, Some(0), "{monitor}: {out}");
+        learnt.push(bags_of(
+            &host.dir().join(format!("profiles/same-{monitor}.json")),
+        ));
+    }
+    assert!(learnt[0].len() > 20, "{:?}", learnt[0]);
+    assert_eq!(learnt[0], learnt[1], "seccomp-notify, then ebpf");
     host.assert_clean();
 }
