@@ -131,6 +131,9 @@ pub struct EbpfSupervisor<S> {
     was_populated: bool,
     /// The sink knows the container's init.
     handed_over: bool,
+    /// Unknown windows waiting for their epoch's end: (epoch, thread, calls).
+    pending: Vec<(u64, u32, Vec<Sym>)>,
+    training: TrainingEpochs,
     pollfds: Vec<libc::pollfd>,
 }
 
@@ -206,6 +209,8 @@ impl<S: KernelSink> EbpfSupervisor<S> {
             handover_timeout,
             was_populated: false,
             handed_over: false,
+            pending: Vec::new(),
+            training: TrainingEpochs::default(),
             pollfds: Vec::new(),
         }
     }
@@ -227,6 +232,29 @@ impl<S: KernelSink> EbpfSupervisor<S> {
             });
             self.handed_over = true;
         }
+    }
+
+    /// Reads what the kernel has sent and hands it to the sink, the container's init first.
+    fn consume(
+        &mut self,
+        records: &ids_ebpf::Records<'_>,
+        queue: &RefCell<Vec<Record>>,
+    ) -> Result<(), EbpfError> {
+        records.consume()?;
+        let read = std::mem::take(&mut *queue.borrow_mut());
+        if !read.is_empty() && !self.handed_over {
+            self.hand_over();
+        }
+        self.delivery.stats.records += read.len() as u64;
+        deliver(
+            &mut self.delivery.sink,
+            read,
+            self.threshold,
+            self.learning,
+            &mut self.pending,
+            &mut self.training,
+        );
+        Ok(())
     }
 
     fn refresh_counters(&mut self) {
@@ -358,8 +386,6 @@ impl<S: KernelSink> Backend for EbpfSupervisor<S> {
         let Some(registration) = self.registration.take() else {
             return Ok(RunEnd::Stopped);
         };
-        let mut pending = Vec::new();
-        let mut training = TrainingEpochs::default();
         let result = (|| {
             let records = registration.records(|r| queue.borrow_mut().push(r))?;
             loop {
@@ -372,17 +398,7 @@ impl<S: KernelSink> Backend for EbpfSupervisor<S> {
                     self.hand_over();
                 }
                 if !populated && self.was_populated {
-                    records.consume()?;
-                    let read = std::mem::take(&mut *queue.borrow_mut());
-                    self.delivery.stats.records += read.len() as u64;
-                    deliver(
-                        &mut self.delivery.sink,
-                        read,
-                        self.threshold,
-                        self.learning,
-                        &mut pending,
-                        &mut training,
-                    );
+                    self.consume(&records, &queue)?;
                     return Ok(RunEnd::AllHungUp);
                 }
                 if !self.was_populated
@@ -411,25 +427,12 @@ impl<S: KernelSink> Backend for EbpfSupervisor<S> {
                     Ok(_) | Err(Errno::EINTR) => {}
                     Err(e) => return Err(EbpfError::Poll(e)),
                 }
-                records.consume()?;
-                let read = std::mem::take(&mut *queue.borrow_mut());
-                if !read.is_empty() && !self.handed_over {
-                    self.hand_over();
-                }
-                self.delivery.stats.records += read.len() as u64;
-                deliver(
-                    &mut self.delivery.sink,
-                    read,
-                    self.threshold,
-                    self.learning,
-                    &mut pending,
-                    &mut training,
-                );
+                self.consume(&records, &queue)?;
                 if self.learning {
                     // Epochs without a new bag send nothing; the kernel's count says they
                     // ended (all but the last, whose record may still be on its way).
                     if let Ok(counters) = registration.counters() {
-                        training.quiet_until(
+                        self.training.quiet_until(
                             &mut self.delivery.sink,
                             counters.epochs.saturating_sub(1),
                         );
