@@ -56,6 +56,9 @@ pub struct Spec<'a> {
     pub bags: &'a [(u64, u64)],
     /// Bags the container's set may hold (learning adds no new bag past it).
     pub capacity: u32,
+    /// Detection: send every unknown window of an epoch that may still be judged normal (up to
+    /// the limit of a full epoch), so that user space can merge them (continuous training).
+    pub continuous: bool,
 }
 
 /// The container's counters, as the kernel keeps them.
@@ -251,6 +254,44 @@ impl Registration {
             .map_err(Error::kernel("container"))
     }
 
+    /// Continuous training: adds bags user space merged to the container's set, and makes the
+    /// syscalls `known` (all those known now) known, if that changes them. Calls the program
+    /// counts for the container between the read and the write of its record are lost (it
+    /// happens only when a merged bag brings a syscall never seen before).
+    pub fn merge(&self, bags: &[u64], known: &[u16]) -> Result<(), Error> {
+        for id in bags {
+            match self
+                .set
+                .update(&id.to_ne_bytes(), &1u64.to_ne_bytes(), MapFlags::NO_EXIST)
+            {
+                Ok(()) => {}
+                Err(e) if e.kind() == libbpf_rs::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(Error::kernel("bag set")(e)),
+            }
+        }
+        let key = self.cgroup.to_ne_bytes();
+        let bytes = self
+            .maps
+            .containers
+            .lookup(&key, MapFlags::LOCK)
+            .map_err(Error::kernel("container"))?
+            .ok_or_else(|| {
+                Error::Unsupported(format!("cgroup {} is not registered", self.cgroup))
+            })?;
+        let mut c = Container::from_bytes(&bytes)
+            .ok_or_else(|| Error::Unsupported("container record of the wrong size".to_string()))?;
+        let mut now = [0; MAX_SYMS / 64];
+        set_bits(&mut now, known)?;
+        if now == c.known {
+            return Ok(());
+        }
+        c.known = now;
+        self.maps
+            .containers
+            .update(&key, c.as_bytes(), MapFlags::LOCK | MapFlags::EXIST)
+            .map_err(Error::kernel("container"))
+    }
+
     /// Takes the container out of the kernel; the last container's leaving detaches the program.
     pub fn unregister(self) -> Result<(), Error> {
         let lock = host::lock(&self.setup)?;
@@ -312,6 +353,9 @@ fn container_value(spec: &Spec<'_>) -> Result<Container, Error> {
         if spec.learn { abi::FLAG_LEARN } else { 0 } | if spec.kill { abi::FLAG_KILL } else { 0 };
     if spec.per_container {
         c.flags |= abi::FLAG_SHARED;
+    }
+    if spec.continuous {
+        c.flags |= abi::FLAG_CONTINUOUS;
     }
     c.flags |= match spec.on_unseen {
         OnUnseen::Ignore => 0,

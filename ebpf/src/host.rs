@@ -20,7 +20,7 @@ use nix::fcntl::{Flock, FlockArg};
 use nix::mount::MsFlags;
 use nix::sys::statfs::{statfs, FsType};
 
-use crate::abi::{Container, NR_TABLE};
+use crate::abi::{Container, ABI_VERSION, NR_TABLE};
 use crate::Error;
 
 /// The skeleton libbpf-cargo generates (build.rs): generated code, not held to our lints.
@@ -151,13 +151,30 @@ pub(crate) fn lock(setup: &Setup) -> Result<HostLock, Error> {
 pub(crate) fn open_or_load(setup: &Setup, lock: &HostLock) -> Result<Maps, Error> {
     check_btf(&setup.btf)?;
     mount_bpffs(&setup.pin_dir)?;
-    if !setup.is_loaded() {
-        if let Err(e) = load(setup) {
-            unpin_all(&setup.pin_dir);
-            return Err(e);
+    if setup.is_loaded() {
+        match open(setup, lock) {
+            Err(Error::Incompatible { .. }) if unused(setup) => {
+                // Another build's program, left loaded after its last container: replaced.
+                log::info!(
+                    "replacing the unused ebpf program of another build in {}",
+                    setup.pin_dir.display()
+                );
+                unpin_all(&setup.pin_dir);
+            }
+            opened => return opened,
         }
     }
+    if let Err(e) = load(setup) {
+        unpin_all(&setup.pin_dir);
+        return Err(e);
+    }
     open(setup, lock)
+}
+
+/// Whether no container is registered with the pinned program, whatever its build.
+fn unused(setup: &Setup) -> bool {
+    MapHandle::from_pinned_path(setup.pin_dir.join("containers"))
+        .is_ok_and(|containers| containers.keys().next().is_none())
 }
 
 /// The pinned program's maps, checked to be this build's. The caller holds the lock.
@@ -272,8 +289,8 @@ fn load(setup: &Setup) -> Result<(), Error> {
     let mut object = MaybeUninit::uninit();
     let open = builder.open(&mut object).map_err(Error::kernel("object"))?;
     let mut skel = open.load().map_err(Error::kernel("program"))?;
-    for (nr, sym) in setup.symbols.iter().enumerate() {
-        let key = u32::try_from(nr).expect("the table is 3 * NR_TABLE long");
+    for (nr, sym) in setup.symbols.iter().chain([&ABI_VERSION]).enumerate() {
+        let key = u32::try_from(nr).expect("the table is 3 * NR_TABLE + 1 long");
         skel.maps
             .syms
             .update(&key.to_ne_bytes(), &sym.to_ne_bytes(), MapFlags::ANY)
@@ -313,6 +330,16 @@ fn check_compatible(setup: &Setup, maps: &Maps, syms: &MapHandle) -> Result<(), 
         dir: setup.pin_dir.clone(),
         why,
     };
+    let key = u32::try_from(3 * NR_TABLE).expect("a small table");
+    let version = syms
+        .lookup(&key.to_ne_bytes(), MapFlags::ANY)
+        .ok()
+        .flatten();
+    if version.as_deref() != Some(&ABI_VERSION.to_ne_bytes()[..]) {
+        return Err(incompatible(format!(
+            "it is not version {ABI_VERSION} of the program"
+        )));
+    }
     let size = maps.containers.value_size() as usize;
     if size != std::mem::size_of::<Container>() {
         return Err(incompatible(format!(

@@ -130,6 +130,7 @@ fn spec<'a>(
         invisible: &[],
         bags,
         capacity: 10_000,
+        continuous: false,
     }
 }
 
@@ -689,4 +690,84 @@ fn an_exec_shallower_than_the_start_level_leaves_the_thread_runcs() {
     reg.unregister().unwrap();
     assert_eq!(counters.calls, 0);
     assert!(counters.runc_calls >= 5, "{counters:?}");
+}
+
+#[test]
+fn continuous_training_hears_every_window_of_a_normal_epoch_and_the_kernel_learns_the_merge() {
+    let mut f = Fixture::new();
+    let (path, id) = f.cgroup();
+    // At most 6 unknown windows in a normal epoch: more than the 4 sent without continuous
+    // training.
+    let p = params(4, 40, parameters::Threshold::Absolute(6));
+    let limits = support::limits(&p);
+    let normal = sequence(11, 398, &NORMAL);
+    let (db, known) = learnt(p, &normal);
+    let bags: Vec<(u64, u64)> = db.entries().map(|(id, e)| (id.0, e.frequency)).collect();
+    let known_syms: Vec<u16> = known.iter().map(|s| s.0).collect();
+    let mut s = spec(&p, &limits, false, false, &bags);
+    s.known = &known_syms;
+    s.continuous = true;
+    let reg = Registration::new(&f.setup, id, &s).unwrap();
+
+    // Two new calls side by side: five unknown windows, a normal epoch; a burst later: an
+    // anomalous one. 400 calls in all with execve and exit_group: ten whole epochs.
+    let mut calls = normal.clone();
+    calls[100] = GETPGRP;
+    calls[101] = GETPGRP;
+    for at in 300..306 {
+        calls[at] = [GETEGID, GETPGRP][at % 2];
+    }
+    assert!(run_in(&path, &calls).success());
+    let records = drain(&reg);
+    let mut sent: BTreeMap<u64, Vec<Vec<u16>>> = BTreeMap::new();
+    let mut ended = BTreeMap::new();
+    for r in &records {
+        match r {
+            Record::Unknown { epoch, window, .. } => sent
+                .entry(*epoch)
+                .or_default()
+                .push(window.calls().to_vec()),
+            Record::Epoch {
+                index,
+                mismatches,
+                anomalous,
+                ..
+            } => {
+                ended.insert(*index, (*mismatches, *anomalous));
+            }
+            _ => {}
+        }
+    }
+    assert!(ended.values().any(|&(m, a)| m == 5 && !a), "{ended:?}");
+    assert!(ended.values().any(|&(m, a)| m > 6 && a), "{ended:?}");
+    for (epoch, &(mismatches, _)) in &ended {
+        let windows = sent.get(epoch).map_or(0, Vec::len);
+        assert_eq!(windows, (mismatches as usize).min(6), "epoch {epoch}");
+    }
+
+    // User space merges the normal epochs' bags and teaches the kernel; the same run again
+    // then counts what the user-space detector with the merged database counts.
+    let mut d = Detector::with_database(p, db, &known, TrainingRecord::default());
+    let mut merged = Vec::new();
+    for (epoch, windows) in &sent {
+        if ended[epoch].1 {
+            continue;
+        }
+        for calls in windows {
+            let bag = SortedBag::from_calls(calls.iter().map(|&s| Sym(s)));
+            merged.push(bag.id().0);
+            d.learn_bag(bag, 1);
+        }
+    }
+    let known_now: Vec<u16> = d.known_syscalls().map(|s| s.0).collect();
+    reg.merge(&merged, &known_now).unwrap();
+    let before = reg.counters().unwrap().mismatches;
+    assert!(run_in(&path, &calls).success());
+    let after = reg.counters().unwrap().mismatches;
+    reg.unregister().unwrap();
+    for s in stream(&calls) {
+        d.observe(1, s);
+    }
+    assert_eq!(after - before, d.counters().mismatches);
+    assert!(after - before < before, "the merged bags are known now");
 }

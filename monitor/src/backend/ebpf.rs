@@ -27,8 +27,10 @@ use super::{control, Backend, Delivery, Handover, Origin};
 
 /// What the kernel tells a sink, besides what every backend does.
 pub trait KernelSink: SyscallSink {
-    /// An epoch the kernel judged, with its first unknown windows.
-    fn on_kernel_epoch(&mut self, verdict: &Verdict);
+    /// An epoch the kernel judged, with its unknown windows (the first few; with continuous
+    /// training, all that a normal epoch can have). Returns the ids of the bags continuous
+    /// training merged, for the kernel to know them too.
+    fn on_kernel_epoch(&mut self, verdict: &Verdict, unknown: &[(u32, &[Sym])]) -> Vec<u64>;
     /// A call of a syscall the profile never saw, by thread `tid`.
     fn on_kernel_unseen(&mut self, tid: u32, sym: Sym);
     /// Learning: a bag the kernel had not seen, sent once.
@@ -49,7 +51,9 @@ pub trait KernelSink: SyscallSink {
 
 /// Null mode: nothing is judged.
 impl KernelSink for super::sink::NullSink {
-    fn on_kernel_epoch(&mut self, _verdict: &Verdict) {}
+    fn on_kernel_epoch(&mut self, _verdict: &Verdict, _unknown: &[(u32, &[Sym])]) -> Vec<u64> {
+        Vec::new()
+    }
     fn on_kernel_unseen(&mut self, _tid: u32, _sym: Sym) {}
     fn on_kernel_new_bag(&mut self, _bag: SortedBag) {}
     fn on_kernel_training_epoch(&mut self, _end: EpochEnd) {}
@@ -133,6 +137,8 @@ pub struct EbpfSupervisor<S> {
     handed_over: bool,
     /// Unknown windows waiting for their epoch's end: (epoch, thread, calls).
     pending: Vec<(u64, u32, Vec<Sym>)>,
+    /// Bags continuous training merged that the kernel does not know yet.
+    merged: Vec<u64>,
     training: TrainingEpochs,
     pollfds: Vec<libc::pollfd>,
 }
@@ -210,6 +216,7 @@ impl<S: KernelSink> EbpfSupervisor<S> {
             was_populated: false,
             handed_over: false,
             pending: Vec::new(),
+            merged: Vec::new(),
             training: TrainingEpochs::default(),
             pollfds: Vec::new(),
         }
@@ -253,8 +260,27 @@ impl<S: KernelSink> EbpfSupervisor<S> {
             self.learning,
             &mut self.pending,
             &mut self.training,
+            &mut self.merged,
         );
         Ok(())
+    }
+
+    /// Continuous training: the kernel learns the bags (and syscalls) the sink merged.
+    fn teach_kernel(&mut self, registration: &Registration) {
+        if self.merged.is_empty() {
+            return;
+        }
+        let known: Vec<u16> = self
+            .delivery
+            .sink
+            .known_syscalls()
+            .iter()
+            .map(|s| s.0)
+            .collect();
+        if let Err(e) = registration.merge(&self.merged, &known) {
+            log::error!("teaching the kernel {} merged bags: {e}", self.merged.len());
+        }
+        self.merged.clear();
     }
 
     fn refresh_counters(&mut self) {
@@ -293,7 +319,8 @@ impl TrainingEpochs {
     }
 }
 
-/// Hands the records read so far to the sink. Unknown windows wait for their epoch's end.
+/// Hands the records read so far to the sink. Unknown windows wait for their epoch's end; the
+/// bags the sink merges are added to `merged`.
 fn deliver<S: KernelSink>(
     sink: &mut S,
     records: Vec<Record>,
@@ -301,6 +328,7 @@ fn deliver<S: KernelSink>(
     learning: bool,
     pending: &mut Vec<(u64, u32, Vec<Sym>)>,
     training: &mut TrainingEpochs,
+    merged: &mut Vec<u64>,
 ) {
     for record in records {
         match record {
@@ -351,7 +379,7 @@ fn deliver<S: KernelSink>(
                     anomalous,
                     &unknown,
                 );
-                sink.on_kernel_epoch(&verdict);
+                merged.extend(sink.on_kernel_epoch(&verdict, &unknown));
                 pending.retain(|(epoch, _, _)| *epoch > index);
             }
         }
@@ -428,6 +456,7 @@ impl<S: KernelSink> Backend for EbpfSupervisor<S> {
                     Err(e) => return Err(EbpfError::Poll(e)),
                 }
                 self.consume(&records, &queue)?;
+                self.teach_kernel(&registration);
                 if self.learning {
                     // Epochs without a new bag send nothing; the kernel's count says they
                     // ended (all but the last, whose record may still be on its way).

@@ -59,8 +59,8 @@ impl<S: KernelSink> SyscallSink for KernelSide<S> {
 }
 
 impl<S: KernelSink> KernelSink for KernelSide<S> {
-    fn on_kernel_epoch(&mut self, verdict: &Verdict) {
-        lock(&self.0).on_kernel_epoch(verdict);
+    fn on_kernel_epoch(&mut self, verdict: &Verdict, unknown: &[(u32, &[Sym])]) -> Vec<u64> {
+        lock(&self.0).on_kernel_epoch(verdict, unknown)
     }
     fn on_kernel_unseen(&mut self, tid: u32, sym: Sym) {
         lock(&self.0).on_kernel_unseen(tid, sym);

@@ -7,6 +7,7 @@ use ids_detector::alphabet::Sym;
 use ids_detector::bag::{BagId, SortedBag};
 use ids_detector::detector::{Mode, Verdict};
 use ids_detector::epoch::EpochEnd;
+use ids_detector::normal_db::Insertion;
 
 use super::{Guard, GuardMode};
 use crate::backend::ebpf::{KernelCounters, KernelSink};
@@ -15,8 +16,22 @@ use crate::policy::Action;
 use crate::record::events::{ActionTaken, EventKind};
 
 impl KernelSink for Guard {
-    fn on_kernel_epoch(&mut self, verdict: &Verdict) {
+    fn on_kernel_epoch(&mut self, verdict: &Verdict, unknown: &[(u32, &[Sym])]) -> Vec<u64> {
         self.on_verdict(verdict);
+        // Continuous training, as the detector does it: the bags of an epoch judged normal are
+        // merged (each window counted once), their syscalls become known.
+        if verdict.anomalous || !self.detector.parameters().training.continuous {
+            return Vec::new();
+        }
+        let mut merged = Vec::new();
+        for (_, calls) in unknown {
+            let bag = SortedBag::from_calls(calls.iter().copied());
+            let id = bag.id().0;
+            if self.detector.learn_bag(bag, 1) == Insertion::New {
+                merged.push(id);
+            }
+        }
+        merged
     }
 
     fn on_kernel_unseen(&mut self, tid: u32, sym: Sym) {

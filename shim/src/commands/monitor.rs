@@ -183,6 +183,7 @@ fn register(launch: &Launch, guard: Option<&Guard>) -> anyhow::Result<Registered
         },
         invisible: &invisible,
         bags: &bags,
+        continuous: guard.is_some() && params.training.continuous,
         capacity: u32::try_from(launch.max_database_entries.max(bags.len()).max(1))
             .unwrap_or(u32::MAX),
     };
