@@ -171,16 +171,7 @@ impl Registration {
 
     /// The container's counters now.
     pub fn counters(&self) -> Result<Counters, Error> {
-        let bytes = self
-            .maps
-            .containers
-            .lookup(&self.cgroup.to_ne_bytes(), MapFlags::LOCK)
-            .map_err(Error::kernel("container counters"))?
-            .ok_or_else(|| {
-                Error::Unsupported(format!("cgroup {} is not registered", self.cgroup))
-            })?;
-        let c = Container::from_bytes(&bytes)
-            .ok_or_else(|| Error::Unsupported("container record of the wrong size".to_string()))?;
+        let c = self.record()?;
         Ok(Counters {
             calls: c.calls,
             windows: c.windows,
@@ -225,17 +216,7 @@ impl Registration {
     /// now, and the syscalls `known` (those of the bags learnt). The epoch in progress starts
     /// over, as in the user-space detector.
     pub fn set_learning(&self, learn: bool, known: &[u16]) -> Result<(), Error> {
-        let key = self.cgroup.to_ne_bytes();
-        let bytes = self
-            .maps
-            .containers
-            .lookup(&key, MapFlags::LOCK)
-            .map_err(Error::kernel("container"))?
-            .ok_or_else(|| {
-                Error::Unsupported(format!("cgroup {} is not registered", self.cgroup))
-            })?;
-        let mut c = Container::from_bytes(&bytes)
-            .ok_or_else(|| Error::Unsupported("container record of the wrong size".to_string()))?;
+        let mut c = self.record()?;
         c.flags = if learn {
             c.flags | abi::FLAG_LEARN
         } else {
@@ -248,9 +229,31 @@ impl Registration {
         c.epoch_calls = 0;
         c.epoch_windows = 0;
         c.epoch_mismatches = 0;
+        self.write_record(&c)
+    }
+
+    /// The container's map value, read under its lock.
+    fn record(&self) -> Result<Container, Error> {
+        let bytes = self
+            .maps
+            .containers
+            .lookup(&self.cgroup.to_ne_bytes(), MapFlags::LOCK)
+            .map_err(Error::kernel("container"))?
+            .ok_or_else(|| {
+                Error::Unsupported(format!("cgroup {} is not registered", self.cgroup))
+            })?;
+        Container::from_bytes(&bytes)
+            .ok_or_else(|| Error::Unsupported("container record of the wrong size".to_string()))
+    }
+
+    fn write_record(&self, c: &Container) -> Result<(), Error> {
         self.maps
             .containers
-            .update(&key, c.as_bytes(), MapFlags::LOCK | MapFlags::EXIST)
+            .update(
+                &self.cgroup.to_ne_bytes(),
+                c.as_bytes(),
+                MapFlags::LOCK | MapFlags::EXIST,
+            )
             .map_err(Error::kernel("container"))
     }
 
@@ -269,27 +272,14 @@ impl Registration {
                 Err(e) => return Err(Error::kernel("bag set")(e)),
             }
         }
-        let key = self.cgroup.to_ne_bytes();
-        let bytes = self
-            .maps
-            .containers
-            .lookup(&key, MapFlags::LOCK)
-            .map_err(Error::kernel("container"))?
-            .ok_or_else(|| {
-                Error::Unsupported(format!("cgroup {} is not registered", self.cgroup))
-            })?;
-        let mut c = Container::from_bytes(&bytes)
-            .ok_or_else(|| Error::Unsupported("container record of the wrong size".to_string()))?;
+        let mut c = self.record()?;
         let mut now = [0; MAX_SYMS / 64];
         set_bits(&mut now, known)?;
         if now == c.known {
             return Ok(());
         }
         c.known = now;
-        self.maps
-            .containers
-            .update(&key, c.as_bytes(), MapFlags::LOCK | MapFlags::EXIST)
-            .map_err(Error::kernel("container"))
+        self.write_record(&c)
     }
 
     /// Takes the container out of the kernel; the last container's leaving detaches the program.

@@ -265,19 +265,18 @@ impl<S: KernelSink> EbpfSupervisor<S> {
         Ok(())
     }
 
+    /// The syscalls the sink knows, as the kernel numbers them.
+    fn known_symbols(&self) -> Vec<u16> {
+        let known = self.delivery.sink.known_syscalls();
+        known.iter().map(|s| s.0).collect()
+    }
+
     /// Continuous training: the kernel learns the bags (and syscalls) the sink merged.
     fn teach_kernel(&mut self, registration: &Registration) {
         if self.merged.is_empty() {
             return;
         }
-        let known: Vec<u16> = self
-            .delivery
-            .sink
-            .known_syscalls()
-            .iter()
-            .map(|s| s.0)
-            .collect();
-        if let Err(e) = registration.merge(&self.merged, &known) {
+        if let Err(e) = registration.merge(&self.merged, &self.known_symbols()) {
             log::error!("teaching the kernel {} merged bags: {e}", self.merged.len());
         }
         self.merged.clear();
@@ -467,14 +466,7 @@ impl<S: KernelSink> Backend for EbpfSupervisor<S> {
                         );
                     }
                     if !self.delivery.sink.learning() {
-                        let known: Vec<u16> = self
-                            .delivery
-                            .sink
-                            .known_syscalls()
-                            .iter()
-                            .map(|s| s.0)
-                            .collect();
-                        registration.set_learning(false, &known)?;
+                        registration.set_learning(false, &self.known_symbols())?;
                         self.learning = false;
                         log::info!("the kernel detects now");
                     }
