@@ -380,6 +380,9 @@ fn watch_with_unseen<S: KernelSink + Send>(
         sync_wake_up: launch.sync_wake_up,
         // Rare calls: no need for the fast path's wake-up signal on this second thread.
         fast_path: false,
+        // runc's init can stick in a notified call before the handover, as under the notify
+        // monitor: watched for the same way.
+        handover_timeout: Some(HANDOVER_CHECK),
         ..SupervisorConfig::default()
     };
     let mut unseen = NotifySupervisor::new(listener, shared.unseen_side(), config);
@@ -387,8 +390,9 @@ fn watch_with_unseen<S: KernelSink + Send>(
     let kernel_done = AtomicBool::new(false);
     let (watched, unseen_end) = std::thread::scope(|scope| {
         let notify = scope.spawn(|| {
-            let end =
-                unseen.run(|| stop.load(Ordering::Relaxed) || kernel_done.load(Ordering::Relaxed));
+            let end = run_watching_start(&mut unseen, launch, || {
+                stop.load(Ordering::Relaxed) || kernel_done.load(Ordering::Relaxed)
+            });
             log::info!(
                 "unseen-call loop ends ({end:?}): {}",
                 serde_json::to_string(&unseen.inspect()).unwrap_or_default()
@@ -425,31 +429,40 @@ fn supervise<B: Backend>(
     stop: &AtomicBool,
 ) -> anyhow::Result<(RunEnd, B::Sink)> {
     let mut backend = backend.with_control(control);
+    let end = run_watching_start(&mut backend, launch, || stop.load(Ordering::Relaxed))?;
+    log_end(launch, end, &backend.inspect());
+    Ok((end, backend.into_sink()))
+}
+
+/// Runs the backend until it ends otherwise than for want of a handover: see [`supervise`].
+fn run_watching_start<B: Backend>(
+    backend: &mut B,
+    launch: &Launch,
+    mut should_stop: impl FnMut() -> bool,
+) -> Result<RunEnd, B::Error> {
     let started = std::time::Instant::now();
     let mut suspect = None;
-    let end = loop {
-        let end = backend.run(|| stop.load(Ordering::Relaxed))?;
+    loop {
+        let end = backend.run(&mut should_stop)?;
         if end != RunEnd::HandoverTimeout {
-            break end;
+            return Ok(end);
         }
         let runc_alive = Path::new(&format!("/proc/{}", launch.runc_pid)).exists();
         if !runc_alive || started.elapsed() >= HANDOVER_GIVE_UP {
             log::warn!("nothing was handed over; runc is gone or gave up");
-            break end;
+            return Ok(end);
         }
         if B::START_CAN_STICK {
             let found = stuck_init::find(launch.runc_pid as i32);
             match found {
                 Some(stuck) if suspect == Some(stuck) => {
                     kill_stuck_init(launch, stuck);
-                    break end;
+                    return Ok(end);
                 }
                 _ => suspect = found,
             }
         }
-    };
-    log_end(launch, end, &backend.inspect());
-    Ok((end, backend.into_sink()))
+    }
 }
 
 /// Kills a runc init that can never go on, so that `create` fails instead of hanging, and says why.
