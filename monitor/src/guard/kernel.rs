@@ -119,3 +119,68 @@ impl KernelSink for Guard {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use ids_detector::alphabet::Alphabet;
+    use ids_detector::detector::Verdict;
+
+    use super::*;
+    use crate::policy::Policy;
+    use crate::record::events::EventLog;
+    use crate::testing::{guard_settings, trained_detector};
+
+    fn window(names: [&str; 3]) -> Vec<Sym> {
+        names
+            .iter()
+            .map(|n| Alphabet::system().sym_by_name(n).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn continuous_training_merges_the_kernels_normal_epochs_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let events = EventLog::new(&dir.path().join("events.jsonl"));
+        let mut detector = trained_detector();
+        detector.set_continuous_training(true);
+        let mut g = Guard::new(
+            guard_settings(GuardMode::Detect, Policy::default()),
+            detector,
+            events,
+        );
+        let new = window(["openat", "getpid", "close"]);
+        let other = window(["read", "getpid", "getpid"]);
+        let anomalous = window(["socket", "bind", "listen"]);
+        fn judged<'a>(
+            epoch: u64,
+            windows: &[&'a [Sym]],
+            anomalous: bool,
+        ) -> (Verdict, Vec<(u32, &'a [Sym])>) {
+            let unknown: Vec<(u32, &[Sym])> = windows.iter().map(|w| (7, *w)).collect();
+            let mismatches = windows.len() as u32;
+            (
+                Verdict::judged(epoch, 4, mismatches, 1.0, anomalous, &unknown),
+                unknown,
+            )
+        }
+
+        let (verdict, unknown) = judged(0, &[&anomalous], true);
+        assert!(g.on_kernel_epoch(&verdict, &unknown).is_empty());
+        let (verdict, unknown) = judged(1, &[&new, &other], false);
+        let merged = g.on_kernel_epoch(&verdict, &unknown);
+        let ids: Vec<u64> = [&new, &other]
+            .iter()
+            .map(|w| SortedBag::from_calls(w.iter().copied()).id().0)
+            .collect();
+        assert_eq!(merged, ids);
+        for id in ids {
+            assert!(g.detector().database().contains(BagId(id)));
+        }
+        let getpid = Alphabet::system().sym_by_name("getpid").unwrap();
+        assert!(g.known_syscalls().contains(&getpid));
+        let socket = Alphabet::system().sym_by_name("socket").unwrap();
+        assert!(!g.known_syscalls().contains(&socket));
+        // Known now: merged once.
+        assert!(g.on_kernel_epoch(&verdict, &unknown).is_empty());
+    }
+}
