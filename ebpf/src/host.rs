@@ -289,8 +289,13 @@ fn load(setup: &Setup) -> Result<(), Error> {
     let mut object = MaybeUninit::uninit();
     let open = builder.open(&mut object).map_err(Error::kernel("object"))?;
     let mut skel = open.load().map_err(Error::kernel("program"))?;
-    for (nr, sym) in setup.symbols.iter().chain([&ABI_VERSION]).enumerate() {
-        let key = u32::try_from(nr).expect("the table is 3 * NR_TABLE + 1 long");
+    for (nr, sym) in setup
+        .symbols
+        .iter()
+        .chain(&stamp(&setup.symbols))
+        .enumerate()
+    {
+        let key = u32::try_from(nr).expect("the table is 3 * NR_TABLE + STAMP long");
         skel.maps
             .syms
             .update(&key.to_ne_bytes(), &sym.to_ne_bytes(), MapFlags::ANY)
@@ -330,15 +335,26 @@ fn check_compatible(setup: &Setup, maps: &Maps, syms: &MapHandle) -> Result<(), 
         dir: setup.pin_dir.clone(),
         why,
     };
-    let key = u32::try_from(3 * NR_TABLE).expect("a small table");
-    let version = syms
-        .lookup(&key.to_ne_bytes(), MapFlags::ANY)
-        .ok()
-        .flatten();
-    if version.as_deref() != Some(&ABI_VERSION.to_ne_bytes()[..]) {
+    let pinned: Vec<Option<Vec<u8>>> = (3 * NR_TABLE..3 * NR_TABLE + STAMP)
+        .map(|key| {
+            let key = u32::try_from(key).expect("a small table");
+            syms.lookup(&key.to_ne_bytes(), MapFlags::ANY)
+                .ok()
+                .flatten()
+        })
+        .collect();
+    let [version, symbols @ ..] = stamp(&setup.symbols);
+    if pinned[0].as_deref() != Some(&version.to_ne_bytes()[..]) {
         return Err(incompatible(format!(
             "it is not version {ABI_VERSION} of the program"
         )));
+    }
+    if pinned[1..]
+        .iter()
+        .zip(symbols)
+        .any(|(pinned, word)| pinned.as_deref() != Some(&word.to_ne_bytes()[..]))
+    {
+        return Err(incompatible("its symbol table differs".to_string()));
     }
     let size = maps.containers.value_size() as usize;
     if size != std::mem::size_of::<Container>() {
@@ -347,18 +363,22 @@ fn check_compatible(setup: &Setup, maps: &Maps, syms: &MapHandle) -> Result<(), 
             std::mem::size_of::<Container>()
         )));
     }
-    for (nr, sym) in setup.symbols.iter().enumerate() {
-        let key = u32::try_from(nr).expect("the table is 3 * NR_TABLE long");
-        let pinned = syms
-            .lookup(&key.to_ne_bytes(), MapFlags::ANY)
-            .map_err(Error::kernel("symbol table"))?;
-        if pinned.as_deref() != Some(&sym.to_ne_bytes()[..]) {
-            return Err(incompatible(format!(
-                "its symbol table differs at entry {nr}"
-            )));
-        }
-    }
     Ok(())
+}
+
+/// Entries of the symbol map after the tables: the program's version, then a 64-bit FNV-1a hash
+/// of the tables in four parts, so that a build checks a pinned program in five lookups.
+const STAMP: usize = 5;
+
+fn stamp(symbols: &[u16]) -> [u16; STAMP] {
+    let hash = symbols
+        .iter()
+        .flat_map(|s| s.to_le_bytes())
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+    let part = |i: u32| (hash >> (16 * i)) as u16;
+    [ABI_VERSION, part(0), part(1), part(2), part(3)]
 }
 
 /// Removes every pin: the links' (which detaches the programs), the programs' and the maps'.

@@ -771,3 +771,28 @@ fn continuous_training_hears_every_window_of_a_normal_epoch_and_the_kernel_learn
     assert_eq!(after - before, d.counters().mismatches);
     assert!(after - before < before, "the merged bags are known now");
 }
+
+#[test]
+fn another_builds_program_is_refused_while_used_and_replaced_once_unused() {
+    let mut f = Fixture::new();
+    let (_, first) = f.cgroup();
+    let (_, second) = f.cgroup();
+    let p = params(4, 16, parameters::Threshold::Absolute(0));
+    let limits = support::limits(&p);
+    let a = Registration::new(&f.setup, first, &spec(&p, &limits, true, false, &[])).unwrap();
+    // Another build: its symbols differ, so its bag ids would.
+    let mut symbols = support::symbols();
+    symbols.swap(0, 1);
+    let other = ids_ebpf::Setup::new(&f.pins, Path::new(ids_ebpf::KERNEL_BTF), symbols).unwrap();
+    let e = Registration::new(&other, second, &spec(&p, &limits, true, false, &[])).unwrap_err();
+    assert!(matches!(e, Error::Incompatible { .. }), "{e:?}");
+    assert!(
+        f.setup.is_attached(),
+        "the first build's container is still watched"
+    );
+    a.unregister().unwrap();
+    let b = Registration::new(&other, second, &spec(&p, &limits, true, false, &[])).unwrap();
+    let e = Registration::new(&f.setup, first, &spec(&p, &limits, true, false, &[])).unwrap_err();
+    assert!(matches!(e, Error::Incompatible { .. }), "{e:?}");
+    b.unregister().unwrap();
+}

@@ -52,11 +52,12 @@ struct end {
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 // Syscall number → symbol, one table of NR_TABLE entries per architecture (x86_64, x86, x32), as
-// user space's alphabet numbers them. NO_SYM: a number the alphabet does not know. The entry after
-// the tables holds ABI_VERSION, for user space to tell a program pinned by another build.
+// user space's alphabet numbers them. NO_SYM: a number the alphabet does not know. The five entries
+// after the tables hold ABI_VERSION and a hash of the tables, for user space to tell a program
+// pinned by another build.
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 3 * NR_TABLE + 1);
+	__uint(max_entries, 3 * NR_TABLE + 5);
 	__type(key, __u32);
 	__type(value, __u16);
 } syms SEC(".maps");
