@@ -86,7 +86,8 @@ fn start_monitor(
     // leaves it alone and traces runc itself, from this process on.
     // With PTRACE_SYSCALL stops there is nothing to rewrite; with seccomp stops, its ALLOW
     // rules become TRACE rules. A container with its own seccomp agent keeps its profile as it is:
-    // unless ebpf (which never touches it) was chosen, ptrace with syscall stops watches it.
+    // unless ebpf (which touches it only for unseen=deny) was chosen, ptrace with syscall stops
+    // watches it.
     let chosen = match selection.monitor {
         MonitorKind::Ebpf => ebpf_or_fallback(host, id, selection)?,
         other => other,
@@ -111,8 +112,8 @@ fn start_monitor(
             }
         }
         // The kernel judges the calls that pass the container's profile, which stays as it is
-        // unless unseen calls must be refused or killed before they run: then the calls of
-        // syscalls the profile never saw are notified to the monitor.
+        // unless unseen calls must be refused before they run: then the calls of syscalls the
+        // profile never saw are notified to the monitor.
         MonitorKind::Ebpf => {
             ensure_own_pid_namespace(&config.spec, true)
                 .with_context(|| format!("{}", config.path().display()))?;
@@ -127,7 +128,8 @@ fn start_monitor(
                 {
                     if let Some(reason) = own_agent::reason(&config.spec) {
                         anyhow::bail!(
-                            "{reason}, so the ebpf monitor cannot refuse unseen syscalls before                              they run: use unseen=log"
+                            "{reason}, so the ebpf monitor cannot refuse unseen syscalls before they \
+                             run: use unseen=log"
                         );
                     }
                     let seen = found.profile.syscalls.iter().cloned().collect();
