@@ -118,29 +118,44 @@ impl Registration {
                 &create_opts(0),
             )
             .map_err(Error::kernel("ring buffer"))?;
-            let taken = |e: libbpf_rs::Error| {
-                if e.kind() == libbpf_rs::ErrorKind::AlreadyExists {
-                    Error::Unsupported(format!("cgroup {cgroup} is already monitored"))
-                } else {
-                    Error::kernel("registration")(e)
-                }
-            };
             let fd = |m: &MapHandle| {
                 u32::try_from(m.as_fd().as_raw_fd())
                     .expect("an fd is not negative")
                     .to_ne_bytes()
             };
-            // The set and the ring first, the container last: the program judges a container
-            // only once everything it needs is there.
-            maps.bags
-                .update(&key, &fd(&set), MapFlags::NO_EXIST)
-                .map_err(taken)?;
-            maps.rings
-                .update(&key, &fd(&ring), MapFlags::NO_EXIST)
-                .map_err(Error::kernel("registration"))?;
-            maps.limits
-                .update(&key, &fd(&limits), MapFlags::NO_EXIST)
-                .map_err(Error::kernel("registration"))?;
+            // The set, the ring and the limits first, the container last: the program judges a
+            // container only once everything it needs is there. Each update of a map of maps
+            // waits for an RCU grace period (the kernel makes sure no program still sees the old
+            // value), milliseconds each on a busy host: the three wait side by side.
+            let (set_fd, ring_fd, limits_fd) = (fd(&set), fd(&ring), fd(&limits));
+            let updates: Vec<Result<(), libbpf_rs::Error>> = std::thread::scope(|scope| {
+                let key = &key;
+                [
+                    (&maps.bags, set_fd),
+                    (&maps.rings, ring_fd),
+                    (&maps.limits, limits_fd),
+                ]
+                .map(|(map, value)| {
+                    scope.spawn(move || map.update(key, &value, MapFlags::NO_EXIST))
+                })
+                .into_iter()
+                .map(|update| update.join().expect("a map update does not panic"))
+                .collect()
+            });
+            let failed = |kind| {
+                updates
+                    .iter()
+                    .any(|u| u.as_ref().is_err_and(|e| e.kind() == kind))
+            };
+            if failed(libbpf_rs::ErrorKind::AlreadyExists) {
+                // Another registration's entries: not ours to remove.
+                return Err(Error::Unsupported(format!(
+                    "cgroup {cgroup} is already monitored"
+                )));
+            }
+            for update in updates {
+                update.map_err(Error::kernel("registration"))?;
+            }
             maps.containers
                 .update(&key, value.as_bytes(), MapFlags::NO_EXIST)
                 .map_err(Error::kernel("registration"))?;

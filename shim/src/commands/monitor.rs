@@ -166,6 +166,15 @@ fn register(launch: &Launch, guard: Option<&Guard>) -> anyhow::Result<Registered
         None => (launch.parameters, Vec::new(), Vec::new(), Vec::new(), false),
     };
     let limits = ids_ebpf::limits(&params);
+    let continuous = guard.is_some() && params.training.continuous;
+    // The kernel's set grows only while learning or with continuous training; otherwise it holds
+    // the profile's bags, and a set sized for them is much cheaper to create (the kernel zeroes
+    // a bucket per entry: some 40 ms for the default million, at every start).
+    let capacity = if learn || continuous {
+        launch.max_database_entries.max(bags.len())
+    } else {
+        bags.len()
+    };
     let spec = Spec {
         window: params.window,
         epoch: params.epoch,
@@ -183,9 +192,8 @@ fn register(launch: &Launch, guard: Option<&Guard>) -> anyhow::Result<Registered
         },
         invisible: &invisible,
         bags: &bags,
-        continuous: guard.is_some() && params.training.continuous,
-        capacity: u32::try_from(launch.max_database_entries.max(bags.len()).max(1))
-            .unwrap_or(u32::MAX),
+        continuous,
+        capacity: u32::try_from(capacity.max(1)).unwrap_or(u32::MAX),
     };
     Ok(Registered::new(
         &crate::monitor_process::kernel::setup(launch.kernel_btf.as_deref())?,
