@@ -19,8 +19,8 @@
 #   4. detect (IDS_RUNC_ACTION=log): fresh mysqlslap sessions (another seed) alternate with sqlmap
 #      sessions; every session's start and end are recorded, and every epoch of
 #      <runs_dir>/<id>.epochs.jsonl is labelled attack (it overlaps an sqlmap session) or normal;
-#   5. throughput: mysqlslap under plain runc, the null monitor, notify detect and ptrace detect,
-#      interleaved, RUNS rounds; hack/bench/mysql/analyze.py prints the table and draws the SVG.
+#   5. throughput: mysqlslap under plain runc, the null monitor, notify detect, ptrace detect and
+#      ebpf detect (the in-kernel monitor), interleaved, RUNS rounds; hack/bench/mysql/analyze.py prints the table and draws the SVG.
 # The settings run side by side (one server each, the same session at the same time on every
 # server), which keeps the whole run within about 20 minutes on 2 vCPUs.
 #
@@ -50,8 +50,9 @@ LIFETIMES=${LIFETIMES:-4}
 # the product's defaults (W=10, E=1000, anomalous above 1% unknown bags); the E=200 settings judge
 # shorter epochs and flag any unknown bag (> 0.1% of 200 windows), because an sqlmap session in
 # direct mode makes only a few hundred calls; W=6 tries fewer, less specific bags. Other thresholds
-# are applied offline to the same runs.
-CONFIGS=${CONFIGS:-"mysql:seccomp-notify:10:1000:0.01 mysql-e200:seccomp-notify:10:200:0.001 mysql-w6-e200:seccomp-notify:6:200:0.001 mysql-ptrace:ptrace:10:1000:0.01"}
+# are applied offline to the same runs. `mysql-ebpf` is the paper's setting in the kernel, to be
+# compared with `mysql`.
+CONFIGS=${CONFIGS:-"mysql:seccomp-notify:10:1000:0.01 mysql-e200:seccomp-notify:10:200:0.001 mysql-w6-e200:seccomp-notify:6:200:0.001 mysql-ptrace:ptrace:10:1000:0.01 mysql-ebpf:ebpf:10:1000:0.01"}
 RECORD=${RECORD:-0}
 USER_PASS=app:app-secret
 DB=shop
@@ -344,6 +345,7 @@ profile_of() {
 }
 notify_profile=$(profile_of seccomp-notify)
 ptrace_profile=$(profile_of ptrace)
+ebpf_profile=$(profile_of ebpf)
 modes=(runc null)
 server tp-runc $((PORT + 10)) runc
 server tp-null $((PORT + 11)) ids-runc -e IDS_RUNC_MODE=null
@@ -357,7 +359,13 @@ if [ -n "$ptrace_profile" ]; then
   server tp-ptrace $((PORT + 13)) ids-runc -e IDS_RUNC_MODE=detect -e "IDS_RUNC_PROFILE=$ptrace_profile" \
     -e IDS_RUNC_MONITOR=ptrace -e IDS_RUNC_ACTION=log
 fi
-declare -A tp_port=([runc]=$((PORT + 10)) [null]=$((PORT + 11)) [notify]=$((PORT + 12)) [ptrace]=$((PORT + 13)))
+if [ -n "$ebpf_profile" ]; then
+  modes+=(ebpf)
+  server tp-ebpf $((PORT + 14)) ids-runc -e IDS_RUNC_MODE=detect -e "IDS_RUNC_PROFILE=$ebpf_profile" \
+    -e IDS_RUNC_MONITOR=ebpf -e IDS_RUNC_ACTION=log
+fi
+declare -A tp_port=([runc]=$((PORT + 10)) [null]=$((PORT + 11)) [notify]=$((PORT + 12)) [ptrace]=$((PORT + 13))
+  [ebpf]=$((PORT + 14)))
 for mode in "${modes[@]}"; do slap "${tp_port[$mode]}" 8 mixed 2000 >/dev/null; done # warm-up
 for round in $(seq "$RUNS"); do
   for mode in "${modes[@]}"; do

@@ -64,6 +64,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 invisible: &[],
                 bags: &[],
                 capacity: 10_000,
+                continuous: false,
             };
             let learning = Registration::new(&setup, id, &spec)?;
             let learn = run(true)?;

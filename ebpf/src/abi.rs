@@ -8,12 +8,15 @@ pub const MAX_SYMS: usize = 1024;
 pub const NR_TABLE: usize = 1024;
 /// The symbol of a syscall number the alphabet does not know.
 pub const NO_SYM: u16 = 0xffff;
+/// The program's `ABI_VERSION`, kept in the symbol map after the tables.
+pub const ABI_VERSION: u16 = 2;
 
 pub const FLAG_LEARN: u32 = 1;
 pub const FLAG_KILL: u32 = 2;
 pub const FLAG_UNSEEN: u32 = 4;
 pub const FLAG_UNSEEN_KILL: u32 = 8;
 pub const FLAG_SHARED: u32 = 16;
+pub const FLAG_CONTINUOUS: u32 = 32;
 
 pub const RECORD_NEW_BAG: u32 = 1;
 pub const RECORD_UNKNOWN: u32 = 2;

@@ -56,6 +56,9 @@ pub struct Spec<'a> {
     pub bags: &'a [(u64, u64)],
     /// Bags the container's set may hold (learning adds no new bag past it).
     pub capacity: u32,
+    /// Detection: send every unknown window of an epoch that may still be judged normal (up to
+    /// the limit of a full epoch), so that user space can merge them (continuous training).
+    pub continuous: bool,
 }
 
 /// The container's counters, as the kernel keeps them.
@@ -101,6 +104,7 @@ impl Registration {
         let value = container_value(spec)?;
         let lock = host::lock(setup)?;
         let maps = host::open_or_load(setup, &lock)?;
+        host::attach(setup, &lock)?;
         let key = cgroup.to_ne_bytes();
         let inserted = (|| {
             let set = bag_set(spec)?;
@@ -114,29 +118,44 @@ impl Registration {
                 &create_opts(0),
             )
             .map_err(Error::kernel("ring buffer"))?;
-            let taken = |e: libbpf_rs::Error| {
-                if e.kind() == libbpf_rs::ErrorKind::AlreadyExists {
-                    Error::Unsupported(format!("cgroup {cgroup} is already monitored"))
-                } else {
-                    Error::kernel("registration")(e)
-                }
-            };
             let fd = |m: &MapHandle| {
                 u32::try_from(m.as_fd().as_raw_fd())
                     .expect("an fd is not negative")
                     .to_ne_bytes()
             };
-            // The set and the ring first, the container last: the program judges a container
-            // only once everything it needs is there.
-            maps.bags
-                .update(&key, &fd(&set), MapFlags::NO_EXIST)
-                .map_err(taken)?;
-            maps.rings
-                .update(&key, &fd(&ring), MapFlags::NO_EXIST)
-                .map_err(Error::kernel("registration"))?;
-            maps.limits
-                .update(&key, &fd(&limits), MapFlags::NO_EXIST)
-                .map_err(Error::kernel("registration"))?;
+            // The set, the ring and the limits first, the container last: the program judges a
+            // container only once everything it needs is there. Each update of a map of maps
+            // waits for an RCU grace period (the kernel makes sure no program still sees the old
+            // value), milliseconds each on a busy host: the three wait side by side.
+            let (set_fd, ring_fd, limits_fd) = (fd(&set), fd(&ring), fd(&limits));
+            let updates: Vec<Result<(), libbpf_rs::Error>> = std::thread::scope(|scope| {
+                let key = &key;
+                [
+                    (&maps.bags, set_fd),
+                    (&maps.rings, ring_fd),
+                    (&maps.limits, limits_fd),
+                ]
+                .map(|(map, value)| {
+                    scope.spawn(move || map.update(key, &value, MapFlags::NO_EXIST))
+                })
+                .into_iter()
+                .map(|update| update.join().expect("a map update does not panic"))
+                .collect()
+            });
+            let failed = |kind| {
+                updates
+                    .iter()
+                    .any(|u| u.as_ref().is_err_and(|e| e.kind() == kind))
+            };
+            if failed(libbpf_rs::ErrorKind::AlreadyExists) {
+                // Another registration's entries: not ours to remove.
+                return Err(Error::Unsupported(format!(
+                    "cgroup {cgroup} is already monitored"
+                )));
+            }
+            for update in updates {
+                update.map_err(Error::kernel("registration"))?;
+            }
             maps.containers
                 .update(&key, value.as_bytes(), MapFlags::NO_EXIST)
                 .map_err(Error::kernel("registration"))?;
@@ -154,7 +173,7 @@ impl Registration {
                 if !matches!(e, Error::Unsupported(_)) {
                     remove(&maps, cgroup);
                 }
-                host::unload_if_unused(setup, &maps, &lock);
+                host::detach_if_unused(setup, &maps, &lock);
                 Err(e)
             }
         }
@@ -167,16 +186,7 @@ impl Registration {
 
     /// The container's counters now.
     pub fn counters(&self) -> Result<Counters, Error> {
-        let bytes = self
-            .maps
-            .containers
-            .lookup(&self.cgroup.to_ne_bytes(), MapFlags::LOCK)
-            .map_err(Error::kernel("container counters"))?
-            .ok_or_else(|| {
-                Error::Unsupported(format!("cgroup {} is not registered", self.cgroup))
-            })?;
-        let c = Container::from_bytes(&bytes)
-            .ok_or_else(|| Error::Unsupported("container record of the wrong size".to_string()))?;
+        let c = self.record()?;
         Ok(Counters {
             calls: c.calls,
             windows: c.windows,
@@ -221,17 +231,7 @@ impl Registration {
     /// now, and the syscalls `known` (those of the bags learnt). The epoch in progress starts
     /// over, as in the user-space detector.
     pub fn set_learning(&self, learn: bool, known: &[u16]) -> Result<(), Error> {
-        let key = self.cgroup.to_ne_bytes();
-        let bytes = self
-            .maps
-            .containers
-            .lookup(&key, MapFlags::LOCK)
-            .map_err(Error::kernel("container"))?
-            .ok_or_else(|| {
-                Error::Unsupported(format!("cgroup {} is not registered", self.cgroup))
-            })?;
-        let mut c = Container::from_bytes(&bytes)
-            .ok_or_else(|| Error::Unsupported("container record of the wrong size".to_string()))?;
+        let mut c = self.record()?;
         c.flags = if learn {
             c.flags | abi::FLAG_LEARN
         } else {
@@ -244,32 +244,79 @@ impl Registration {
         c.epoch_calls = 0;
         c.epoch_windows = 0;
         c.epoch_mismatches = 0;
+        self.write_record(&c)
+    }
+
+    /// The container's map value, read under its lock.
+    fn record(&self) -> Result<Container, Error> {
+        let bytes = self
+            .maps
+            .containers
+            .lookup(&self.cgroup.to_ne_bytes(), MapFlags::LOCK)
+            .map_err(Error::kernel("container"))?
+            .ok_or_else(|| {
+                Error::Unsupported(format!("cgroup {} is not registered", self.cgroup))
+            })?;
+        Container::from_bytes(&bytes)
+            .ok_or_else(|| Error::Unsupported("container record of the wrong size".to_string()))
+    }
+
+    fn write_record(&self, c: &Container) -> Result<(), Error> {
         self.maps
             .containers
-            .update(&key, c.as_bytes(), MapFlags::LOCK | MapFlags::EXIST)
+            .update(
+                &self.cgroup.to_ne_bytes(),
+                c.as_bytes(),
+                MapFlags::LOCK | MapFlags::EXIST,
+            )
             .map_err(Error::kernel("container"))
     }
 
-    /// Takes the container out of the kernel; the last container's leaving unloads the program.
+    /// Continuous training: adds bags user space merged to the container's set, and makes the
+    /// syscalls `known` (all those known now) known, if that changes them. Calls the program
+    /// counts for the container between the read and the write of its record are lost (it
+    /// happens only when a merged bag brings a syscall never seen before).
+    pub fn merge(&self, bags: &[u64], known: &[u16]) -> Result<(), Error> {
+        for id in bags {
+            match self
+                .set
+                .update(&id.to_ne_bytes(), &1u64.to_ne_bytes(), MapFlags::NO_EXIST)
+            {
+                Ok(()) => {}
+                Err(e) if e.kind() == libbpf_rs::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(Error::kernel("bag set")(e)),
+            }
+        }
+        let mut c = self.record()?;
+        let mut now = [0; MAX_SYMS / 64];
+        set_bits(&mut now, known)?;
+        if now == c.known {
+            return Ok(());
+        }
+        c.known = now;
+        self.write_record(&c)
+    }
+
+    /// Takes the container out of the kernel; the last container's leaving detaches the program.
     pub fn unregister(self) -> Result<(), Error> {
         let lock = host::lock(&self.setup)?;
         remove(&self.maps, self.cgroup);
-        host::unload_if_unused(&self.setup, &self.maps, &lock);
+        host::detach_if_unused(&self.setup, &self.maps, &lock);
         Ok(())
     }
 }
 
 /// Takes the container of cgroup `cgroup` out of the kernel without its [`Registration`] (its
-/// monitor died; `delete` cleans up), unloading the program if it was the last. Nothing to do if
+/// monitor died; `delete` cleans up), detaching the program if it was the last. Nothing to do if
 /// the program is not loaded.
 pub fn unregister_cgroup(setup: &Setup, cgroup: u64) -> Result<(), Error> {
     let lock = host::lock(setup)?;
     if !setup.is_loaded() {
         return Ok(());
     }
-    let maps = host::open_or_load(setup, &lock)?;
+    let maps = host::open(setup, &lock)?;
     remove(&maps, cgroup);
-    host::unload_if_unused(setup, &maps, &lock);
+    host::detach_if_unused(setup, &maps, &lock);
     Ok(())
 }
 
@@ -311,6 +358,9 @@ fn container_value(spec: &Spec<'_>) -> Result<Container, Error> {
         if spec.learn { abi::FLAG_LEARN } else { 0 } | if spec.kill { abi::FLAG_KILL } else { 0 };
     if spec.per_container {
         c.flags |= abi::FLAG_SHARED;
+    }
+    if spec.continuous {
+        c.flags |= abi::FLAG_CONTINUOUS;
     }
     c.flags |= match spec.on_unseen {
         OnUnseen::Ignore => 0,

@@ -1,20 +1,26 @@
-//! The program on the host: loaded and attached by the first container's monitor, pinned in
-//! ids-runc's own bpffs so it outlives every monitor process, unpinned (and so detached and freed)
-//! when the last container leaves. Every step runs under one lock file, so a container that
-//! registers never meets a program that another monitor is taking down.
+//! The program on the host: loaded and pinned by the first container's monitor in ids-runc's own
+//! bpffs, so that it outlives every monitor process; attached (its links pinned beside it) while a
+//! container is registered, and detached when the last container leaves, so that the host's
+//! processes pay nothing for the syscall tracepoint while no container is watched. The loaded
+//! program stays pinned for the next container, which then only attaches it: loading and
+//! verifying it is most of an ebpf container's start. [`Setup::unload`] removes it. Every step
+//! runs under one lock file, so a container that registers never meets a program that another
+//! monitor is taking down.
 
 use std::fs::File;
 use std::io::Read;
 use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use libbpf_rs::skel::{OpenSkel, SkelBuilder};
-use libbpf_rs::{MapCore, MapFlags, MapHandle};
+use libbpf_rs::{MapCore, MapFlags, MapHandle, ProgramHandle};
 use nix::fcntl::{Flock, FlockArg};
 use nix::mount::MsFlags;
 use nix::sys::statfs::{statfs, FsType};
 
-use crate::abi::{Container, NR_TABLE};
+use crate::abi::{Container, ABI_VERSION, NR_TABLE};
 use crate::Error;
 
 /// The skeleton libbpf-cargo generates (build.rs): generated code, not held to our lints.
@@ -34,9 +40,13 @@ pub const DEFAULT_PIN_DIR: &str = "/run/ids-runc/bpf";
 /// The running kernel's BTF.
 pub const KERNEL_BTF: &str = "/sys/kernel/btf/vmlinux";
 
-/// Maps other monitors open, and the programs' links; unpinning them all frees the program.
+/// Maps other monitors open, the programs, and their links; unpinning them all frees the program.
 const MAPS: [&str; 5] = ["containers", "bags", "rings", "limits", "syms"];
-const LINKS: [&str; 2] = ["sys_enter", "sched_process_fork"];
+/// Each program's pin, and its link's (pinned while attached).
+const PROGS: [(&str, &str); 2] = [
+    ("prog_sys_enter", "sys_enter"),
+    ("prog_sched_process_fork", "sched_process_fork"),
+];
 
 /// `BTF_MAGIC`, the first two bytes of a BTF file (little-endian).
 const BTF_MAGIC: u16 = 0xEB9F;
@@ -70,7 +80,36 @@ impl Setup {
 
     /// Whether the program is loaded (pinned) now.
     pub fn is_loaded(&self) -> bool {
-        LINKS.iter().any(|l| self.pin_dir.join(l).exists())
+        PROGS.iter().any(|(p, _)| self.pin_dir.join(p).exists())
+    }
+
+    /// Whether the program is attached now (some container is registered).
+    pub fn is_attached(&self) -> bool {
+        PROGS.iter().any(|(_, l)| self.pin_dir.join(l).exists())
+    }
+
+    /// Loads and pins the program if it is not loaded yet, and checks that a pinned one is this
+    /// build's: whether this kernel can run the ebpf monitor, asked before a container depends
+    /// on it. Nothing is attached.
+    pub fn load(&self) -> Result<(), Error> {
+        let lock = lock(self)?;
+        open_or_load(self, &lock).map(drop)
+    }
+
+    /// Unpins the program if no container is registered: the kernel frees it. False if a
+    /// container still uses it (nothing is removed then).
+    pub fn unload(&self) -> Result<bool, Error> {
+        let lock = lock(self)?;
+        if !self.is_loaded() {
+            unpin_all(&self.pin_dir);
+            return Ok(true);
+        }
+        let maps = open(self, &lock)?;
+        if maps.containers.keys().next().is_some() {
+            return Ok(false);
+        }
+        unpin_all(&self.pin_dir);
+        Ok(true)
     }
 }
 
@@ -107,17 +146,39 @@ pub(crate) fn lock(setup: &Setup) -> Result<HostLock, Error> {
     Ok(HostLock { _lock: lock })
 }
 
-/// The host's maps: the pinned program's, or a program loaded, attached and pinned now. The
+/// The host's maps: the pinned program's, or a program loaded and pinned now (not attached). The
 /// caller holds the lock.
-pub(crate) fn open_or_load(setup: &Setup, _lock: &HostLock) -> Result<Maps, Error> {
+pub(crate) fn open_or_load(setup: &Setup, lock: &HostLock) -> Result<Maps, Error> {
     check_btf(&setup.btf)?;
     mount_bpffs(&setup.pin_dir)?;
-    if !setup.is_loaded() {
-        if let Err(e) = load(setup) {
-            unpin_all(&setup.pin_dir);
-            return Err(e);
+    if setup.is_loaded() {
+        match open(setup, lock) {
+            Err(Error::Incompatible { .. }) if unused(setup) => {
+                // Another build's program, left loaded after its last container: replaced.
+                log::info!(
+                    "replacing the unused ebpf program of another build in {}",
+                    setup.pin_dir.display()
+                );
+                unpin_all(&setup.pin_dir);
+            }
+            opened => return opened,
         }
     }
+    if let Err(e) = load(setup) {
+        unpin_all(&setup.pin_dir);
+        return Err(e);
+    }
+    open(setup, lock)
+}
+
+/// Whether no container is registered with the pinned program, whatever its build.
+fn unused(setup: &Setup) -> bool {
+    MapHandle::from_pinned_path(setup.pin_dir.join("containers"))
+        .is_ok_and(|containers| containers.keys().next().is_none())
+}
+
+/// The pinned program's maps, checked to be this build's. The caller holds the lock.
+pub(crate) fn open(setup: &Setup, _lock: &HostLock) -> Result<Maps, Error> {
     let open = |name: &str| {
         MapHandle::from_pinned_path(setup.pin_dir.join(name))
             .map_err(Error::kernel(format!("pinned map {name}")))
@@ -132,12 +193,53 @@ pub(crate) fn open_or_load(setup: &Setup, _lock: &HostLock) -> Result<Maps, Erro
     Ok(maps)
 }
 
-/// Unpins the program if no container uses it any more; true if it did. The caller holds the lock.
-pub(crate) fn unload_if_unused(setup: &Setup, maps: &Maps, _lock: &HostLock) -> bool {
+/// Attaches the pinned programs, unless they are attached already. The caller holds the lock.
+pub(crate) fn attach(setup: &Setup, _lock: &HostLock) -> Result<(), Error> {
+    for (prog, link) in PROGS {
+        let link = setup.pin_dir.join(link);
+        if link.exists() {
+            continue;
+        }
+        let handle = ProgramHandle::from_pinned_path(setup.pin_dir.join(prog))
+            .map_err(Error::kernel(format!("pinned program {prog}")))?;
+        // SAFETY: a plain syscall wrapper; a tracing program's attach point is in the program,
+        // so no name is passed. The fd it returns is owned below.
+        let fd = unsafe {
+            libbpf_rs::libbpf_sys::bpf_raw_tracepoint_open(
+                std::ptr::null(),
+                handle.as_fd().as_raw_fd(),
+            )
+        };
+        if fd < 0 {
+            return Err(Error::Kernel {
+                what: format!("attach of {prog}"),
+                source: libbpf_rs::Error::from(std::io::Error::from_raw_os_error(-fd)),
+            });
+        }
+        // SAFETY: the kernel just returned this fd, and nothing else owns it.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let path = std::ffi::CString::new(link.as_os_str().as_bytes())
+            .map_err(|_| Error::Unsupported(format!("{} has a NUL byte", link.display())))?;
+        // SAFETY: `fd` is a live link fd and `path` a NUL-terminated string, both alive for the
+        // call.
+        let pinned = unsafe { libbpf_rs::libbpf_sys::bpf_obj_pin(fd.as_raw_fd(), path.as_ptr()) };
+        if pinned < 0 {
+            return Err(Error::Kernel {
+                what: format!("pin of link {}", link.display()),
+                source: libbpf_rs::Error::from(std::io::Error::from_raw_os_error(-pinned)),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Detaches the program if no container uses it any more; true if it did. The program stays
+/// loaded for the next container. The caller holds the lock.
+pub(crate) fn detach_if_unused(setup: &Setup, maps: &Maps, _lock: &HostLock) -> bool {
     if maps.containers.keys().next().is_some() {
         return false;
     }
-    unpin_all(&setup.pin_dir);
+    unpin(&setup.pin_dir, PROGS.iter().map(|(_, link)| *link));
     true
 }
 
@@ -187,8 +289,13 @@ fn load(setup: &Setup) -> Result<(), Error> {
     let mut object = MaybeUninit::uninit();
     let open = builder.open(&mut object).map_err(Error::kernel("object"))?;
     let mut skel = open.load().map_err(Error::kernel("program"))?;
-    for (nr, sym) in setup.symbols.iter().enumerate() {
-        let key = u32::try_from(nr).expect("the table is 3 * NR_TABLE long");
+    for (nr, sym) in setup
+        .symbols
+        .iter()
+        .chain(&stamp(&setup.symbols))
+        .enumerate()
+    {
+        let key = u32::try_from(nr).expect("the table is 3 * NR_TABLE + STAMP long");
         skel.maps
             .syms
             .update(&key.to_ne_bytes(), &sym.to_ne_bytes(), MapFlags::ANY)
@@ -206,16 +313,13 @@ fn load(setup: &Setup) -> Result<(), Error> {
         map.pin(dir.join(name))
             .map_err(Error::kernel(format!("pin of map {name}")))?;
     }
-    let progs = &skel.progs;
+    let progs = &mut skel.progs;
     for (name, prog) in [
-        ("sys_enter", &progs.sys_enter),
-        ("sched_process_fork", &progs.sched_process_fork),
+        (PROGS[0].0, &mut progs.sys_enter),
+        (PROGS[1].0, &mut progs.sched_process_fork),
     ] {
-        let mut link = prog
-            .attach()
-            .map_err(Error::kernel(format!("attach of {name}")))?;
-        link.pin(dir.join(name))
-            .map_err(Error::kernel(format!("pin of link {name}")))?;
+        prog.pin(dir.join(name))
+            .map_err(Error::kernel(format!("pin of program {name}")))?;
     }
     log::info!(
         "loaded the ebpf monitor's program, pinned in {}",
@@ -231,6 +335,27 @@ fn check_compatible(setup: &Setup, maps: &Maps, syms: &MapHandle) -> Result<(), 
         dir: setup.pin_dir.clone(),
         why,
     };
+    let pinned: Vec<Option<Vec<u8>>> = (3 * NR_TABLE..3 * NR_TABLE + STAMP)
+        .map(|key| {
+            let key = u32::try_from(key).expect("a small table");
+            syms.lookup(&key.to_ne_bytes(), MapFlags::ANY)
+                .ok()
+                .flatten()
+        })
+        .collect();
+    let [version, symbols @ ..] = stamp(&setup.symbols);
+    if pinned[0].as_deref() != Some(&version.to_ne_bytes()[..]) {
+        return Err(incompatible(format!(
+            "it is not version {ABI_VERSION} of the program"
+        )));
+    }
+    if pinned[1..]
+        .iter()
+        .zip(symbols)
+        .any(|(pinned, word)| pinned.as_deref() != Some(&word.to_ne_bytes()[..]))
+    {
+        return Err(incompatible("its symbol table differs".to_string()));
+    }
     let size = maps.containers.value_size() as usize;
     if size != std::mem::size_of::<Container>() {
         return Err(incompatible(format!(
@@ -238,23 +363,32 @@ fn check_compatible(setup: &Setup, maps: &Maps, syms: &MapHandle) -> Result<(), 
             std::mem::size_of::<Container>()
         )));
     }
-    for (nr, sym) in setup.symbols.iter().enumerate() {
-        let key = u32::try_from(nr).expect("the table is 3 * NR_TABLE long");
-        let pinned = syms
-            .lookup(&key.to_ne_bytes(), MapFlags::ANY)
-            .map_err(Error::kernel("symbol table"))?;
-        if pinned.as_deref() != Some(&sym.to_ne_bytes()[..]) {
-            return Err(incompatible(format!(
-                "its symbol table differs at entry {nr}"
-            )));
-        }
-    }
     Ok(())
 }
 
-/// Removes every pin: the links' (which detaches the programs) and the maps'.
+/// Entries of the symbol map after the tables: the program's version, then a 64-bit FNV-1a hash
+/// of the tables in four parts, so that a build checks a pinned program in five lookups.
+const STAMP: usize = 5;
+
+fn stamp(symbols: &[u16]) -> [u16; STAMP] {
+    let hash = symbols
+        .iter()
+        .flat_map(|s| s.to_le_bytes())
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+    let part = |i: u32| (hash >> (16 * i)) as u16;
+    [ABI_VERSION, part(0), part(1), part(2), part(3)]
+}
+
+/// Removes every pin: the links' (which detaches the programs), the programs' and the maps'.
 fn unpin_all(dir: &Path) {
-    for name in LINKS.iter().chain(MAPS.iter()) {
+    let progs = PROGS.iter().flat_map(|(prog, link)| [*link, *prog]);
+    unpin(dir, progs.chain(MAPS));
+}
+
+fn unpin<'a>(dir: &Path, names: impl Iterator<Item = &'a str>) {
+    for name in names {
         let path = dir.join(name);
         match std::fs::remove_file(&path) {
             Ok(()) => {}

@@ -131,6 +131,7 @@ fn spec<'a>(
         invisible: &[],
         bags,
         capacity: 10_000,
+        continuous: false,
     }
 }
 
@@ -341,7 +342,7 @@ fn a_child_of_the_container_is_judged_from_its_first_call() {
 }
 
 #[test]
-fn the_last_container_leaving_unpins_and_detaches_the_program() {
+fn the_last_container_leaving_detaches_the_program_and_unload_frees_it() {
     let mut f = Fixture::new();
     let (_, first) = f.cgroup();
     let (_, second) = f.cgroup();
@@ -357,9 +358,9 @@ fn the_last_container_leaving_unpins_and_detaches_the_program() {
     drop(link);
 
     a.unregister().unwrap();
-    assert!(f.setup.is_loaded(), "one container is left");
+    assert!(f.setup.is_attached(), "one container is left");
     b.unregister().unwrap();
-    assert_eq!(f.pinned(), Vec::<String>::new(), "nothing pinned");
+    assert!(!f.setup.is_attached(), "nothing attached");
     // SAFETY: a plain syscall wrapper; the fd it may return is closed at once.
     let fd = unsafe { libbpf_rs::libbpf_sys::bpf_link_get_fd_by_id(link_id) };
     if fd >= 0 {
@@ -367,6 +368,16 @@ fn the_last_container_leaving_unpins_and_detaches_the_program() {
         unsafe { libc::close(fd) };
     }
     assert!(fd < 0, "the link {link_id} is gone");
+
+    // The program stays loaded: the next container attaches it again.
+    assert!(f.setup.is_loaded());
+    let c = Registration::new(&f.setup, first, &spec(&p, &limits, true, false, &[])).unwrap();
+    assert!(f.setup.is_attached());
+    assert!(!f.setup.unload().unwrap(), "a container still uses it");
+    assert!(f.setup.is_attached());
+    c.unregister().unwrap();
+    assert!(f.setup.unload().unwrap());
+    assert_eq!(f.pinned(), Vec::<String>::new(), "nothing pinned");
 }
 
 #[test]
@@ -410,11 +421,7 @@ fn a_profile_too_large_for_the_kernel_is_refused_with_the_reason() {
     s.capacity = u32::MAX;
     let e = Registration::new(&f.setup, id, &s).unwrap_err().to_string();
     assert!(e.contains("refused a set of"), "{e}");
-    assert_eq!(
-        f.pinned(),
-        Vec::<String>::new(),
-        "a failed first container unloads"
-    );
+    assert!(!f.setup.is_attached(), "a failed first container detaches");
 }
 
 #[test]
@@ -436,7 +443,7 @@ fn detection_goes_on_in_the_kernel_when_the_monitor_is_gone() {
 
     // `delete` cleans up after the dead monitor.
     unregister_cgroup(&f.setup, id).unwrap();
-    assert_eq!(f.pinned(), Vec::<String>::new());
+    assert!(!f.setup.is_attached());
     unregister_cgroup(&f.setup, id).unwrap();
 }
 
@@ -465,7 +472,8 @@ fn twenty_containers_at_once_then_nothing_left() {
             s.spawn(move || reg.unregister().unwrap());
         }
     });
-    assert!(!f.setup.is_loaded());
+    assert!(!f.setup.is_attached());
+    assert!(f.setup.unload().unwrap());
     assert_eq!(f.pinned(), Vec::<String>::new());
 }
 
@@ -683,4 +691,109 @@ fn an_exec_shallower_than_the_start_level_leaves_the_thread_runcs() {
     reg.unregister().unwrap();
     assert_eq!(counters.calls, 0);
     assert!(counters.runc_calls >= 5, "{counters:?}");
+}
+
+#[test]
+fn continuous_training_hears_every_window_of_a_normal_epoch_and_the_kernel_learns_the_merge() {
+    let mut f = Fixture::new();
+    let (path, id) = f.cgroup();
+    // At most 6 unknown windows in a normal epoch: more than the 4 sent without continuous
+    // training.
+    let p = params(4, 40, parameters::Threshold::Absolute(6));
+    let limits = support::limits(&p);
+    let normal = sequence(11, 398, &NORMAL);
+    let (db, known) = learnt(p, &normal);
+    let bags: Vec<(u64, u64)> = db.entries().map(|(id, e)| (id.0, e.frequency)).collect();
+    let known_syms: Vec<u16> = known.iter().map(|s| s.0).collect();
+    let mut s = spec(&p, &limits, false, false, &bags);
+    s.known = &known_syms;
+    s.continuous = true;
+    let reg = Registration::new(&f.setup, id, &s).unwrap();
+
+    // Two new calls side by side: five unknown windows, a normal epoch; a burst later: an
+    // anomalous one. 400 calls in all with execve and exit_group: ten whole epochs.
+    let mut calls = normal.clone();
+    calls[100] = GETPGRP;
+    calls[101] = GETPGRP;
+    for at in 300..306 {
+        calls[at] = [GETEGID, GETPGRP][at % 2];
+    }
+    assert!(run_in(&path, &calls).success());
+    let records = drain(&reg);
+    let mut sent: BTreeMap<u64, Vec<Vec<u16>>> = BTreeMap::new();
+    let mut ended = BTreeMap::new();
+    for r in &records {
+        match r {
+            Record::Unknown { epoch, window, .. } => sent
+                .entry(*epoch)
+                .or_default()
+                .push(window.calls().to_vec()),
+            Record::Epoch {
+                index,
+                mismatches,
+                anomalous,
+                ..
+            } => {
+                ended.insert(*index, (*mismatches, *anomalous));
+            }
+            _ => {}
+        }
+    }
+    assert!(ended.values().any(|&(m, a)| m == 5 && !a), "{ended:?}");
+    assert!(ended.values().any(|&(m, a)| m > 6 && a), "{ended:?}");
+    for (epoch, &(mismatches, _)) in &ended {
+        let windows = sent.get(epoch).map_or(0, Vec::len);
+        assert_eq!(windows, (mismatches as usize).min(6), "epoch {epoch}");
+    }
+
+    // User space merges the normal epochs' bags and teaches the kernel; the same run again
+    // then counts what the user-space detector with the merged database counts.
+    let mut d = Detector::with_database(p, db, &known, TrainingRecord::default());
+    let mut merged = Vec::new();
+    for (epoch, windows) in &sent {
+        if ended[epoch].1 {
+            continue;
+        }
+        for calls in windows {
+            let bag = SortedBag::from_calls(calls.iter().map(|&s| Sym(s)));
+            merged.push(bag.id().0);
+            d.learn_bag(bag, 1);
+        }
+    }
+    let known_now: Vec<u16> = d.known_syscalls().map(|s| s.0).collect();
+    reg.merge(&merged, &known_now).unwrap();
+    let before = reg.counters().unwrap().mismatches;
+    assert!(run_in(&path, &calls).success());
+    let after = reg.counters().unwrap().mismatches;
+    reg.unregister().unwrap();
+    for s in stream(&calls) {
+        d.observe(1, s);
+    }
+    assert_eq!(after - before, d.counters().mismatches);
+    assert!(after - before < before, "the merged bags are known now");
+}
+
+#[test]
+fn another_builds_program_is_refused_while_used_and_replaced_once_unused() {
+    let mut f = Fixture::new();
+    let (_, first) = f.cgroup();
+    let (_, second) = f.cgroup();
+    let p = params(4, 16, parameters::Threshold::Absolute(0));
+    let limits = support::limits(&p);
+    let a = Registration::new(&f.setup, first, &spec(&p, &limits, true, false, &[])).unwrap();
+    // Another build: its symbols differ, so its bag ids would.
+    let mut symbols = support::symbols();
+    symbols.swap(0, 1);
+    let other = ids_ebpf::Setup::new(&f.pins, Path::new(ids_ebpf::KERNEL_BTF), symbols).unwrap();
+    let e = Registration::new(&other, second, &spec(&p, &limits, true, false, &[])).unwrap_err();
+    assert!(matches!(e, Error::Incompatible { .. }), "{e:?}");
+    assert!(
+        f.setup.is_attached(),
+        "the first build's container is still watched"
+    );
+    a.unregister().unwrap();
+    let b = Registration::new(&other, second, &spec(&p, &limits, true, false, &[])).unwrap();
+    let e = Registration::new(&f.setup, first, &spec(&p, &limits, true, false, &[])).unwrap_err();
+    assert!(matches!(e, Error::Incompatible { .. }), "{e:?}");
+    b.unregister().unwrap();
 }

@@ -107,6 +107,7 @@ fn spec<'a>(limits: &'a [u32], learn: bool, kill: bool, bags: &'a [(u64, u64)]) 
         invisible: &[],
         bags,
         capacity: 100_000,
+        continuous: false,
     }
 }
 

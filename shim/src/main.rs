@@ -28,6 +28,7 @@ IDS-RUNC:
    ids-runc metrics [--textfile FILE.prom]
    ids-runc events [--follow] [container-id]
    ids-runc report <container-id> [-o report.svg]
+   ids-runc unload-ebpf
 ";
 
 fn main() {
@@ -55,6 +56,9 @@ fn dispatch(args: &RuncArgs) -> anyhow::Result<i32> {
         Some("metrics") => return commands::metrics::main(words_after_command(args), &host),
         Some("monitor") => return commands::monitor::main(words_after_command(args)),
         Some("report") => return commands::report::main(words_after_command(args), &host),
+        Some("unload-ebpf") => {
+            return commands::unload_ebpf::main(words_after_command(args), &host)
+        }
         Some("events") if !commands::events::is_runc_events(args) => {
             return commands::events::main(words_after_command(args), &host)
         }

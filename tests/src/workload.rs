@@ -11,6 +11,21 @@ pub const NORMAL: &str = "for i in 1 2 3 4 5; do ls /bin >/dev/null; cat /etc/pa
 /// Something it never did: read the shadow file, then listen on a socket.
 pub const ANOMALOUS: &str = "cat /etc/shadow >/dev/null; nc -l -p 8080 -w 1; echo survived";
 
+/// Listens on a socket, which the normal workload never does: under `unseen=deny` it fails and the
+/// container goes on.
+pub const LISTENS: &str = "nc -l -p 8080 -w 1; echo \"nc=$?\"; echo survived";
+
+/// The container of [`LISTENS`] went on after its call was refused.
+#[track_caller]
+pub fn assert_listen_refused(code: i64, logs: &str) {
+    assert_eq!(code, 0, "{logs}");
+    assert!(logs.contains("survived"), "{logs}");
+    assert!(
+        logs.contains("Operation not permitted") || logs.contains("nc=1"),
+        "{logs}"
+    );
+}
+
 /// Learns profile `name` from three runs of the normal workload under `monitor`.
 pub fn learn(d: &Dockerd, name: &str, monitor: &str) {
     for _ in 0..3 {

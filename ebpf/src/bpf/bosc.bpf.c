@@ -52,10 +52,12 @@ struct end {
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 // Syscall number → symbol, one table of NR_TABLE entries per architecture (x86_64, x86, x32), as
-// user space's alphabet numbers them. NO_SYM: a number the alphabet does not know.
+// user space's alphabet numbers them. NO_SYM: a number the alphabet does not know. The five entries
+// after the tables hold ABI_VERSION and a hash of the tables, for user space to tell a program
+// pinned by another build.
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 3 * NR_TABLE);
+	__uint(max_entries, 3 * NR_TABLE + 5);
 	__type(key, __u32);
 	__type(value, __u16);
 } syms SEC(".maps");
@@ -268,6 +270,17 @@ static __always_inline int exceeds(__u64 cgroup, const struct end *end)
 	return limit && end->mismatches > *limit;
 }
 
+// Continuous training: an epoch with at most its limit of unknown windows is normal, and user
+// space merges all of them, so that many are sent (the limit of a full epoch is the largest).
+static __always_inline int mergeable(__u64 cgroup, const struct container *c, __u32 nth)
+{
+	void *table = bpf_map_lookup_elem(&limits, &cgroup);
+	__u32 full = c->epoch;
+	__u32 *limit = table ? bpf_map_lookup_elem(table, &full) : 0;
+
+	return limit && nth <= *limit;
+}
+
 // A call of a syscall the profile never saw: with kill, its process dies before the call returns
 // (the call itself runs: refusing it takes seccomp); user space hears of each syscall once.
 static __always_inline void unseen(struct container *c, __u64 cgroup, __u32 sym)
@@ -425,7 +438,9 @@ int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 	void *ring = bpf_map_lookup_elem(&rings, &cgroup);
 	if (!ring)
 		return 0;
-	int send = fresh || (nth && nth <= MAX_REPORTED && !(c->flags & FLAG_LEARN));
+	int send = fresh || (nth && !(c->flags & FLAG_LEARN) &&
+			     (nth <= MAX_REPORTED ||
+			      ((c->flags & FLAG_CONTINUOUS) && mergeable(cgroup, c, nth))));
 	if (send && !(c->flags & FLAG_SHARED))
 		snapshot(&calls, &t->window, window);
 	if (fresh) {

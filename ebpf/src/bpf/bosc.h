@@ -14,12 +14,16 @@
 #define MAX_CONTAINERS 4096
 #define RING_BYTES (256 * 1024)
 #define MAX_REPORTED 4		// unknown windows sent per epoch (the detector's MAX_REPORTED_WINDOWS)
+// Raised with every change of what the program does or shares: the program stays loaded between
+// containers, and a build must not use another build's.
+#define ABI_VERSION 2
 
 #define FLAG_LEARN 1		// add unknown bags instead of counting them
 #define FLAG_KILL 2		// SIGKILL the caller that ends an anomalous epoch
 #define FLAG_UNSEEN 4		// report a syscall the profile never saw (once per syscall)
 #define FLAG_UNSEEN_KILL 8	// and SIGKILL its caller
 #define FLAG_SHARED 16		// one window for the whole container, not one per thread
+#define FLAG_CONTINUOUS 32	// detection: send every unknown window an epoch may have and be normal
 
 #define RECORD_NEW_BAG 1	// learning: a bag the kernel did not know (now known)
 #define RECORD_UNKNOWN 2	// detection: one of the first unknown windows of an epoch

@@ -261,10 +261,11 @@ def main():
         "null": "ids-runc, null monitor (the floor)",
         "notify": "ids-runc detect, seccomp-notify",
         "ptrace": "ids-runc detect, ptrace",
+        "ebpf": "ids-runc detect, ebpf",
     }
-    for mode in ("runc", "null", "notify", "ptrace"):
+    for mode in ("runc", "null", "notify", "ptrace", "ebpf"):
         if mode not in tp:
-            print(f"| {labels[mode]} | {na} | | | | |")
+            print(f"| {labels[mode]} | {na if mode == 'ptrace' else 'n/a (not run)'} | | | | |")
             continue
         m = med[mode]
         rel = lambda base: f"{med[base] / m:.2f}" if base in med else "–"  # noqa: E731

@@ -22,13 +22,15 @@ use ids_ebpf::{Record, Registration, Setup, Spec};
 use nix::errno::Errno;
 use serde::Serialize;
 
-use super::sink::{RunEnd, SyscallSink};
+use super::sink::{Admission, RunEnd, Syscall, SyscallSink};
 use super::{control, Backend, Delivery, Handover, Origin};
 
 /// What the kernel tells a sink, besides what every backend does.
 pub trait KernelSink: SyscallSink {
-    /// An epoch the kernel judged, with its first unknown windows.
-    fn on_kernel_epoch(&mut self, verdict: &Verdict);
+    /// An epoch the kernel judged, with its unknown windows (the first few; with continuous
+    /// training, all that a normal epoch can have). Returns the ids of the bags continuous
+    /// training merged, for the kernel to know them too.
+    fn on_kernel_epoch(&mut self, verdict: &Verdict, unknown: &[(u32, &[Sym])]) -> Vec<u64>;
     /// A call of a syscall the profile never saw, by thread `tid`.
     fn on_kernel_unseen(&mut self, tid: u32, sym: Sym);
     /// Learning: a bag the kernel had not seen, sent once.
@@ -42,11 +44,16 @@ pub trait KernelSink: SyscallSink {
     /// The container is gone: what the kernel counted for it in all, and the windows it saw of
     /// each bag it knows (bag id, windows).
     fn on_kernel_totals(&mut self, totals: &KernelCounters, frequencies: &[(u64, u64)]);
+    /// A call the container's seccomp filter sent up before it runs (a syscall the profile never
+    /// saw, or an exec): whether it may run. If it does, the kernel counts it.
+    fn admit_unseen(&mut self, call: &Syscall) -> Admission;
 }
 
 /// Null mode: nothing is judged.
 impl KernelSink for super::sink::NullSink {
-    fn on_kernel_epoch(&mut self, _verdict: &Verdict) {}
+    fn on_kernel_epoch(&mut self, _verdict: &Verdict, _unknown: &[(u32, &[Sym])]) -> Vec<u64> {
+        Vec::new()
+    }
     fn on_kernel_unseen(&mut self, _tid: u32, _sym: Sym) {}
     fn on_kernel_new_bag(&mut self, _bag: SortedBag) {}
     fn on_kernel_training_epoch(&mut self, _end: EpochEnd) {}
@@ -57,6 +64,9 @@ impl KernelSink for super::sink::NullSink {
         Vec::new()
     }
     fn on_kernel_totals(&mut self, _totals: &KernelCounters, _frequencies: &[(u64, u64)]) {}
+    fn admit_unseen(&mut self, _call: &Syscall) -> Admission {
+        Admission::Continue
+    }
 }
 
 /// How often the loop wakes without news, to check whether it should stop.
@@ -125,6 +135,11 @@ pub struct EbpfSupervisor<S> {
     was_populated: bool,
     /// The sink knows the container's init.
     handed_over: bool,
+    /// Unknown windows waiting for their epoch's end: (epoch, thread, calls).
+    pending: Vec<(u64, u32, Vec<Sym>)>,
+    /// Bags continuous training merged that the kernel does not know yet.
+    merged: Vec<u64>,
+    training: TrainingEpochs,
     pollfds: Vec<libc::pollfd>,
 }
 
@@ -200,6 +215,9 @@ impl<S: KernelSink> EbpfSupervisor<S> {
             handover_timeout,
             was_populated: false,
             handed_over: false,
+            pending: Vec::new(),
+            merged: Vec::new(),
+            training: TrainingEpochs::default(),
             pollfds: Vec::new(),
         }
     }
@@ -221,6 +239,47 @@ impl<S: KernelSink> EbpfSupervisor<S> {
             });
             self.handed_over = true;
         }
+    }
+
+    /// Reads what the kernel has sent and hands it to the sink, the container's init first.
+    fn consume(
+        &mut self,
+        records: &ids_ebpf::Records<'_>,
+        queue: &RefCell<Vec<Record>>,
+    ) -> Result<(), EbpfError> {
+        records.consume()?;
+        let read = std::mem::take(&mut *queue.borrow_mut());
+        if !read.is_empty() && !self.handed_over {
+            self.hand_over();
+        }
+        self.delivery.stats.records += read.len() as u64;
+        deliver(
+            &mut self.delivery.sink,
+            read,
+            self.threshold,
+            self.learning,
+            &mut self.pending,
+            &mut self.training,
+            &mut self.merged,
+        );
+        Ok(())
+    }
+
+    /// The syscalls the sink knows, as the kernel numbers them.
+    fn known_symbols(&self) -> Vec<u16> {
+        let known = self.delivery.sink.known_syscalls();
+        known.iter().map(|s| s.0).collect()
+    }
+
+    /// Continuous training: the kernel learns the bags (and syscalls) the sink merged.
+    fn teach_kernel(&mut self, registration: &Registration) {
+        if self.merged.is_empty() {
+            return;
+        }
+        if let Err(e) = registration.merge(&self.merged, &self.known_symbols()) {
+            log::error!("teaching the kernel {} merged bags: {e}", self.merged.len());
+        }
+        self.merged.clear();
     }
 
     fn refresh_counters(&mut self) {
@@ -259,7 +318,8 @@ impl TrainingEpochs {
     }
 }
 
-/// Hands the records read so far to the sink. Unknown windows wait for their epoch's end.
+/// Hands the records read so far to the sink. Unknown windows wait for their epoch's end; the
+/// bags the sink merges are added to `merged`.
 fn deliver<S: KernelSink>(
     sink: &mut S,
     records: Vec<Record>,
@@ -267,6 +327,7 @@ fn deliver<S: KernelSink>(
     learning: bool,
     pending: &mut Vec<(u64, u32, Vec<Sym>)>,
     training: &mut TrainingEpochs,
+    merged: &mut Vec<u64>,
 ) {
     for record in records {
         match record {
@@ -317,7 +378,7 @@ fn deliver<S: KernelSink>(
                     anomalous,
                     &unknown,
                 );
-                sink.on_kernel_epoch(&verdict);
+                merged.extend(sink.on_kernel_epoch(&verdict, &unknown));
                 pending.retain(|(epoch, _, _)| *epoch > index);
             }
         }
@@ -352,8 +413,6 @@ impl<S: KernelSink> Backend for EbpfSupervisor<S> {
         let Some(registration) = self.registration.take() else {
             return Ok(RunEnd::Stopped);
         };
-        let mut pending = Vec::new();
-        let mut training = TrainingEpochs::default();
         let result = (|| {
             let records = registration.records(|r| queue.borrow_mut().push(r))?;
             loop {
@@ -366,17 +425,7 @@ impl<S: KernelSink> Backend for EbpfSupervisor<S> {
                     self.hand_over();
                 }
                 if !populated && self.was_populated {
-                    records.consume()?;
-                    let read = std::mem::take(&mut *queue.borrow_mut());
-                    self.delivery.stats.records += read.len() as u64;
-                    deliver(
-                        &mut self.delivery.sink,
-                        read,
-                        self.threshold,
-                        self.learning,
-                        &mut pending,
-                        &mut training,
-                    );
+                    self.consume(&records, &queue)?;
                     return Ok(RunEnd::AllHungUp);
                 }
                 if !self.was_populated
@@ -405,38 +454,19 @@ impl<S: KernelSink> Backend for EbpfSupervisor<S> {
                     Ok(_) | Err(Errno::EINTR) => {}
                     Err(e) => return Err(EbpfError::Poll(e)),
                 }
-                records.consume()?;
-                let read = std::mem::take(&mut *queue.borrow_mut());
-                if !read.is_empty() && !self.handed_over {
-                    self.hand_over();
-                }
-                self.delivery.stats.records += read.len() as u64;
-                deliver(
-                    &mut self.delivery.sink,
-                    read,
-                    self.threshold,
-                    self.learning,
-                    &mut pending,
-                    &mut training,
-                );
+                self.consume(&records, &queue)?;
+                self.teach_kernel(&registration);
                 if self.learning {
                     // Epochs without a new bag send nothing; the kernel's count says they
                     // ended (all but the last, whose record may still be on its way).
                     if let Ok(counters) = registration.counters() {
-                        training.quiet_until(
+                        self.training.quiet_until(
                             &mut self.delivery.sink,
                             counters.epochs.saturating_sub(1),
                         );
                     }
                     if !self.delivery.sink.learning() {
-                        let known: Vec<u16> = self
-                            .delivery
-                            .sink
-                            .known_syscalls()
-                            .iter()
-                            .map(|s| s.0)
-                            .collect();
-                        registration.set_learning(false, &known)?;
+                        registration.set_learning(false, &self.known_symbols())?;
                         self.learning = false;
                         log::info!("the kernel detects now");
                     }

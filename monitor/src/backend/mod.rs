@@ -20,6 +20,7 @@ pub mod memory;
 pub mod notify;
 pub mod ptrace;
 pub mod seccomp_merge;
+pub mod shared_sink;
 pub mod sink;
 mod watcher;
 

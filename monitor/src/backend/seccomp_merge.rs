@@ -6,6 +6,10 @@
 //! way, except for the few names of [`NEVER_NOTIFIED`], which stay ALLOW. A default action that
 //! lets calls through (ALLOW or LOG) cannot become NOTIFY, so the calls that would reach it get an
 //! explicit NOTIFY rule instead, over every name libseccomp knows for the profile's architectures.
+//!
+//! For the ebpf monitor, which judges in the kernel every call that passes the filter, only what
+//! must be answered before it runs is notified ([`add_notify_unseen`]): the calls of syscalls the
+//! profile never saw, and the execs that end runc's start-up.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -74,6 +78,15 @@ pub fn add_notify(
     existing: Option<&LinuxSeccomp>,
     listener_path: &Path,
 ) -> Result<LinuxSeccomp, MergeError> {
+    notify_all_but(existing, listener_path, &|_| false)
+}
+
+/// The NOTIFY rewrite, leaving ALLOW the names [`NEVER_NOTIFIED`] and those `stays_allowed` says.
+fn notify_all_but(
+    existing: Option<&LinuxSeccomp>,
+    listener_path: &Path,
+    stays_allowed: &dyn Fn(&str) -> bool,
+) -> Result<LinuxSeccomp, MergeError> {
     let mut profile = match existing {
         Some(profile) => profile.clone(),
         None => allow_everything(),
@@ -92,11 +105,32 @@ pub fn add_notify(
         return Err(MergeError::NotifyDefaultAction);
     }
 
-    let rules = stopping_rules(&profile, LinuxSeccompAction::ScmpActNotify, &NEVER_NOTIFIED)?;
+    let rules = stopping_rules(&profile, LinuxSeccompAction::ScmpActNotify, &|name| {
+        NEVER_NOTIFIED.contains(&name) || stays_allowed(name)
+    })?;
     profile.set_syscalls(Some(rules));
     profile.set_listener_path(Some(listener_path.to_path_buf()));
     Ok(profile)
 }
+
+/// Returns `existing` with every call it lets through notified to `listener_path`, as
+/// [`add_notify`] does, but for the syscalls in `seen` (those of a profile the kernel judges
+/// calls by), which stay ALLOW and never leave the kernel. `execve` and `execveat` are notified
+/// even if seen: the monitor must see each starting process exec to tell runc's calls from the
+/// container's.
+pub fn add_notify_unseen(
+    existing: Option<&LinuxSeccomp>,
+    listener_path: &Path,
+    seen: &BTreeSet<String>,
+) -> Result<LinuxSeccomp, MergeError> {
+    notify_all_but(existing, listener_path, &|name| {
+        !STARTS.contains(&name) && seen.contains(name)
+    })
+}
+
+/// The calls that end a process's start-up: runc's init, or a `runc exec`, running the
+/// container's program.
+const STARTS: [&str; 2] = ["execve", "execveat"];
 
 /// Returns `existing` (or, without a profile, an allow-everything one for the host's architectures)
 /// with every call it lets through turned into `SCMP_ACT_TRACE`: a ptrace stop for a tracer with
@@ -107,18 +141,18 @@ pub fn add_trace(existing: Option<&LinuxSeccomp>) -> Result<LinuxSeccomp, MergeE
         Some(profile) => profile.clone(),
         None => allow_everything(),
     };
-    let rules = stopping_rules(&profile, LinuxSeccompAction::ScmpActTrace, &[])?;
+    let rules = stopping_rules(&profile, LinuxSeccompAction::ScmpActTrace, &|_| false)?;
     profile.set_syscalls(Some(rules));
     Ok(profile)
 }
 
-/// The profile's rules with every ALLOW rule turned into `action` (but for the names in `never`),
-/// plus, when the default action lets calls through, one `action` rule over every name no rule
-/// mentions.
+/// The profile's rules with every ALLOW rule turned into `action` (but for the names `never`
+/// keeps), plus, when the default action lets calls through, one `action` rule over every name no
+/// rule mentions and `never` does not keep.
 fn stopping_rules(
     profile: &LinuxSeccomp,
     action: LinuxSeccompAction,
-    never: &[&str],
+    never: &dyn Fn(&str) -> bool,
 ) -> Result<Vec<LinuxSyscall>, MergeError> {
     let default_action = profile.default_action();
     let mut rules = Vec::new();
@@ -140,7 +174,7 @@ fn stopping_rules(
             .collect();
         let unruled: Vec<String> = known_syscalls(&architectures_of(profile))?
             .into_iter()
-            .filter(|name| !ruled.contains(name.as_str()) && !never.contains(&name.as_str()))
+            .filter(|name| !ruled.contains(name.as_str()) && !never(name))
             .collect();
         if !unruled.is_empty() {
             rules.push(rule_with(action, unruled, None));
@@ -175,19 +209,16 @@ fn architectures_of(profile: &LinuxSeccomp) -> Vec<Arch> {
     }
 }
 
-/// Pushes the `action` version of an ALLOW rule, and an ALLOW rule for the names in `never`, each
-/// with the original conditions.
+/// Pushes the `action` version of an ALLOW rule, and an ALLOW rule for the names `never` keeps,
+/// each with the original conditions.
 fn split_allow_rule(
     rule: &LinuxSyscall,
     action: LinuxSeccompAction,
-    never: &[&str],
+    never: &dyn Fn(&str) -> bool,
     out: &mut Vec<LinuxSyscall>,
 ) {
-    let (kept, notified): (Vec<String>, Vec<String>) = rule
-        .names()
-        .iter()
-        .cloned()
-        .partition(|name| never.contains(&name.as_str()));
+    let (kept, notified): (Vec<String>, Vec<String>) =
+        rule.names().iter().cloned().partition(|name| never(name));
     if !kept.is_empty() {
         let mut allow = rule.clone();
         allow.set_names(kept);
@@ -386,6 +417,46 @@ mod tests {
             || r.names()
                 .iter()
                 .all(|n| NEVER_NOTIFIED.contains(&n.as_str()))));
+    }
+
+    #[test]
+    fn for_the_kernel_only_unseen_syscalls_and_execs_are_notified() {
+        let seen: BTreeSet<String> = ["read", "getppid", "execve", "openat", "close"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+        let merged = add_notify_unseen(Some(&docker_default()), Path::new(SOCKET), &seen).unwrap();
+        assert_eq!(merged.default_action(), LinuxSeccompAction::ScmpActErrno);
+        assert_eq!(merged.listener_path().as_deref(), Some(Path::new(SOCKET)));
+        let action = |name: &str| {
+            let rules = actions_of(&merged, name);
+            assert_eq!(rules.len(), 1, "{name}: {rules:?}");
+            rules[0].action()
+        };
+        for name in ["read", "getppid", "openat", "close", "write", "futex"] {
+            assert_eq!(action(name), LinuxSeccompAction::ScmpActAllow, "{name}");
+        }
+        for name in ["execve", "execveat", "socket", "getpid"] {
+            assert_eq!(action(name), LinuxSeccompAction::ScmpActNotify, "{name}");
+        }
+        let personality = actions_of(&merged, "personality");
+        assert_eq!(personality.len(), 5, "conditions kept, one rule each");
+        assert!(personality
+            .iter()
+            .all(|r| r.action() == LinuxSeccompAction::ScmpActNotify));
+        assert!(actions_of(&merged, "unshare").is_empty(), "ERRNO kept");
+        assert_never_notified(&merged);
+
+        let unconfined = add_notify_unseen(None, Path::new(SOCKET), &seen).unwrap();
+        let rules = unconfined.syscalls().as_ref().unwrap();
+        assert_eq!(rules.len(), 1);
+        let names = rules[0].names();
+        for name in ["socket", "execve", "execveat"] {
+            assert!(names.iter().any(|n| n == name), "{name} notified");
+        }
+        for name in ["read", "getppid", "write"] {
+            assert!(!names.iter().any(|n| n == name), "{name} notified");
+        }
     }
 
     #[test]

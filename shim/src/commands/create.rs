@@ -15,7 +15,7 @@ use ids_monitor::backend::MonitorKind;
 use ids_monitor::backend::Origin;
 use ids_monitor::record::events::{ActionTaken, Event, EventKind};
 
-use crate::config::host::HostConfig;
+use crate::config::host::{FallbackMonitor, HostConfig};
 use crate::config::selection::{self, Selection};
 use crate::container::bundle::BundleConfig;
 use crate::container::own_agent;
@@ -88,12 +88,16 @@ fn start_monitor(
     // leaves it alone and traces runc itself, from this process on.
     // With PTRACE_SYSCALL stops there is nothing to rewrite; with seccomp stops, its ALLOW
     // rules become TRACE rules. A container with its own seccomp agent keeps its profile as it is:
-    // unless ebpf (which never touches it) was chosen, ptrace with syscall stops watches it.
-    let own_agent =
-        own_agent::reason(&config.spec).filter(|_| selection.monitor != MonitorKind::Ebpf);
+    // unless ebpf (which touches it only for unseen=deny) was chosen, ptrace with syscall stops
+    // watches it.
+    let chosen = match selection.monitor {
+        MonitorKind::Ebpf => ebpf_or_fallback(host, id, selection)?,
+        other => other,
+    };
+    let own_agent = own_agent::reason(&config.spec).filter(|_| chosen != MonitorKind::Ebpf);
     let (monitor, ptrace_stops) = match own_agent {
         Some(_) => (MonitorKind::Ptrace, PtraceStops::Syscall),
-        None => (selection.monitor, host.ptrace_stops.unwrap_or_default()),
+        None => (chosen, host.ptrace_stops.unwrap_or_default()),
     };
     let new_spec = match monitor {
         MonitorKind::Ptrace => {
@@ -109,11 +113,32 @@ fn start_monitor(
                 PtraceStops::Seccomp => Some(config.with_trace()?),
             }
         }
-        // The kernel judges the calls that pass the container's profile, which stays as it is.
+        // The kernel judges the calls that pass the container's profile, which stays as it is
+        // unless unseen calls must be refused before they run: then the calls of syscalls the
+        // profile never saw are notified to the monitor.
         MonitorKind::Ebpf => {
             ensure_own_pid_namespace(&config.spec, true)
                 .with_context(|| format!("{}", config.path().display()))?;
-            None
+            match &selection.profile {
+                Some(found)
+                    if launch::unseen_through_seccomp(
+                        monitor,
+                        selection.mode,
+                        true,
+                        &selection.policy,
+                    ) =>
+                {
+                    if let Some(reason) = own_agent::reason(&config.spec) {
+                        anyhow::bail!(
+                            "{reason}, so the ebpf monitor cannot refuse unseen syscalls before they \
+                             run: use unseen=log"
+                        );
+                    }
+                    let seen = found.profile.syscalls.iter().cloned().collect();
+                    Some(config.with_notify_unseen(&state.seccomp_socket(), &seen)?)
+                }
+                _ => None,
+            }
         }
         _ => Some(config.with_notify(&state.seccomp_socket())?),
     };
@@ -158,6 +183,7 @@ fn start_monitor(
             )?),
             _ => None,
         },
+        kernel_btf: host.kernel_btf.clone(),
         max_database_entries: host.max_database_entries(),
     }
     .write(state.path())?;
@@ -180,6 +206,41 @@ fn start_monitor(
         record_monitor_chosen(host, id, selection, &reason);
     }
     Ok(new_spec.is_some())
+}
+
+/// The ebpf monitor if this kernel can run its program (loaded now if it is not yet, so that the
+/// monitor only registers the container); else the host's `fallback_monitor`, with a
+/// `monitor-error` event saying why, or the reason as `create`'s error.
+fn ebpf_or_fallback(
+    host: &HostConfig,
+    id: &str,
+    selection: &Selection,
+) -> anyhow::Result<MonitorKind> {
+    let loaded = monitor_process::kernel::setup(host.kernel_btf.as_deref())
+        .and_then(|setup| Ok(setup.load()?));
+    let Err(err) = loaded else {
+        return Ok(MonitorKind::Ebpf);
+    };
+    let Some(FallbackMonitor::SeccompNotify) = host.fallback_monitor else {
+        return Err(err);
+    };
+    let fallback = MonitorKind::SeccompNotify;
+    let mut event = Event::now(
+        id,
+        &selection.profile_name,
+        selection.mode,
+        fallback,
+        EventKind::MonitorError,
+    );
+    event.action = ActionTaken::None;
+    event.message = Some(format!(
+        "{err:#}; watched by the seccomp-notify monitor instead (host config fallback_monitor)"
+    ));
+    log::warn!("{}", event.message.as_deref().unwrap_or_default());
+    if let Err(e) = host.event_log().write(&event, true) {
+        eprintln!("ids-runc: {e}");
+    }
+    Ok(fallback)
 }
 
 /// Where runc will put the container in the cgroup v2 hierarchy, as the config asks.

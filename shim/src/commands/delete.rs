@@ -33,7 +33,7 @@ pub fn run(runc: &Runc, args: &RuncArgs, host: &HostConfig) -> anyhow::Result<i3
         // A monitor that ended normally took its container out of the kernel; one that died
         // left it there, judging a cgroup that is gone.
         if let Some(cgroup) = state.recorded_cgroup_id() {
-            let unregistered = super::monitor::kernel_setup()
+            let unregistered = crate::monitor_process::kernel::setup(None)
                 .and_then(|setup| Ok(ids_ebpf::unregister_cgroup(&setup, cgroup)?));
             if let Err(e) = unregistered {
                 log::warn!("taking cgroup {cgroup} out of the kernel program: {e:#}");

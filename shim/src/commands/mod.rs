@@ -10,4 +10,5 @@ pub mod metrics;
 pub mod monitor;
 pub mod profile;
 pub mod report;
+pub mod unload_ebpf;
 pub mod version;

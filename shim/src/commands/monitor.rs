@@ -14,11 +14,12 @@ use anyhow::Context;
 use clap::Parser;
 use ids_detector::alphabet::{Alphabet, Arch};
 use ids_detector::detector::Detector;
-use ids_ebpf::{OnUnseen, Setup, Spec, DEFAULT_PIN_DIR, KERNEL_BTF};
+use ids_ebpf::{OnUnseen, Spec};
 use ids_monitor::backend::control::ControlServer;
 use ids_monitor::backend::ebpf::{EbpfSupervisor, KernelSink, Registered};
 use ids_monitor::backend::notify::{HandoverListener, NotifySupervisor, SupervisorConfig};
 use ids_monitor::backend::ptrace::{TraceConfig, TraceSupervisor};
+use ids_monitor::backend::shared_sink::SharedSink;
 use ids_monitor::backend::sink::{NullSink, RunEnd};
 use ids_monitor::backend::{Backend, MonitorKind};
 use ids_monitor::guard::{Guard, GuardMode, GuardSettings};
@@ -103,7 +104,8 @@ fn prepare(state_dir: &Path) -> anyhow::Result<Prepared> {
         None => None,
     };
     let listener = match launch.monitor {
-        MonitorKind::Ptrace | MonitorKind::Ebpf => None,
+        MonitorKind::Ptrace => None,
+        MonitorKind::Ebpf if !launch.unseen_through_seccomp() => None,
         _ => Some(HandoverListener::bind(&state.seccomp_socket(), 0)?),
     };
     let kernel = match launch.monitor {
@@ -126,15 +128,6 @@ fn prepare(state_dir: &Path) -> anyhow::Result<Prepared> {
     })
 }
 
-/// The host's kernel program, where ids-runc pins it.
-pub fn kernel_setup() -> anyhow::Result<Setup> {
-    Ok(Setup::new(
-        Path::new(DEFAULT_PIN_DIR),
-        Path::new(KERNEL_BTF),
-        ids_ebpf::symbol_table(Alphabet::system()),
-    )?)
-}
-
 /// The ebpf monitor: the container's cgroup, registered with the host's kernel program with what
 /// the guard judges by (the profile's bags, syscalls and parameters, the policy).
 fn register(launch: &Launch, guard: Option<&Guard>) -> anyhow::Result<Registered> {
@@ -146,10 +139,9 @@ fn register(launch: &Launch, guard: Option<&Guard>) -> anyhow::Result<Registered
         UnseenSyscallAction::Ignore => OnUnseen::Ignore,
         UnseenSyscallAction::Log => OnUnseen::Report,
         UnseenSyscallAction::Kill => OnUnseen::Kill,
-        UnseenSyscallAction::Deny => anyhow::bail!(
-            "the ebpf monitor cannot refuse a call before it runs yet (unseen=deny needs \
-             seccomp): use unseen=kill or unseen=log"
-        ),
+        // The seccomp filter refuses what it sends up; the kernel reports the few calls it cannot
+        // send up (see `seccomp_merge::NEVER_NOTIFIED`), which run.
+        UnseenSyscallAction::Deny => OnUnseen::Report,
     };
     let alphabet = Alphabet::system();
     let sym = |name: &str| alphabet.sym_by_name(name).map_or(u16::MAX, |s| s.0);
@@ -182,6 +174,15 @@ fn register(launch: &Launch, guard: Option<&Guard>) -> anyhow::Result<Registered
         );
     }
     let limits = ids_ebpf::limits(&params);
+    let continuous = guard.is_some() && params.training.continuous;
+    // The kernel's set grows only while learning or with continuous training; otherwise it holds
+    // the profile's bags, and a set sized for them is much cheaper to create (the kernel zeroes
+    // a bucket per entry: some 40 ms for the default million, at every start).
+    let capacity = if learn || continuous {
+        launch.max_database_entries.max(bags.len())
+    } else {
+        bags.len()
+    };
     let spec = Spec {
         window: params.window,
         epoch: params.epoch,
@@ -199,11 +200,11 @@ fn register(launch: &Launch, guard: Option<&Guard>) -> anyhow::Result<Registered
         },
         invisible: &invisible,
         bags: &bags,
-        capacity: u32::try_from(launch.max_database_entries.max(bags.len()).max(1))
-            .unwrap_or(u32::MAX),
+        continuous,
+        capacity: u32::try_from(capacity.max(1)).unwrap_or(u32::MAX),
     };
     Ok(Registered::new(
-        &kernel_setup()?,
+        &crate::monitor_process::kernel::setup(launch.kernel_btf.as_deref())?,
         cgroup,
         &spec,
         params.threshold,
@@ -339,7 +340,7 @@ fn serve(prepared: Prepared) -> anyhow::Result<i32> {
 /// Watches the container with its backend until it is gone: the kernel's records if it was
 /// registered with the ebpf program, seccomp notify if there is a listener, else ptrace. Returns
 /// why it ended, and the sink with all it saw.
-fn watch<S: KernelSink>(
+fn watch<S: KernelSink + Send>(
     listener: Option<HandoverListener>,
     kernel: Option<Registered>,
     sink: S,
@@ -348,6 +349,9 @@ fn watch<S: KernelSink>(
     stop: &AtomicBool,
 ) -> anyhow::Result<(RunEnd, S)> {
     if let Some(registered) = kernel {
+        if let Some(listener) = listener {
+            return watch_with_unseen(listener, registered, sink, control, launch, stop);
+        }
         let backend = EbpfSupervisor::new(sink, registered, Some(HANDOVER_CHECK));
         return supervise(backend, control, launch, stop);
     }
@@ -376,6 +380,61 @@ fn watch<S: KernelSink>(
     }
 }
 
+/// The ebpf monitor whose container's seccomp filter sends up the calls of syscalls the profile
+/// never saw: a notify loop, on its own thread, answers them before they run, while the
+/// ring-buffer loop takes what the kernel judged; both deliver to the same sink. The notify loop
+/// stops once the ring-buffer loop has seen the container's cgroup empty (no task uses the filter
+/// any more) or the monitor is asked to stop.
+fn watch_with_unseen<S: KernelSink + Send>(
+    listener: HandoverListener,
+    registered: Registered,
+    sink: S,
+    control: ControlServer,
+    launch: &Launch,
+    stop: &AtomicBool,
+) -> anyhow::Result<(RunEnd, S)> {
+    let shared = SharedSink::new(sink);
+    let config = SupervisorConfig {
+        sync_wake_up: launch.sync_wake_up,
+        // Rare calls: no need for the fast path's wake-up signal on this second thread.
+        fast_path: false,
+        // runc's init can stick in a notified call before the handover, as under the notify
+        // monitor: watched for the same way.
+        handover_timeout: Some(HANDOVER_CHECK),
+        ..SupervisorConfig::default()
+    };
+    let mut unseen = NotifySupervisor::new(listener, shared.unseen_side(), config);
+    let kernel = EbpfSupervisor::new(shared.kernel_side(), registered, Some(HANDOVER_CHECK));
+    let kernel_done = AtomicBool::new(false);
+    let (watched, unseen_end) = std::thread::scope(|scope| {
+        let notify = scope.spawn(|| {
+            let end = run_watching_start(&mut unseen, launch, || {
+                stop.load(Ordering::Relaxed) || kernel_done.load(Ordering::Relaxed)
+            });
+            log::info!(
+                "unseen-call loop ends ({end:?}): {}",
+                serde_json::to_string(&unseen.inspect()).unwrap_or_default()
+            );
+            drop(unseen);
+            end
+        });
+        let watched = supervise(kernel, control, launch, stop);
+        kernel_done.store(true, Ordering::Relaxed);
+        (watched, notify.join())
+    });
+    let (end, kernel_side) = watched?;
+    drop(kernel_side);
+    match unseen_end {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => log::error!("the unseen-call loop failed: {e}"),
+        Err(_) => log::error!("the unseen-call loop panicked"),
+    }
+    let sink = shared
+        .into_inner()
+        .context("the sink is still held by a loop")?;
+    Ok((end, sink))
+}
+
 /// Runs the backend until its container is gone, or until asked to stop (seccomp notify then
 /// closes its fds, ptrace detaches). Until the first handover it wakes every `HANDOVER_CHECK`: it
 /// gives up once runc, which hands over or asks to be traced, is gone or has taken too long, and,
@@ -388,31 +447,40 @@ fn supervise<B: Backend>(
     stop: &AtomicBool,
 ) -> anyhow::Result<(RunEnd, B::Sink)> {
     let mut backend = backend.with_control(control);
+    let end = run_watching_start(&mut backend, launch, || stop.load(Ordering::Relaxed))?;
+    log_end(launch, end, &backend.inspect());
+    Ok((end, backend.into_sink()))
+}
+
+/// Runs the backend until it ends otherwise than for want of a handover: see [`supervise`].
+fn run_watching_start<B: Backend>(
+    backend: &mut B,
+    launch: &Launch,
+    mut should_stop: impl FnMut() -> bool,
+) -> Result<RunEnd, B::Error> {
     let started = std::time::Instant::now();
     let mut suspect = None;
-    let end = loop {
-        let end = backend.run(|| stop.load(Ordering::Relaxed))?;
+    loop {
+        let end = backend.run(&mut should_stop)?;
         if end != RunEnd::HandoverTimeout {
-            break end;
+            return Ok(end);
         }
         let runc_alive = Path::new(&format!("/proc/{}", launch.runc_pid)).exists();
         if !runc_alive || started.elapsed() >= HANDOVER_GIVE_UP {
             log::warn!("nothing was handed over; runc is gone or gave up");
-            break end;
+            return Ok(end);
         }
         if B::START_CAN_STICK {
             let found = stuck_init::find(launch.runc_pid as i32);
             match found {
                 Some(stuck) if suspect == Some(stuck) => {
                     kill_stuck_init(launch, stuck);
-                    break end;
+                    return Ok(end);
                 }
                 _ => suspect = found,
             }
         }
-    };
-    log_end(launch, end, &backend.inspect());
-    Ok((end, backend.into_sink()))
+    }
 }
 
 /// Kills a runc init that can never go on, so that `create` fails instead of hanging, and says why.

@@ -74,12 +74,27 @@ pub struct HostConfig {
     /// The runs dir is kept below this many bytes by removing the files of the containers that
     /// ended first (at `create`); default 1 GiB, 0 for no limit.
     pub runs_max_bytes: Option<u64>,
+    /// Where the ebpf monitor cannot run (no BTF, no CAP_BPF, a kernel that refuses the
+    /// program), watch the container with this monitor instead, and write a `monitor-error`
+    /// event saying why; without it such a `create` fails. Only `seccomp-notify`.
+    pub fallback_monitor: Option<FallbackMonitor>,
+    /// The kernel's BTF the ebpf monitor's program is relocated against; default
+    /// `/sys/kernel/btf/vmlinux` (a kernel built without it can be given a BTF file made for it).
+    pub kernel_btf: Option<PathBuf>,
     /// What no container, image or profile can weaken: `{"mode": …, "action": …}` (see
     /// `config/mandatory.rs`).
     pub mandatory: Option<crate::config::mandatory::Mandatory>,
     /// The file these settings come from, whether or not it exists (not a key of the file).
     #[serde(skip)]
     pub source: Option<PathBuf>,
+}
+
+/// Host config `fallback_monitor`: the monitor for a container that asked for ebpf where ebpf
+/// cannot run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FallbackMonitor {
+    SeccompNotify,
 }
 
 /// Host config `profile_owners.<name>`: the workload that alone may extend that profile (see

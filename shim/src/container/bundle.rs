@@ -3,10 +3,11 @@
 //! TRACE rules (the merge rules live in the monitor crate).
 //! The file is replaced atomically; the original is kept beside it as `config.ids-runc.orig.json`.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use ids_monitor::backend::seccomp_merge::{add_notify, add_trace};
+use ids_monitor::backend::seccomp_merge::{add_notify, add_notify_unseen, add_trace};
 use ids_monitor::record::atomic_file::write_atomically;
 use oci_spec::runtime::LinuxSeccomp;
 
@@ -72,6 +73,19 @@ impl BundleConfig {
     /// listener at `listener`.
     pub fn with_notify(&self, listener: &Path) -> anyhow::Result<serde_json::Value> {
         let merged = add_notify(self.seccomp()?.as_ref(), listener)
+            .with_context(|| format!("{}: linux.seccomp", self.path.display()))?;
+        self.with_seccomp(merged)
+    }
+
+    /// The spec with the calls the container's seccomp profile lets through notified to the
+    /// listener at `listener` if their syscall is not in `seen` (the ebpf monitor judges the
+    /// others in the kernel).
+    pub fn with_notify_unseen(
+        &self,
+        listener: &Path,
+        seen: &BTreeSet<String>,
+    ) -> anyhow::Result<serde_json::Value> {
+        let merged = add_notify_unseen(self.seccomp()?.as_ref(), listener, seen)
             .with_context(|| format!("{}: linux.seccomp", self.path.display()))?;
         self.with_seccomp(merged)
     }

@@ -7,7 +7,7 @@ use anyhow::Context;
 use ids_detector::parameters::Parameters;
 use ids_monitor::backend::ptrace::PtraceStops;
 use ids_monitor::backend::MonitorKind;
-use ids_monitor::policy::Policy;
+use ids_monitor::policy::{Policy, UnseenSyscallAction};
 use ids_monitor::profile::provenance::Provenance;
 use ids_monitor::record::atomic_file::write_atomically;
 use ids_monitor::record::event_sinks::EventSinks;
@@ -56,6 +56,9 @@ pub struct Launch {
     /// The ebpf monitor: the container's cgroup (v2) directory, where runc will put it.
     #[serde(default)]
     pub cgroup: Option<PathBuf>,
+    /// The ebpf monitor: the kernel's BTF (host config `kernel_btf`), if not the default.
+    #[serde(default)]
+    pub kernel_btf: Option<PathBuf>,
     /// Bags the normal database may hold (host config `max_database_entries`).
     #[serde(default = "default_max_database_entries")]
     pub max_database_entries: usize,
@@ -69,7 +72,34 @@ fn default_max_database_entries() -> usize {
     crate::config::host::DEFAULT_MAX_DATABASE_ENTRIES
 }
 
+/// Whether the ebpf monitor needs the container's seccomp filter to send it the calls of syscalls
+/// the profile never saw, before they run: only detection against a profile can tell them, and
+/// only `deny` must keep the call from running. The kernel logs such a call as it runs, and kills
+/// its caller at `sys_enter` (it dies before the call returns) without the monitor: a notified
+/// call would wait for a monitor that may be dead.
+pub fn unseen_through_seccomp(
+    monitor: MonitorKind,
+    mode: Mode,
+    has_profile: bool,
+    policy: &Policy,
+) -> bool {
+    monitor == MonitorKind::Ebpf
+        && mode == Mode::Detect
+        && has_profile
+        && policy.on_unseen_syscall == UnseenSyscallAction::Deny
+}
+
 impl Launch {
+    /// See [`unseen_through_seccomp`].
+    pub fn unseen_through_seccomp(&self) -> bool {
+        unseen_through_seccomp(
+            self.monitor,
+            self.mode,
+            self.profile.is_some(),
+            &self.policy,
+        )
+    }
+
     pub fn write(&self, state_dir: &Path) -> anyhow::Result<()> {
         let path = state_dir.join(FILE_NAME);
         write_atomically(&path, &serde_json::to_vec_pretty(self)?)

@@ -9,6 +9,7 @@
 //! runc connects to the listener during `create` and fails if nobody listens.
 
 pub mod health;
+pub mod kernel;
 pub mod launch;
 pub mod stuck_init;
 
