@@ -39,6 +39,9 @@ pub enum EventKind {
     /// The container is watched by another monitor than it asked for (its own seccomp agent
     /// leaves only ptrace); the message says why.
     MonitorChosen,
+    /// The seccomp-notify monitor died and its keeper started another, which took the container's
+    /// notify fds over; `waited_ms` says how long the container's monitored calls waited.
+    MonitorRestarted,
 }
 
 impl EventKind {
@@ -53,6 +56,7 @@ impl EventKind {
             EventKind::MonitorDied => "monitor-died",
             EventKind::LearnRefused => "learn-refused",
             EventKind::MonitorChosen => "monitor-chosen",
+            EventKind::MonitorRestarted => "monitor-restarted",
         }
     }
 }
@@ -118,6 +122,9 @@ pub struct Event {
     pub process: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// How long the container's monitored calls waited for a monitor (`monitor-restarted`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waited_ms: Option<u64>,
 }
 
 impl Event {
@@ -147,6 +154,7 @@ impl Event {
             tid: None,
             process: None,
             message: None,
+            waited_ms: None,
         }
     }
 }
@@ -251,6 +259,7 @@ mod tests {
             EventKind::MonitorDied,
             EventKind::LearnRefused,
             EventKind::MonitorChosen,
+            EventKind::MonitorRestarted,
         ] {
             assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
         }

@@ -4,6 +4,11 @@
 //! says `ready` on its readiness fd, then serves every notify fd runc hands over (init, then one
 //! per `exec`) until no task of the container is left. It never ends on its own before that: a
 //! monitor that dies breaks its container. At the end it saves what it learnt.
+//!
+//! Under seccomp notify the process `create` starts is the monitor's keeper
+//! (`monitor_process::keeper`), which binds the sockets and starts this command again as its child
+//! with the sockets and the notify fds it keeps: that child is the monitor proper, and is started
+//! again if it dies.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +22,9 @@ use ids_detector::detector::Detector;
 use ids_ebpf::{OnUnseen, Setup, Spec, DEFAULT_PIN_DIR, KERNEL_BTF};
 use ids_monitor::backend::control::ControlServer;
 use ids_monitor::backend::ebpf::{EbpfSupervisor, KernelSink, Registered};
-use ids_monitor::backend::notify::{HandoverListener, NotifySupervisor, SupervisorConfig};
+use ids_monitor::backend::notify::{
+    HandoverListener, KeeperLink, KeptFd, NotifySupervisor, SupervisorConfig,
+};
 use ids_monitor::backend::ptrace::{TraceConfig, TraceSupervisor};
 use ids_monitor::backend::sink::{NullSink, RunEnd};
 use ids_monitor::backend::{Backend, MonitorKind};
@@ -28,9 +35,10 @@ use ids_monitor::record::epoch_log::EpochLog;
 use ids_monitor::record::events::{ActionTaken, Event, EventKind, EventLog};
 
 use crate::container::state_dir::StateDir;
+use crate::monitor_process::keeper::{self, Inherited, KeptArgs};
 use crate::monitor_process::launch::Launch;
 use crate::monitor_process::stuck_init::{self, StuckInit};
-use crate::monitor_process::READY;
+use crate::monitor_process::{ReadyPipe, READY};
 use crate::runc::Runc;
 use ids_monitor::mode::Mode;
 
@@ -52,6 +60,8 @@ pub struct MonitorArgs {
     /// Write `ready` (or why not) to this fd once listening, then close it.
     #[arg(long)]
     ready_fd: Option<i32>,
+    #[command(flatten)]
+    kept: KeptArgs,
 }
 
 pub fn main(words: Vec<std::ffi::OsString>) -> anyhow::Result<i32> {
@@ -67,7 +77,18 @@ pub fn main(words: Vec<std::ffi::OsString>) -> anyhow::Result<i32> {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
     let ready = args.ready_fd.map(ReadyPipe::take);
-    match prepare(&args.state_dir) {
+    if args.kept.keeper_fd.is_none() {
+        if let Ok(launch) = Launch::read(&args.state_dir) {
+            if launch.monitor == MonitorKind::SeccompNotify {
+                return keeper::keep(&StateDir::at(&args.state_dir), &launch, ready);
+            }
+        }
+    }
+    let prepared = args
+        .kept
+        .take()
+        .and_then(|inherited| prepare(&args.state_dir, inherited));
+    match prepared {
         Ok(prepared) => {
             if let Some(ready) = ready {
                 ready.send(READY);
@@ -93,15 +114,47 @@ struct Prepared {
     guard: Option<Guard>,
     /// The ebpf monitor's container, registered with the kernel before runc starts.
     kernel: Option<Registered>,
+    /// The link to this monitor's keeper and the notify fds taken over from it.
+    keeper: Option<(KeeperLink, Vec<KeptFd>)>,
+    /// The process recorded as the container's monitor: this one, or its keeper.
+    recorded_as: u32,
 }
 
-fn prepare(state_dir: &Path) -> anyhow::Result<Prepared> {
+fn prepare(state_dir: &Path, inherited: Option<Inherited>) -> anyhow::Result<Prepared> {
     let launch = Launch::read(state_dir)?;
     let state = StateDir::at(state_dir);
+    let restarted = inherited.as_ref().is_some_and(|i| i.restarted);
     let guard = match GuardMode::of(launch.mode) {
-        Some(mode) => Some(guard(&launch, mode)?),
+        Some(mode) => Some(guard(&launch, mode, restarted)?),
         None => None,
     };
+    if let Some(inherited) = inherited {
+        // The keeper's low score is not this process's: the OOM killer must take this one first.
+        if let Err(e) = std::fs::write("/proc/self/oom_score_adj", "0") {
+            log::warn!("cannot reset the monitor's oom_score_adj: {e}");
+        }
+        let Inherited {
+            listener,
+            control,
+            link,
+            kept,
+            ..
+        } = inherited;
+        return Ok(Prepared {
+            listener: Some(HandoverListener::inherit(
+                listener,
+                &state.seccomp_socket(),
+                0,
+            )),
+            control: ControlServer::inherit(control, &state.control_socket())?,
+            launch,
+            state,
+            guard,
+            kernel: None,
+            keeper: Some((link, kept)),
+            recorded_as: nix::unistd::getppid().as_raw() as u32,
+        });
+    }
     let listener = match launch.monitor {
         MonitorKind::Ptrace | MonitorKind::Ebpf => None,
         _ => Some(HandoverListener::bind(&state.seccomp_socket(), 0)?),
@@ -123,6 +176,8 @@ fn prepare(state_dir: &Path) -> anyhow::Result<Prepared> {
         control,
         guard,
         kernel,
+        keeper: None,
+        recorded_as: std::process::id(),
     })
 }
 
@@ -202,8 +257,13 @@ fn register(launch: &Launch, guard: Option<&Guard>) -> anyhow::Result<Registered
     )?)
 }
 
-fn guard(launch: &Launch, mode: GuardMode) -> anyhow::Result<Guard> {
-    let (mut detector, profile_monitor) = match &launch.profile {
+/// The guard of `launch`; a monitor `restarted` after a death goes on from the profile saved last.
+fn guard(launch: &Launch, mode: GuardMode, restarted: bool) -> anyhow::Result<Guard> {
+    let saved = launch.saved_profile().filter(|_| restarted);
+    if let Some(path) = saved {
+        log::info!("reloading the profile saved last, {}", path.display());
+    }
+    let (mut detector, profile_monitor) = match saved.or(launch.profile.as_deref()) {
         Some(path) => {
             let profile = Profile::load(path)?;
             let detector = profile
@@ -231,8 +291,12 @@ fn guard(launch: &Launch, mode: GuardMode) -> anyhow::Result<Guard> {
         provenance: launch.provenance.clone().unwrap_or_default(),
     };
     let epochs_path = launch.runs_dir.join(format!("{}.epochs.jsonl", launch.id));
-    let epochs = EpochLog::create(&epochs_path)
-        .with_context(|| format!("cannot create {}", epochs_path.display()))?;
+    let epochs = if restarted {
+        EpochLog::resume(&epochs_path)
+    } else {
+        EpochLog::create(&epochs_path)
+    };
+    let epochs = epochs.with_context(|| format!("cannot create {}", epochs_path.display()))?;
     Ok(Guard::new(settings, detector, EventLog::new(&launch.events_path)).with_epoch_log(epochs))
 }
 
@@ -290,6 +354,8 @@ fn serve(prepared: Prepared) -> anyhow::Result<i32> {
         control,
         guard,
         kernel,
+        keeper,
+        recorded_as,
     } = prepared;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
@@ -305,7 +371,7 @@ fn serve(prepared: Prepared) -> anyhow::Result<i32> {
     );
     let end = match guard {
         Some(guard) => {
-            let (end, mut guard) = watch(listener, kernel, guard, control, &launch, &stop)?;
+            let (end, mut guard) = watch(listener, kernel, keeper, guard, control, &launch, &stop)?;
             guard.save_learned();
             guard.flush();
             end
@@ -314,6 +380,7 @@ fn serve(prepared: Prepared) -> anyhow::Result<i32> {
             watch(
                 listener,
                 kernel,
+                keeper,
                 NullSink::default(),
                 control,
                 &launch,
@@ -322,7 +389,7 @@ fn serve(prepared: Prepared) -> anyhow::Result<i32> {
             .0
         }
     };
-    finish(&launch, &state, end, &stop);
+    finish(&launch, &state, recorded_as, end, &stop);
     Ok(0)
 }
 
@@ -332,6 +399,7 @@ fn serve(prepared: Prepared) -> anyhow::Result<i32> {
 fn watch<S: KernelSink>(
     listener: Option<HandoverListener>,
     kernel: Option<Registered>,
+    keeper: Option<(KeeperLink, Vec<KeptFd>)>,
     sink: S,
     control: ControlServer,
     launch: &Launch,
@@ -348,12 +416,11 @@ fn watch<S: KernelSink>(
                 handover_timeout: Some(HANDOVER_CHECK),
                 ..SupervisorConfig::default()
             };
-            supervise(
-                NotifySupervisor::new(listener, sink, config),
-                control,
-                launch,
-                stop,
-            )
+            let mut backend = NotifySupervisor::new(listener, sink, config);
+            if let Some((link, kept)) = keeper {
+                backend = backend.with_keeper(link, kept);
+            }
+            supervise(backend, control, launch, stop)
         }
         None => {
             let config = TraceConfig {
@@ -460,11 +527,11 @@ fn log_end(launch: &Launch, end: RunEnd, doc: &serde_json::Value) {
 ///
 /// `delete` asks the monitor to stop (SIGTERM) once runc has deleted the container, and waits for
 /// it: the wait must end as soon as it is asked to, not after the next look at runc.
-fn finish(launch: &Launch, state: &StateDir, end: RunEnd, stop: &AtomicBool) {
+fn finish(launch: &Launch, state: &StateDir, recorded_as: u32, end: RunEnd, stop: &AtomicBool) {
     if end == RunEnd::Stopped {
         return;
     }
-    let own = || state.recorded_monitor_pid() == Some(std::process::id() as i32);
+    let own = || state.recorded_monitor_pid() == Some(recorded_as as i32);
     let runc = Runc {
         path: launch.runc.clone(),
     };
@@ -479,22 +546,5 @@ fn finish(launch: &Launch, state: &StateDir, end: RunEnd, stop: &AtomicBool) {
             return;
         }
         std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// The write end of the readiness pipe, taken over from the fd number create gave us.
-struct ReadyPipe(std::fs::File);
-
-impl ReadyPipe {
-    fn take(fd: i32) -> Self {
-        use std::os::fd::FromRawFd;
-        // SAFETY: create passes the pipe's write end as this fd and nothing else in this process
-        // owns it; taking ownership closes it exactly once.
-        ReadyPipe(unsafe { std::fs::File::from_raw_fd(fd) })
-    }
-
-    fn send(mut self, message: &str) {
-        use std::io::Write;
-        let _ = writeln!(self.0, "{message}");
     }
 }

@@ -66,6 +66,15 @@ impl Launch {
             .with_context(|| format!("cannot write {}", path.display()))
     }
 
+    /// The profile this container's learning saved last, if it learns and has saved: what a
+    /// monitor started again after a death goes on from.
+    pub fn saved_profile(&self) -> Option<&Path> {
+        let learns = matches!(self.mode, Mode::Learn | Mode::LearnDetect);
+        self.save_to
+            .as_deref()
+            .filter(|path| learns && path.exists())
+    }
+
     pub fn read(state_dir: &Path) -> anyhow::Result<Launch> {
         let path = state_dir.join(FILE_NAME);
         let bytes =
