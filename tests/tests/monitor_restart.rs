@@ -1,0 +1,107 @@
+//! A seccomp-notify monitor killed under a busy container, through a private dockerd: its keeper
+//! starts another, the container's calls wait instead of failing, detection goes on, and one
+//! `monitor-restarted` event says so.
+
+use std::time::Duration;
+
+use ids_e2e::dockerd::Dockerd;
+use ids_e2e::procs::{assert_nothing_left, kept_monitor, monitor_pid};
+use ids_e2e::workload::learn;
+use ids_e2e::{ids_runc, wait_until};
+
+/// Never ends; says so whenever a call fails (a shell that cannot fork also says "can't").
+const BUSY: &str = "while true; do ls /bin >/dev/null || echo call-failed; \
+                    cat /etc/passwd >/dev/null || echo call-failed; done";
+
+fn notifications(d: &Dockerd, id: &str) -> u64 {
+    d.inspect(id)
+        .and_then(|c| c["supervisor"]["notifications"].as_u64())
+        .unwrap_or(0)
+}
+
+fn restarts(d: &Dockerd, id: &str) -> Vec<serde_json::Value> {
+    d.events_of(id)
+        .into_iter()
+        .filter(|e| e["kind"] == "monitor-restarted")
+        .collect()
+}
+
+fn sigkill(pid: i32) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_killed_monitor_is_restarted_and_its_busy_container_never_notices() {
+    let d = Dockerd::start(&ids_runc());
+    learn(&d, "busy", "seccomp-notify");
+    let id = d
+        .run("busybox")
+        .mode("detect")
+        .profile("busy")
+        .action("log")
+        .sh(BUSY)
+        .detached();
+    assert!(
+        wait_until(Duration::from_secs(30), || notifications(&d, &id) > 5000),
+        "the container never got busy"
+    );
+    let keeper = monitor_pid(&d, &id);
+    let first = kept_monitor(keeper).expect("the keeper keeps a monitor");
+    sigkill(first);
+
+    let second = || kept_monitor(keeper).filter(|&p| p != first);
+    assert!(
+        wait_until(Duration::from_secs(10), || second().is_some()),
+        "no new monitor"
+    );
+    // The new monitor took the fd over and serves the calls that waited and those after.
+    assert!(
+        wait_until(Duration::from_secs(20), || notifications(&d, &id) > 5000),
+        "the container's calls are not served after the restart"
+    );
+    let c = d.inspect(&id).unwrap();
+    assert_eq!(c["supervisor"]["resumed"], 1, "{c}");
+    assert_eq!(
+        monitor_pid(&d, &id),
+        keeper,
+        "the keeper stays the recorded monitor"
+    );
+
+    // Detection works with the new monitor: a process that listens on a socket is caught.
+    let _ = d.docker(&["exec", &id, "nc", "-l", "-p", "8080", "-w", "1"]);
+    assert!(
+        wait_until(Duration::from_secs(10), || d.events_of(&id).iter().any(
+            |e| e["kind"] == "unseen-syscall" && e["syscalls"][0] == "socket"
+        )),
+        "{:?}",
+        d.events_of(&id)
+    );
+
+    assert_eq!(d.status(&id), "running");
+    let logs = d.logs(&id);
+    for failure in ["call-failed", "can't", "Function not implemented"] {
+        assert!(!logs.contains(failure), "a call failed: {logs}");
+    }
+    let restarted = restarts(&d, &id);
+    assert_eq!(restarted.len(), 1, "{:?}", d.events_of(&id));
+    let event = &restarted[0];
+    assert!(event["waited_ms"].as_u64().is_some(), "{event}");
+    let message = event["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("pid {first}")) && message.contains("SIGKILL"),
+        "{message}"
+    );
+    assert!(
+        d.events_of(&id).iter().all(|e| e["kind"] != "monitor-died"),
+        "{:?}",
+        d.events_of(&id)
+    );
+
+    d.docker_ok(&["rm", "-f", &id]);
+    assert_eq!(restarts(&d, &id).len(), 1, "one event per restart");
+    assert_nothing_left(&d);
+}
