@@ -105,3 +105,58 @@ fn a_killed_monitor_is_restarted_and_its_busy_container_never_notices() {
     assert_eq!(restarts(&d, &id).len(), 1, "one event per restart");
     assert_nothing_left(&d);
 }
+
+/// A learning container's monitor, killed: the next one goes on from the profile saved last.
+#[test]
+fn a_restarted_monitor_goes_on_from_the_profile_saved_last() {
+    let d = Dockerd::start(&ids_runc());
+    d.set_host_config(serde_json::json!({ "save_interval_secs": 1 }));
+    let id = d
+        .run("busybox")
+        .mode("learn")
+        .profile("kept")
+        // Long enough for saves (looked for every 4096 calls, once a second has passed).
+        .sh(
+            "i=0; while [ $i -lt 300 ]; do ls /bin >/dev/null; cat /etc/passwd >/dev/null; \
+             i=$((i+1)); done; echo learnt; sleep 600",
+        )
+        .detached();
+    let path = d.profile_dir().join("kept.json");
+    let saved_bags = || -> usize {
+        std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|p| p["normal_db"].as_array().map(Vec::len))
+            .unwrap_or(0)
+    };
+    assert!(
+        wait_until(Duration::from_secs(60), || d.logs(&id).contains("learnt")),
+        "the workload never ended"
+    );
+    assert!(saved_bags() > 0, "nothing saved while learning");
+    let keeper = monitor_pid(&d, &id);
+    let first = kept_monitor(keeper).expect("the keeper keeps a monitor");
+    sigkill(first);
+    assert!(
+        wait_until(Duration::from_secs(10), || restarts(&d, &id).len() == 1),
+        "{:?}",
+        d.events_of(&id)
+    );
+    let message = restarts(&d, &id)[0]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        message.contains("reloaded the profile saved last"),
+        "{message}"
+    );
+    // The container sleeps: whatever the new monitor's database holds, it read from the file.
+    let c = d.inspect(&id).expect("the new monitor answers");
+    assert_eq!(
+        c["detector"]["database_size"].as_u64(),
+        Some(saved_bags() as u64),
+        "{c}"
+    );
+    d.docker_ok(&["rm", "-f", &id]);
+    assert_nothing_left(&d);
+}
