@@ -51,6 +51,7 @@ fn dispatch(args: &RuncArgs) -> anyhow::Result<i32> {
             )
         }
         Some("monitor") => return commands::monitor::main(words_after_command(args)),
+        Some("exec-guard") => return commands::exec::guard_main(words_after_command(args)),
         Some("report") => return commands::report::main(words_after_command(args), &host),
         Some("events") if !commands::events::is_runc_events(args) => {
             return commands::events::main(words_after_command(args), &host)

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use ids_detector::alphabet::{Alphabet, Arch};
+use ids_detector::alphabet::Alphabet;
 use ids_detector::detector::Detector;
 use ids_ebpf::{OnUnseen, Setup, Spec, DEFAULT_PIN_DIR, KERNEL_BTF};
 use ids_monitor::backend::control::ControlServer;
@@ -37,7 +37,7 @@ use ids_monitor::record::events::{ActionTaken, Event, EventKind, EventLog};
 use crate::container::state_dir::StateDir;
 use crate::monitor_process::keeper::{self, Inherited, KeptArgs};
 use crate::monitor_process::launch::Launch;
-use crate::monitor_process::stuck_init::{self, StuckInit};
+use crate::monitor_process::stuck_init;
 use crate::monitor_process::{ReadyPipe, READY};
 use crate::runc::Runc;
 use ids_monitor::mode::Mode;
@@ -461,7 +461,7 @@ fn supervise<B: Backend>(
             let found = stuck_init::find(launch.runc_pid as i32);
             match found {
                 Some(stuck) if suspect == Some(stuck) => {
-                    kill_stuck_init(launch, stuck);
+                    stuck_init::kill(launch, stuck, "create");
                     break end;
                 }
                 _ => suspect = found,
@@ -470,32 +470,6 @@ fn supervise<B: Backend>(
     };
     log_end(launch, end, &backend.inspect());
     Ok((end, backend.into_sink()))
-}
-
-/// Kills a runc init that can never go on, so that `create` fails instead of hanging, and says why.
-fn kill_stuck_init(launch: &Launch, stuck: StuckInit) {
-    let call = Alphabet::system()
-        .sym(Arch::X86_64, stuck.syscall as u32)
-        .map(|s| Alphabet::system().name(s).to_string())
-        .unwrap_or_else(|| format!("syscall {}", stuck.syscall));
-    let message = format!(
-        "container start stuck: runc init (pid {}) waits in a notified {call} that nobody can answer \
-         before runc hands the notify fd over; killed it so that create fails instead of hanging",
-        stuck.pid
-    );
-    log::error!("{message}");
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(stuck.pid),
-        nix::sys::signal::Signal::SIGKILL,
-    );
-    let mut event = launch_event(launch, EventKind::MonitorError);
-    event.action = ActionTaken::Killed;
-    event.pid = Some(stuck.pid as u32);
-    event.syscalls = vec![call];
-    event.message = Some(message);
-    if let Err(e) = EventLog::new(&launch.events_path).write(&event, true) {
-        log::error!("{e}");
-    }
 }
 
 /// Logs the monitor's last counters and keeps them in `<runs_dir>/<id>.final.json`: the state
