@@ -435,17 +435,6 @@ impl<S: SyscallSink> NotifySupervisor<S> {
         loop {
             match self.listener.accept() {
                 Ok(handover) => {
-                    if self.config.sync_wake_up {
-                        match seccomp_fd::enable_sync_wake_up(handover.fd.as_fd()) {
-                            Ok(enabled) => self.delivery.stats.sync_wake_up = Some(enabled),
-                            Err(e) => {
-                                self.delivery.stats.sync_wake_up = Some(false);
-                                log::warn!("failed to enable sync wake-up on a notify fd: {e}");
-                            }
-                        }
-                    } else {
-                        self.delivery.stats.sync_wake_up = Some(false);
-                    }
                     let handed_over = handover.state.handover();
                     // First of all: a monitor that dies from here on must not take the fd along.
                     let slot = match (&mut self.keeper, &handed_over) {
@@ -459,6 +448,17 @@ impl<S: SyscallSink> NotifySupervisor<S> {
                         },
                         _ => None,
                     };
+                    if self.config.sync_wake_up {
+                        match seccomp_fd::enable_sync_wake_up(handover.fd.as_fd()) {
+                            Ok(enabled) => self.delivery.stats.sync_wake_up = Some(enabled),
+                            Err(e) => {
+                                self.delivery.stats.sync_wake_up = Some(false);
+                                log::warn!("failed to enable sync wake-up on a notify fd: {e}");
+                            }
+                        }
+                    } else {
+                        self.delivery.stats.sync_wake_up = Some(false);
+                    }
                     if let Some(handed_over) = handed_over {
                         self.delivery.sink.on_handover(&handed_over);
                     }
