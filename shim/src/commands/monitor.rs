@@ -130,8 +130,14 @@ fn prepare(state_dir: &Path, inherited: Option<Inherited>) -> anyhow::Result<Pre
     };
     if let Some(inherited) = inherited {
         // The keeper's low score is not this process's: the OOM killer must take this one first.
-        if let Err(e) = std::fs::write("/proc/self/oom_score_adj", "0") {
-            log::warn!("cannot reset the monitor's oom_score_adj: {e}");
+        // (Raising it needs no privilege; a keeper that could not lower its own left it as is.)
+        let oom_score_adj = std::fs::read_to_string("/proc/self/oom_score_adj")
+            .ok()
+            .and_then(|v| v.trim().parse::<i32>().ok());
+        if oom_score_adj.is_some_and(|adj| adj < 0) {
+            if let Err(e) = std::fs::write("/proc/self/oom_score_adj", "0") {
+                log::warn!("cannot reset the monitor's oom_score_adj: {e}");
+            }
         }
         let Inherited {
             listener,

@@ -229,8 +229,9 @@ fn start(state: &StateDir) -> anyhow::Result<(Lent, (Monitor, Result<(), String>
     .context("cannot create the keeper's link")?;
     let in_flight = InFlight::create().context("cannot create the in-flight page")?;
     state.record_monitor_pid(std::process::id())?;
+    // Lowering it takes CAP_SYS_RESOURCE, which root may lack (in a user namespace, say).
     if let Err(e) = std::fs::write("/proc/self/oom_score_adj", KEEPER_OOM_SCORE_ADJ) {
-        log::warn!("cannot lower the keeper's oom_score_adj: {e}");
+        log::warn!("cannot lower the keeper's oom_score_adj to {KEEPER_OOM_SCORE_ADJ}: {e}");
     }
     let lent = Lent {
         listener,
