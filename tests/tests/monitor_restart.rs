@@ -1,6 +1,6 @@
 //! A seccomp-notify monitor killed under a busy container, through a private dockerd: its keeper
-//! starts another, the container's calls wait instead of failing, detection goes on, and one
-//! `monitor-restarted` event says so.
+//! starts another, the container's calls wait instead of failing (a `docker exec` made meanwhile
+//! too), detection goes on, and one `monitor-restarted` event says so.
 
 use std::time::Duration;
 
@@ -26,12 +26,8 @@ fn restarts(d: &Dockerd, id: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-fn sigkill(pid: i32) {
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
+fn signal(pid: i32, signal: nix::sys::signal::Signal) {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal).unwrap();
 }
 
 #[test]
@@ -51,7 +47,21 @@ fn a_killed_monitor_is_restarted_and_its_busy_container_never_notices() {
     );
     let keeper = monitor_pid(&d, &id);
     let first = kept_monitor(keeper).expect("the keeper keeps a monitor");
-    sigkill(first);
+    // Stopped first, so that a `docker exec` comes while nobody serves: runc hands its fd over
+    // into the listener's backlog, and its process waits with the rest.
+    signal(first, nix::sys::signal::Signal::SIGSTOP);
+    let exec = std::thread::scope(|scope| {
+        let exec = scope.spawn(|| d.docker(&["exec", &id, "sh", "-c", "echo exec-ok"]));
+        std::thread::sleep(Duration::from_secs(2));
+        signal(first, nix::sys::signal::Signal::SIGKILL);
+        exec.join().unwrap()
+    });
+    assert_eq!(
+        String::from_utf8_lossy(&exec.stdout).trim(),
+        "exec-ok",
+        "{}",
+        String::from_utf8_lossy(&exec.stderr)
+    );
 
     let second = || kept_monitor(keeper).filter(|&p| p != first);
     assert!(
@@ -65,6 +75,11 @@ fn a_killed_monitor_is_restarted_and_its_busy_container_never_notices() {
     );
     let c = d.inspect(&id).unwrap();
     assert_eq!(c["supervisor"]["resumed"], 1, "{c}");
+    assert_eq!(c["supervisor"]["refused_handovers"], 0, "{c}");
+    assert!(
+        c["supervisor"]["handovers"].as_u64() >= Some(2),
+        "the exec's fd was not taken from the backlog: {c}"
+    );
     assert_eq!(
         monitor_pid(&d, &id),
         keeper,
@@ -136,7 +151,7 @@ fn a_restarted_monitor_goes_on_from_the_profile_saved_last() {
     assert!(saved_bags() > 0, "nothing saved while learning");
     let keeper = monitor_pid(&d, &id);
     let first = kept_monitor(keeper).expect("the keeper keeps a monitor");
-    sigkill(first);
+    signal(first, nix::sys::signal::Signal::SIGKILL);
     assert!(
         wait_until(Duration::from_secs(10), || restarts(&d, &id).len() == 1),
         "{:?}",
