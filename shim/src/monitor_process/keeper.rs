@@ -142,10 +142,42 @@ enum Ended {
     Died(ExitStatus, Instant),
 }
 
+/// A monitor just started, and what it said: `ready`, or why not.
+struct Spawned {
+    monitor: Monitor,
+    ready: Result<(), String>,
+}
+
+/// The deaths of the last `RESTART_WINDOW`.
+#[derive(Default)]
+struct Deaths(VecDeque<Instant>);
+
+impl Deaths {
+    /// Counts a death at `at`; false once there were too many to start the monitor again.
+    fn may_restart(&mut self, at: Instant) -> bool {
+        self.0.push_back(at);
+        while self
+            .0
+            .front()
+            .is_some_and(|t| at.duration_since(*t) > RESTART_WINDOW)
+        {
+            self.0.pop_front();
+        }
+        if self.0.len() > MAX_RESTARTS {
+            log::error!(
+                "the monitor died {} times within {RESTART_WINDOW:?}; not starting it again",
+                self.0.len()
+            );
+            return false;
+        }
+        true
+    }
+}
+
 /// Runs the keeper of the container of `state`: says `ready` on `ready` once its first monitor
 /// listens, then keeps a monitor running until the container is gone.
 pub fn keep(state: &StateDir, launch: &Launch, ready: Option<ReadyPipe>) -> anyhow::Result<i32> {
-    let (lent, mut first) = match start(state) {
+    let (lent, first) = match start(state) {
         Ok(started) => started,
         Err(err) => {
             if let Some(ready) = ready {
@@ -159,7 +191,10 @@ pub fn keep(state: &StateDir, launch: &Launch, ready: Option<ReadyPipe>) -> anyh
         signal_hook::flag::register(signal, Arc::clone(&stop))
             .context("cannot install signal handlers")?;
     }
-    let said = first.1;
+    let Spawned {
+        mut monitor,
+        ready: said,
+    } = first;
     if let Some(ready) = ready {
         ready.send(match &said {
             Ok(()) => READY,
@@ -167,53 +202,46 @@ pub fn keep(state: &StateDir, launch: &Launch, ready: Option<ReadyPipe>) -> anyh
         });
     }
     if said.is_err() {
-        let _ = kill(Pid::from_raw(first.0.child.id() as i32), Signal::SIGKILL);
-        let _ = first.0.child.wait();
+        let _ = kill(Pid::from_raw(monitor.child.id() as i32), Signal::SIGKILL);
+        let _ = monitor.child.wait();
         return Ok(1);
     }
-    let mut monitor = first.0;
     let mut kept: Vec<KeptFd> = Vec::new();
-    let mut deaths: VecDeque<Instant> = VecDeque::new();
+    let mut deaths = Deaths::default();
     loop {
-        match watch(&mut monitor, &lent, &mut kept, &stop)? {
+        let (status, died_at) = match watch(&mut monitor, &lent, &mut kept, &stop)? {
             Ended::Done(status) => return Ok(status.code().unwrap_or(0)),
-            Ended::Died(status, died_at) => {
-                log::error!(
-                    "the monitor (pid {}) died: {}",
-                    monitor.child.id(),
-                    describe(status)
-                );
-                deaths.push_back(died_at);
-                while deaths
-                    .front()
-                    .is_some_and(|t| died_at.duration_since(*t) > RESTART_WINDOW)
-                {
-                    deaths.pop_front();
-                }
-                if deaths.len() > MAX_RESTARTS {
-                    log::error!(
-                        "the monitor died {} times within {RESTART_WINDOW:?}; not starting it \
-                         again",
-                        deaths.len()
-                    );
-                    return Ok(1);
-                }
-                let old = monitor.child.id();
-                let (next, said) = spawn(state, &lent, &kept, true)?;
-                monitor = next;
-                match said {
-                    Ok(()) => report_restart(launch, old, &monitor, &kept, died_at, status),
-                    Err(e) => log::error!("the monitor started again is not ready: {e}"),
+            Ended::Died(status, died_at) => (status, died_at),
+        };
+        let old = monitor.child.id();
+        log::error!("the monitor (pid {old}) died: {}", describe(status));
+        if !deaths.may_restart(died_at) {
+            return Ok(1);
+        }
+        // A monitor that cannot even be started (no memory to fork, say) counts as a death.
+        let next = loop {
+            match spawn(state, &lent, &kept, true) {
+                Ok(next) => break next,
+                Err(e) => {
+                    log::error!("{e:#}");
+                    if !deaths.may_restart(Instant::now()) {
+                        return Ok(1);
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
                 }
             }
+        };
+        monitor = next.monitor;
+        match next.ready {
+            Ok(()) => report_restart(launch, old, &monitor, &kept, died_at, status),
+            Err(e) => log::error!("the monitor started again is not ready: {e}"),
         }
     }
 }
 
 /// Binds the sockets, records this process as the container's monitor, and starts the first
-/// monitor; returns what it said.
-#[allow(clippy::type_complexity)]
-fn start(state: &StateDir) -> anyhow::Result<(Lent, (Monitor, Result<(), String>))> {
+/// monitor.
+fn start(state: &StateDir) -> anyhow::Result<(Lent, Spawned)> {
     let listener = HandoverListener::bind(&state.seccomp_socket(), 0)?
         .into_socket()
         .context("cannot hand the seccomp listener on")?;
@@ -251,7 +279,7 @@ fn spawn(
     lent: &Lent,
     kept: &[KeptFd],
     restarted: bool,
-) -> anyhow::Result<(Monitor, Result<(), String>)> {
+) -> anyhow::Result<Spawned> {
     let exe = std::env::current_exe().context("cannot find the ids-runc binary")?;
     let (ready_read, ready_write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .context("cannot create the readiness pipe")?;
@@ -300,11 +328,21 @@ fn spawn(
             Ok(())
         });
     }
-    let child = cmd.spawn().context("cannot start the monitor")?;
+    let mut child = cmd.spawn().context("cannot start the monitor")?;
     drop(ready_write);
-    let pidfd = pidfd_open(child.id()).context("cannot watch the monitor")?;
-    let said = wait_ready(ready_read, READY_TIMEOUT).map_err(|e| format!("{e:#}"));
-    Ok((Monitor { child, pidfd }, said))
+    let pidfd = match pidfd_open(child.id()) {
+        Ok(pidfd) => pidfd,
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e).context("cannot watch the monitor");
+        }
+    };
+    let ready = wait_ready(ready_read, READY_TIMEOUT).map_err(|e| format!("{e:#}"));
+    Ok(Spawned {
+        monitor: Monitor { child, pidfd },
+        ready,
+    })
 }
 
 fn pidfd_open(pid: u32) -> std::io::Result<OwnedFd> {
