@@ -71,7 +71,9 @@ fn a_killed_monitor_is_restarted_and_its_busy_container_never_notices() {
     // The new monitor took the fd over and serves the calls that waited and those after.
     assert!(
         wait_until(Duration::from_secs(20), || notifications(&d, &id) > 5000),
-        "the container's calls are not served after the restart"
+        "the container's calls are not served after the restart: {:?} {:?}",
+        d.inspect(&id),
+        d.events_of(&id)
     );
     let c = d.inspect(&id).unwrap();
     assert_eq!(c["supervisor"]["resumed"], 1, "{c}");

@@ -1,4 +1,4 @@
-//! The three ioctls of a seccomp notify fd, called directly.
+//! The ioctls of a seccomp notify fd, called directly.
 //!
 //! libseccomp's `ScmpNotifReq::receive`/`ScmpNotifResp::respond` are not used on the notify path:
 //! each call mallocs and frees a request buffer, retries EINTR itself (so it cannot be counted),
@@ -52,6 +52,19 @@ pub(crate) fn respond(fd: BorrowedFd<'_>, id: u64, errno: i32) -> Result<(), Err
         )
     };
     Errno::result(rc).map(drop)
+}
+
+/// Whether notification `id` of `fd` has been received (RECV) and still waits for its answer.
+pub(crate) fn is_awaiting_answer(fd: BorrowedFd<'_>, id: u64) -> bool {
+    // SAFETY: ID_VALID reads the u64 it is given, the size its request code encodes.
+    let rc = unsafe {
+        libc::ioctl(
+            fd.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_ID_VALID,
+            &id as *const u64,
+        )
+    };
+    rc == 0
 }
 
 /// Asks for synchronous wake-ups on `fd`. `Ok(false)` when the kernel is older than 6.6 and has

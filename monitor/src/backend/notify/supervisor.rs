@@ -14,7 +14,7 @@
 //! round and goes back. The sink is still only touched by this thread.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -149,8 +149,8 @@ impl<S: SyscallSink> NotifySupervisor<S> {
     pub fn with_keeper(mut self, mut link: KeeperLink, kept: Vec<KeptFd>) -> Self {
         for kept in kept {
             link.take_slot(kept.slot);
-            let id = link.in_flight(kept.slot);
-            if id != 0 && seccomp_fd::respond(kept.fd.as_fd(), id, 0).is_ok() {
+            let last = link.in_flight(kept.slot);
+            if last != 0 && answer_lost_call(kept.fd.as_fd(), last) {
                 self.delivery.stats.resumed_in_flight += 1;
             }
             self.delivery.sink.on_resume(&kept.handover);
@@ -492,6 +492,25 @@ impl<S: SyscallSink> NotifySupervisor<S> {
             }
         }
     }
+}
+
+/// Ids after the last one noted that a lost call's id may be: the ids of calls withdrawn before
+/// they were received (a signal restarts the call under a new id) come between.
+const LOST_ID_SEARCH: u64 = 1024;
+
+/// Answers (CONTINUE) the call a dead monitor received on `fd` and never answered, if there is
+/// one, knowing `last`, the last id it noted. It is `last` itself if it died before answering, or,
+/// if it died between receiving the next one and noting it, the first id after `last` that is
+/// received and unanswered: ids grow in the order calls are made, which is the order they are
+/// received in, and nobody else has received from `fd` since.
+fn answer_lost_call(fd: BorrowedFd<'_>, last: u64) -> bool {
+    if seccomp_fd::respond(fd, last, 0).is_ok() {
+        return true;
+    }
+    (1..=LOST_ID_SEARCH)
+        .map(|n| last.wrapping_add(n))
+        .find(|&id| seccomp_fd::is_awaiting_answer(fd, id))
+        .is_some_and(|id| seccomp_fd::respond(fd, id, 0).is_ok())
 }
 
 fn pollfd(fd: i32, events: libc::c_short) -> libc::pollfd {
