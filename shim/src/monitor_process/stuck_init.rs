@@ -95,13 +95,21 @@ pub fn watch_exec(launch: &Launch, runc_pid: i32) {
     let me = std::process::id() as i32;
     let started = Instant::now();
     let mut suspect: Option<(StuckInit, Instant)> = None;
+    // runc's inits seen so far: one that no longer is has exec'd the process. (Any other child
+    // proves nothing: runc's own children are not named until they run its init code.)
+    let mut inits: Vec<i32> = Vec::new();
     while Path::new(&format!("/proc/{runc_pid}")).exists() && started.elapsed() < EXEC_GIVE_UP {
+        if inits.iter().any(|&pid| is_runc_init(pid) == Some(false)) {
+            return;
+        }
         let children: Vec<i32> = children_of(runc_pid)
             .into_iter()
             .filter(|&pid| pid != me)
             .collect();
-        if children.iter().any(|&pid| is_runc_init(pid) == Some(false)) {
-            return;
+        for &pid in &children {
+            if !inits.contains(&pid) && is_runc_init(pid) == Some(true) {
+                inits.push(pid);
+            }
         }
         let found = children.into_iter().find_map(|pid| {
             notified_wait(pid)
