@@ -82,8 +82,14 @@ done
 tar -C "$work/bundle/rootfs" -c . | docker import -c 'CMD ["sh"]' - loadbox >/dev/null
 
 run_flags=(--runtime=ids-runc -e IDS_RUNC_MODE=learn)
-# A state dir is named <id>@<key of runc's root>.
-monitor_of() { cat "$state/$1"@*/monitor.pid; }
+# A state dir is named <id>@<key of runc's root>. Under seccomp notify the recorded pid is the
+# keeper; the monitor that serves the calls is its child.
+monitor_of() {
+  local keeper child
+  keeper=$(cat "$state/$1"@*/monitor.pid)
+  child=$(pgrep -P "$keeper" -f -- --keeper-fd | head -n 1 || true)
+  echo "${child:-$keeper}"
+}
 # kB kB ms ms: VmHWM, VmRSS, user+system CPU and system CPU of a pid.
 measure() {
   local pid=$1 hz

@@ -55,6 +55,7 @@ fn dispatch(args: &RuncArgs) -> anyhow::Result<i32> {
         }
         Some("metrics") => return commands::metrics::main(words_after_command(args), &host),
         Some("monitor") => return commands::monitor::main(words_after_command(args)),
+        Some("exec-guard") => return commands::exec::guard_main(words_after_command(args)),
         Some("report") => return commands::report::main(words_after_command(args), &host),
         Some("unload-ebpf") => {
             return commands::unload_ebpf::main(words_after_command(args), &host)

@@ -36,6 +36,12 @@ impl Dockerd {
     /// Starts a daemon with ids-runc registered. ids-runc reaches runc through a wrapper that
     /// records each call (`runc_calls()`), which shows the daemon really went through ids-runc.
     pub fn start(ids_runc: &Path) -> Self {
+        Self::start_with(ids_runc, serde_json::json!({}))
+    }
+
+    /// Starts a daemon as [`start`](Self::start) does, with `extra` keys in its `daemon.json`
+    /// (`{"live-restore": true}`); they stay across [`restart`](Self::restart).
+    pub fn start_with(ids_runc: &Path, extra: serde_json::Value) -> Self {
         crate::require_root();
         let dir = tempfile::Builder::new()
             .prefix("ids-dockerd-")
@@ -64,9 +70,12 @@ impl Dockerd {
             .tempdir_in("/run")
             .expect("state root in /run")
             .keep();
-        let config = serde_json::json!({
+        let mut config = serde_json::json!({
             "runtimes": { "ids-runc": { "path": ids_runc } },
         });
+        if let (Some(base), Some(extra)) = (config.as_object_mut(), extra.as_object()) {
+            base.extend(extra.clone());
+        }
         std::fs::write(dir.join("daemon.json"), config.to_string()).expect("write daemon.json");
         let child = spawn(&dir, &recorder);
         let daemon = Dockerd {

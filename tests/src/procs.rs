@@ -8,7 +8,8 @@ use crate::bundle::Bundle;
 use crate::dockerd::Dockerd;
 use crate::{assert_ok, run, workspace};
 
-/// Pids of the `ids-runc monitor` processes serving a state dir under `root`.
+/// Pids of the `ids-runc monitor` processes recorded for a state dir under `root` (under seccomp
+/// notify the keeper, whose child the monitor proper is, is counted, not the child).
 pub fn monitors_under(root: &Path) -> Vec<i32> {
     let root = root.as_os_str().as_encoded_bytes();
     let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -21,9 +22,31 @@ pub fn monitors_under(root: &Path) -> Vec<i32> {
                 return false;
             };
             let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
-            args.iter().any(|a| *a == b"monitor") && args.iter().any(|a| a.starts_with(root))
+            args.iter().any(|a| *a == b"monitor")
+                && args.iter().any(|a| a.starts_with(root))
+                && !args.iter().any(|a| *a == b"--keeper-fd")
         })
         .collect()
+}
+
+/// The process that serves container `id`'s calls: the keeper's child under seccomp notify, the
+/// recorded monitor itself otherwise.
+pub fn serving_monitor(d: &Dockerd, id: &str) -> i32 {
+    let recorded = monitor_pid(d, id);
+    kept_monitor(recorded).unwrap_or(recorded)
+}
+
+/// The monitor a keeper started and keeps, if `keeper` is one.
+pub fn kept_monitor(keeper: i32) -> Option<i32> {
+    let children =
+        std::fs::read_to_string(format!("/proc/{keeper}/task/{keeper}/children")).ok()?;
+    children
+        .split_whitespace()
+        .filter_map(|c| c.parse::<i32>().ok())
+        .find(|child| {
+            std::fs::read(format!("/proc/{child}/cmdline"))
+                .is_ok_and(|c| c.split(|&b| b == 0).any(|a| a == b"--keeper-fd"))
+        })
 }
 
 /// The pid recorded as the monitor of container `id`.

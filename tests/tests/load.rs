@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use ids_e2e::dockerd::Dockerd;
-use ids_e2e::procs::{assert_nothing_left, fd_count, import_loadbox, monitor_pid, status_field};
+use ids_e2e::procs::{
+    assert_nothing_left, fd_count, import_loadbox, monitor_pid, serving_monitor, status_field,
+};
 use ids_e2e::{ids_runc, wait_until};
 
 /// A workload of a few thousand calls.
@@ -75,9 +77,11 @@ fn two_hundred_execs_leave_the_monitor_as_it_was() {
         .mode("learn")
         .cmd(&["sleep", "600"])
         .detached();
-    let monitor = monitor_pid(&d, &id);
+    let monitor = serving_monitor(&d, &id);
+    let keeper = monitor_pid(&d, &id);
     d.docker_ok(&["exec", &id, "true"]);
     let fds = fd_count(monitor);
+    let keeper_fds = fd_count(keeper);
     let threads = status_field(monitor, "Threads");
     for i in 0..200 {
         let out = d.docker_ok(&["exec", &id, "sh", "-c", "echo $$ >/dev/null; echo ok"]);
@@ -93,6 +97,13 @@ fn two_hundred_execs_leave_the_monitor_as_it_was() {
         fd_count(monitor)
     );
     assert_eq!(status_field(monitor, "Threads"), threads);
+    // The keeper holds every notify fd too, and lets go of it the same way.
+    assert!(
+        wait_until(Duration::from_secs(10), || fd_count(keeper) == keeper_fds),
+        "keeper fds {} before, {} after",
+        keeper_fds,
+        fd_count(keeper)
+    );
     d.docker_ok(&["rm", "-f", &id]);
     assert_nothing_left(&d);
 }

@@ -155,7 +155,11 @@ fn nothing_is_left_after_docker_rm() {
     let state = d.state_dir(&id).expect("state dir");
     assert!(state.join("seccomp.sock").exists());
     assert!(state.join("control.sock").exists());
-    assert_eq!(monitor_pids(&state).len(), 1, "one monitor per container");
+    assert_eq!(
+        monitor_pids(&state).len(),
+        2,
+        "one monitor per container, and its keeper"
+    );
     d.docker_ok(&["rm", "-f", "short"]);
     assert!(!state.exists(), "state dir left: {}", state.display());
     assert!(

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use ids_e2e::bundle::Bundle;
 use ids_e2e::dockerd::Dockerd;
-use ids_e2e::procs::{assert_nothing_left, import_loadbox, monitor_pid, status_field};
+use ids_e2e::procs::{assert_nothing_left, import_loadbox, serving_monitor, status_field};
 use ids_e2e::{ids_runc, wait_until};
 
 #[test]
@@ -96,7 +96,7 @@ fn ten_thousand_threads_do_not_crash_the_monitor() {
         .mode("learn")
         .sh("threads 10000 5; sleep 600")
         .detached();
-    let monitor = monitor_pid(&d, &id);
+    let monitor = serving_monitor(&d, &id);
     let done = wait_until(Duration::from_secs(180), || {
         d.docker_ok(&["logs", &id]).contains("ok 10000") || d.status(&id) == "exited"
     });
@@ -105,7 +105,7 @@ fn ten_thousand_threads_do_not_crash_the_monitor() {
     let c = d
         .inspect(&id)
         .expect("the monitor answers after 10,000 threads");
-    assert_eq!(monitor_pid(&d, &id), monitor, "the same monitor");
+    assert_eq!(serving_monitor(&d, &id), monitor, "the same monitor");
     assert!(c["syscalls"]["getppid"].as_u64() >= Some(50_000), "{c}");
     assert!(
         c["detector"]["streams"].as_u64() <= Some(4),

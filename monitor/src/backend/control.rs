@@ -99,6 +99,30 @@ impl ControlServer {
         })
     }
 
+    /// A control socket bound by another process (a monitor's keeper) and inherited as `socket`.
+    pub fn inherit(socket: std::os::fd::OwnedFd, path: &Path) -> Result<Self, ControlError> {
+        let listener = UnixListener::from(socket);
+        listener
+            .set_nonblocking(true)
+            .map_err(|source| ControlError::Setup {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Ok(Self {
+            listener,
+            path: path.to_path_buf(),
+            clients: Vec::with_capacity(MAX_CLIENTS),
+        })
+    }
+
+    /// The bound socket, to be inherited by the process that serves it; the path stays bound
+    /// (it is not removed as on drop).
+    pub fn into_socket(mut self) -> io::Result<std::os::fd::OwnedFd> {
+        let socket = std::os::fd::OwnedFd::from(self.listener.try_clone()?);
+        self.path = PathBuf::new();
+        Ok(socket)
+    }
+
     /// The socket's path.
     pub fn path(&self) -> &Path {
         &self.path
@@ -180,7 +204,9 @@ impl ControlServer {
 impl Drop for ControlServer {
     /// A stale socket would make the next bind at the same path fail.
     fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
+        if !self.path.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.path);
+        }
     }
 }
 

@@ -79,6 +79,9 @@ pub enum RunEnd {
 pub trait SyscallSink {
     /// A new process of the container (init, or a `runc exec`) now reports to the monitor.
     fn on_handover(&mut self, _handover: &Handover) {}
+    /// A process handed over to a monitor that died reports to this one: it has started long
+    /// since, unless it is still runc's (rare; its calls are then judged as the container's).
+    fn on_resume(&mut self, _handover: &Handover) {}
     /// Decides, before the call runs, whether it may.
     fn admit(&mut self, _call: &Syscall) -> Admission {
         Admission::Continue

@@ -328,6 +328,12 @@ impl SyscallSink for Guard {
         );
     }
 
+    fn on_resume(&mut self, handover: &Handover) {
+        if handover.origin == Origin::Creating || self.init_pid.is_none() {
+            self.init_pid = Some(handover.pid);
+        }
+    }
+
     fn admit(&mut self, call: &Syscall) -> Admission {
         if self.detector.mode() != Mode::Detect {
             return Admission::Continue;

@@ -39,6 +39,26 @@ impl EpochLog {
         })
     }
 
+    /// Opens the file a monitor that died was writing, to go on at its end. A record it was
+    /// cut off in the middle of is dropped, so every line stays a record.
+    pub fn resume(path: &Path) -> io::Result<EpochLog> {
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        let mut text = Vec::new();
+        io::Read::read_to_end(&mut file, &mut text)?;
+        let whole = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        file.set_len(whole as u64)?;
+        io::Seek::seek(&mut file, io::SeekFrom::Start(whole as u64))?;
+        Ok(EpochLog {
+            path: path.to_owned(),
+            out: BufWriter::with_capacity(64 << 10, file),
+        })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -79,5 +99,30 @@ mod tests {
         log.record(&r).unwrap();
         log.flush().unwrap();
         assert_eq!(read(&path).unwrap(), vec![r, r]);
+    }
+
+    #[test]
+    fn resuming_drops_a_record_cut_short_and_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.epochs.jsonl");
+        let r = EpochRecord {
+            epoch: 1,
+            mismatches: 0,
+            windows: 3,
+            threshold: 4.5,
+            anomalous: false,
+            at_ms: 6,
+        };
+        let mut log = EpochLog::create(&path).unwrap();
+        log.record(&r).unwrap();
+        log.flush().unwrap();
+        drop(log);
+        let mut text = std::fs::read(&path).unwrap();
+        text.extend_from_slice(b"{\"epoch\":2,\"mism");
+        std::fs::write(&path, text).unwrap();
+        let mut log = EpochLog::resume(&path).unwrap();
+        log.record(&EpochRecord { epoch: 2, ..r }).unwrap();
+        log.flush().unwrap();
+        assert_eq!(read(&path).unwrap(), vec![r, EpochRecord { epoch: 2, ..r }]);
     }
 }

@@ -45,6 +45,9 @@ pub fn summary(event: &Event) -> String {
     if let Some(process) = &event.process {
         let _ = write!(s, " process={}", printable(process));
     }
+    if let Some(waited) = event.waited_ms {
+        let _ = write!(s, " waited_ms={waited}");
+    }
     if let Some(message) = &event.message {
         let _ = write!(s, " message={}", printable(message));
     }

@@ -46,6 +46,9 @@ pub enum EventKind {
     /// The container is watched by another monitor than it asked for (its own seccomp agent
     /// leaves only ptrace); the message says why.
     MonitorChosen,
+    /// The seccomp-notify monitor died and its keeper started another, which took the container's
+    /// notify fds over; `waited_ms` says how long the container's monitored calls waited.
+    MonitorRestarted,
 }
 
 impl EventKind {
@@ -61,6 +64,7 @@ impl EventKind {
             EventKind::MonitorDied => "monitor-died",
             EventKind::LearnRefused => "learn-refused",
             EventKind::MonitorChosen => "monitor-chosen",
+            EventKind::MonitorRestarted => "monitor-restarted",
         }
     }
 }
@@ -136,6 +140,9 @@ pub struct Event {
     pub exe: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// How long the container's monitored calls waited for a monitor (`monitor-restarted`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waited_ms: Option<u64>,
 }
 
 impl Event {
@@ -167,6 +174,7 @@ impl Event {
             resource: None,
             exe: None,
             message: None,
+            waited_ms: None,
         }
     }
 }
@@ -291,6 +299,7 @@ mod tests {
             EventKind::MonitorDied,
             EventKind::LearnRefused,
             EventKind::MonitorChosen,
+            EventKind::MonitorRestarted,
         ] {
             assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
         }

@@ -16,7 +16,8 @@ pub enum Priority {
 
 impl Priority {
     /// A container killed for what it did is critical; anything else it did outside its profile
-    /// is a warning; a monitor that cannot do its work is an error; the rest is news.
+    /// is a warning, as is a monitor that died and was started again; a monitor that cannot do its
+    /// work is an error; the rest is news.
     pub fn of(event: &Event) -> Priority {
         match (event.kind, event.action) {
             (
@@ -31,6 +32,8 @@ impl Priority {
                 _,
             ) => Priority::Warning,
             (EventKind::MonitorError | EventKind::MonitorDied, _) => Priority::Error,
+            // The monitor died and another took over: worth a look, nothing was lost to the container.
+            (EventKind::MonitorRestarted, _) => Priority::Warning,
             (EventKind::DatabaseFull | EventKind::MonitorChosen, _) => Priority::Notice,
             (EventKind::ModeSwitch, _) => Priority::Informational,
         }

@@ -4,6 +4,11 @@
 //! says `ready` on its readiness fd, then serves every notify fd runc hands over (init, then one
 //! per `exec`) until no task of the container is left. It never ends on its own before that: a
 //! monitor that dies breaks its container. At the end it saves what it learnt.
+//!
+//! Under seccomp notify the process `create` starts is the monitor's keeper
+//! (`monitor_process::keeper`), which binds the sockets and starts this command again as its child
+//! with the sockets and the notify fds it keeps: that child is the monitor proper, and is started
+//! again if it dies.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,12 +17,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use ids_detector::alphabet::{Alphabet, Arch};
+use ids_detector::alphabet::Alphabet;
 use ids_detector::detector::Detector;
 use ids_ebpf::{OnUnseen, Spec};
 use ids_monitor::backend::control::ControlServer;
 use ids_monitor::backend::ebpf::{EbpfSupervisor, KernelSink, Registered};
-use ids_monitor::backend::notify::{HandoverListener, NotifySupervisor, SupervisorConfig};
+use ids_monitor::backend::notify::{
+    HandoverListener, KeeperLink, KeptFd, NotifySupervisor, SupervisorConfig,
+};
 use ids_monitor::backend::ptrace::{TraceConfig, TraceSupervisor};
 use ids_monitor::backend::shared_sink::SharedSink;
 use ids_monitor::backend::sink::{NullSink, RunEnd};
@@ -29,9 +36,10 @@ use ids_monitor::record::epoch_log::EpochLog;
 use ids_monitor::record::events::{ActionTaken, Event, EventKind};
 
 use crate::container::state_dir::StateDir;
+use crate::monitor_process::keeper::{self, Inherited, KeptArgs};
 use crate::monitor_process::launch::Launch;
-use crate::monitor_process::stuck_init::{self, StuckInit};
-use crate::monitor_process::READY;
+use crate::monitor_process::stuck_init;
+use crate::monitor_process::{ReadyPipe, READY};
 use crate::runc::Runc;
 use ids_monitor::mode::Mode;
 
@@ -53,6 +61,8 @@ pub struct MonitorArgs {
     /// Write `ready` (or why not) to this fd once listening, then close it.
     #[arg(long)]
     ready_fd: Option<i32>,
+    #[command(flatten)]
+    kept: KeptArgs,
 }
 
 pub fn main(words: Vec<std::ffi::OsString>) -> anyhow::Result<i32> {
@@ -68,7 +78,18 @@ pub fn main(words: Vec<std::ffi::OsString>) -> anyhow::Result<i32> {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
     let ready = args.ready_fd.map(ReadyPipe::take);
-    match prepare(&args.state_dir) {
+    if args.kept.keeper_fd.is_none() {
+        if let Ok(launch) = Launch::read(&args.state_dir) {
+            if launch.monitor == MonitorKind::SeccompNotify {
+                return keeper::keep(&StateDir::at(&args.state_dir), &launch, ready);
+            }
+        }
+    }
+    let prepared = args
+        .kept
+        .take()
+        .and_then(|inherited| prepare(&args.state_dir, inherited));
+    match prepared {
         Ok(prepared) => {
             if let Some(ready) = ready {
                 ready.send(READY);
@@ -94,15 +115,53 @@ struct Prepared {
     guard: Option<Guard>,
     /// The ebpf monitor's container, registered with the kernel before runc starts.
     kernel: Option<Registered>,
+    /// The link to this monitor's keeper and the notify fds taken over from it.
+    keeper: Option<(KeeperLink, Vec<KeptFd>)>,
+    /// The process recorded as the container's monitor: this one, or its keeper.
+    recorded_as: u32,
 }
 
-fn prepare(state_dir: &Path) -> anyhow::Result<Prepared> {
+fn prepare(state_dir: &Path, inherited: Option<Inherited>) -> anyhow::Result<Prepared> {
     let launch = Launch::read(state_dir)?;
     let state = StateDir::at(state_dir);
+    let restarted = inherited.as_ref().is_some_and(|i| i.restarted);
     let guard = match GuardMode::of(launch.mode) {
-        Some(mode) => Some(guard(&launch, mode)?),
+        Some(mode) => Some(guard(&launch, mode, restarted)?),
         None => None,
     };
+    if let Some(inherited) = inherited {
+        // The keeper's low score is not this process's: the OOM killer must take this one first.
+        // (Raising it needs no privilege; a keeper that could not lower its own left it as is.)
+        let oom_score_adj = std::fs::read_to_string("/proc/self/oom_score_adj")
+            .ok()
+            .and_then(|v| v.trim().parse::<i32>().ok());
+        if oom_score_adj.is_some_and(|adj| adj < 0) {
+            if let Err(e) = std::fs::write("/proc/self/oom_score_adj", "0") {
+                log::warn!("cannot reset the monitor's oom_score_adj: {e}");
+            }
+        }
+        let Inherited {
+            listener,
+            control,
+            link,
+            kept,
+            ..
+        } = inherited;
+        return Ok(Prepared {
+            listener: Some(HandoverListener::inherit(
+                listener,
+                &state.seccomp_socket(),
+                0,
+            )),
+            control: ControlServer::inherit(control, &state.control_socket())?,
+            launch,
+            state,
+            guard,
+            kernel: None,
+            keeper: Some((link, kept)),
+            recorded_as: nix::unistd::getppid().as_raw() as u32,
+        });
+    }
     let listener = match launch.monitor {
         MonitorKind::Ptrace => None,
         MonitorKind::Ebpf if !launch.unseen_through_seccomp() => None,
@@ -125,6 +184,8 @@ fn prepare(state_dir: &Path) -> anyhow::Result<Prepared> {
         control,
         guard,
         kernel,
+        keeper: None,
+        recorded_as: std::process::id(),
     })
 }
 
@@ -211,8 +272,13 @@ fn register(launch: &Launch, guard: Option<&Guard>) -> anyhow::Result<Registered
     )?)
 }
 
-fn guard(launch: &Launch, mode: GuardMode) -> anyhow::Result<Guard> {
-    let (mut detector, profile_monitor, resources) = match &launch.profile {
+/// The guard of `launch`; a monitor `restarted` after a death goes on from the profile saved last.
+fn guard(launch: &Launch, mode: GuardMode, restarted: bool) -> anyhow::Result<Guard> {
+    let saved = launch.saved_profile().filter(|_| restarted);
+    if let Some(path) = saved {
+        log::info!("reloading the profile saved last, {}", path.display());
+    }
+    let (mut detector, profile_monitor, resources) = match saved.or(launch.profile.as_deref()) {
         Some(path) => {
             let profile = Profile::load(path)?;
             let detector = profile
@@ -240,8 +306,12 @@ fn guard(launch: &Launch, mode: GuardMode) -> anyhow::Result<Guard> {
         provenance: launch.provenance.clone().unwrap_or_default(),
     };
     let epochs_path = launch.runs_dir.join(format!("{}.epochs.jsonl", launch.id));
-    let epochs = EpochLog::create(&epochs_path)
-        .with_context(|| format!("cannot create {}", epochs_path.display()))?;
+    let epochs = if restarted {
+        EpochLog::resume(&epochs_path)
+    } else {
+        EpochLog::create(&epochs_path)
+    };
+    let epochs = epochs.with_context(|| format!("cannot create {}", epochs_path.display()))?;
     Ok(Guard::new(settings, detector, launch.event_log())
         .with_epoch_log(epochs)
         .with_resources(resources))
@@ -301,6 +371,8 @@ fn serve(prepared: Prepared) -> anyhow::Result<i32> {
         control,
         guard,
         kernel,
+        keeper,
+        recorded_as,
     } = prepared;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
@@ -316,7 +388,7 @@ fn serve(prepared: Prepared) -> anyhow::Result<i32> {
     );
     let end = match guard {
         Some(guard) => {
-            let (end, mut guard) = watch(listener, kernel, guard, control, &launch, &stop)?;
+            let (end, mut guard) = watch(listener, kernel, keeper, guard, control, &launch, &stop)?;
             guard.save_learned();
             guard.flush();
             end
@@ -325,6 +397,7 @@ fn serve(prepared: Prepared) -> anyhow::Result<i32> {
             watch(
                 listener,
                 kernel,
+                keeper,
                 NullSink::default(),
                 control,
                 &launch,
@@ -333,7 +406,7 @@ fn serve(prepared: Prepared) -> anyhow::Result<i32> {
             .0
         }
     };
-    finish(&launch, &state, end, &stop);
+    finish(&launch, &state, recorded_as, end, &stop);
     Ok(0)
 }
 
@@ -343,6 +416,7 @@ fn serve(prepared: Prepared) -> anyhow::Result<i32> {
 fn watch<S: KernelSink + Send>(
     listener: Option<HandoverListener>,
     kernel: Option<Registered>,
+    keeper: Option<(KeeperLink, Vec<KeptFd>)>,
     sink: S,
     control: ControlServer,
     launch: &Launch,
@@ -362,12 +436,11 @@ fn watch<S: KernelSink + Send>(
                 handover_timeout: Some(HANDOVER_CHECK),
                 ..SupervisorConfig::default()
             };
-            supervise(
-                NotifySupervisor::new(listener, sink, config),
-                control,
-                launch,
-                stop,
-            )
+            let mut backend = NotifySupervisor::new(listener, sink, config);
+            if let Some((link, kept)) = keeper {
+                backend = backend.with_keeper(link, kept);
+            }
+            supervise(backend, control, launch, stop)
         }
         None => {
             let config = TraceConfig {
@@ -474,38 +547,12 @@ fn run_watching_start<B: Backend>(
             let found = stuck_init::find(launch.runc_pid as i32);
             match found {
                 Some(stuck) if suspect == Some(stuck) => {
-                    kill_stuck_init(launch, stuck);
+                    stuck_init::kill(launch, stuck, "create");
                     return Ok(end);
                 }
                 _ => suspect = found,
             }
         }
-    }
-}
-
-/// Kills a runc init that can never go on, so that `create` fails instead of hanging, and says why.
-fn kill_stuck_init(launch: &Launch, stuck: StuckInit) {
-    let call = Alphabet::system()
-        .sym(Arch::X86_64, stuck.syscall as u32)
-        .map(|s| Alphabet::system().name(s).to_string())
-        .unwrap_or_else(|| format!("syscall {}", stuck.syscall));
-    let message = format!(
-        "container start stuck: runc init (pid {}) waits in a notified {call} that nobody can answer \
-         before runc hands the notify fd over; killed it so that create fails instead of hanging",
-        stuck.pid
-    );
-    log::error!("{message}");
-    let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(stuck.pid),
-        nix::sys::signal::Signal::SIGKILL,
-    );
-    let mut event = launch_event(launch, EventKind::MonitorError);
-    event.action = ActionTaken::Killed;
-    event.pid = Some(stuck.pid as u32);
-    event.syscalls = vec![call];
-    event.message = Some(message);
-    if let Err(e) = launch.event_log().write(&event, true) {
-        log::error!("{e}");
     }
 }
 
@@ -538,11 +585,11 @@ fn log_end(launch: &Launch, end: RunEnd, doc: &serde_json::Value) {
 ///
 /// `delete` asks the monitor to stop (SIGTERM) once runc has deleted the container, and waits for
 /// it: the wait must end as soon as it is asked to, not after the next look at runc.
-fn finish(launch: &Launch, state: &StateDir, end: RunEnd, stop: &AtomicBool) {
+fn finish(launch: &Launch, state: &StateDir, recorded_as: u32, end: RunEnd, stop: &AtomicBool) {
     if end == RunEnd::Stopped {
         return;
     }
-    let own = || state.recorded_monitor_pid() == Some(std::process::id() as i32);
+    let own = || state.recorded_monitor_pid() == Some(recorded_as as i32);
     let runc = Runc {
         path: launch.runc.clone(),
     };
@@ -557,22 +604,5 @@ fn finish(launch: &Launch, state: &StateDir, end: RunEnd, stop: &AtomicBool) {
             return;
         }
         std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// The write end of the readiness pipe, taken over from the fd number create gave us.
-struct ReadyPipe(std::fs::File);
-
-impl ReadyPipe {
-    fn take(fd: i32) -> Self {
-        use std::os::fd::FromRawFd;
-        // SAFETY: create passes the pipe's write end as this fd and nothing else in this process
-        // owns it; taking ownership closes it exactly once.
-        ReadyPipe(unsafe { std::fs::File::from_raw_fd(fd) })
-    }
-
-    fn send(mut self, message: &str) {
-        use std::io::Write;
-        let _ = writeln!(self.0, "{message}");
     }
 }

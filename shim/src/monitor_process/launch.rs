@@ -111,6 +111,15 @@ impl Launch {
         EventLog::new(&self.events_path).with_sinks(&self.event_sinks)
     }
 
+    /// The profile this container's learning saved last, if it learns and has saved: what a
+    /// monitor started again after a death goes on from.
+    pub fn saved_profile(&self) -> Option<&Path> {
+        let learns = matches!(self.mode, Mode::Learn | Mode::LearnDetect);
+        self.save_to
+            .as_deref()
+            .filter(|path| learns && path.exists())
+    }
+
     pub fn read(state_dir: &Path) -> anyhow::Result<Launch> {
         let path = state_dir.join(FILE_NAME);
         let bytes =

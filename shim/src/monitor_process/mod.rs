@@ -9,6 +9,7 @@
 //! runc connects to the listener during `create` and fails if nobody listens.
 
 pub mod health;
+pub mod keeper;
 pub mod kernel;
 pub mod launch;
 pub mod stuck_init;
@@ -111,6 +112,28 @@ fn wait_ready(pipe: OwnedFd, timeout: Duration) -> anyhow::Result<()> {
         READY => Ok(()),
         "" => anyhow::bail!("the monitor exited before it listened"),
         reason => anyhow::bail!("the monitor could not start: {reason}"),
+    }
+}
+
+/// The write end of a readiness pipe, taken over from the fd number the starter gave.
+pub struct ReadyPipe(std::fs::File);
+
+impl ReadyPipe {
+    pub fn take(fd: i32) -> Self {
+        use std::os::fd::FromRawFd;
+        // SAFETY: the starter passes the pipe's write end as this fd and nothing else in this
+        // process owns it; taking ownership closes it exactly once. Close-on-exec keeps it out of
+        // the processes this one starts: the starter must see it close when this one ends.
+        unsafe {
+            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+            ReadyPipe(std::fs::File::from_raw_fd(fd))
+        }
+    }
+
+    /// Writes `message` (`ready`, or why not) and closes the pipe.
+    pub fn send(mut self, message: &str) {
+        use std::io::Write;
+        let _ = writeln!(self.0, "{message}");
     }
 }
 

@@ -154,6 +154,23 @@ impl HandoverListener {
         })
     }
 
+    /// A listener bound by another process (a monitor's keeper) and inherited as `socket`.
+    pub fn inherit(socket: OwnedFd, path: &Path, allowed_uid: u32) -> Self {
+        Self {
+            socket: UnixListener::from(socket),
+            path: path.to_path_buf(),
+            allowed_uid,
+        }
+    }
+
+    /// The bound socket, to be inherited by the process that serves it; the path stays bound
+    /// (it is not removed as on drop).
+    pub fn into_socket(mut self) -> io::Result<OwnedFd> {
+        let socket = OwnedFd::from(self.socket.try_clone()?);
+        self.path = PathBuf::new();
+        Ok(socket)
+    }
+
     /// The socket's path.
     pub fn path(&self) -> &Path {
         &self.path
@@ -280,13 +297,15 @@ impl AsFd for HandoverListener {
 impl Drop for HandoverListener {
     /// A stale socket would make the next bind at the same path fail.
     fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
+        if !self.path.as_os_str().is_empty() {
+            let _ = fs::remove_file(&self.path);
+        }
     }
 }
 
 /// A notify fd is an anonymous inode named `[seccomp notify]`; answering ioctls on anything else
 /// would at best fail and at worst act on an unrelated device.
-fn check_is_seccomp_notify_fd(fd: BorrowedFd<'_>) -> Result<(), String> {
+pub(super) fn check_is_seccomp_notify_fd(fd: BorrowedFd<'_>) -> Result<(), String> {
     let link = format!("/proc/self/fd/{}", fd.as_raw_fd());
     match fs::read_link(&link) {
         Ok(target) if target.as_os_str() == "anon_inode:seccomp notify" => Ok(()),

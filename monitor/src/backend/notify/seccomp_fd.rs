@@ -1,4 +1,4 @@
-//! The four ioctls of a seccomp notify fd, called directly.
+//! The ioctls of a seccomp notify fd, called directly.
 //!
 //! libseccomp's `ScmpNotifReq::receive`/`ScmpNotifResp::respond` are not used on the notify path:
 //! each call mallocs and frees a request buffer, retries EINTR itself (so it cannot be counted),

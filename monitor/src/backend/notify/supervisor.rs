@@ -14,12 +14,13 @@
 //! round and goes back. The sink is still only touched by this thread.
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use serde::Serialize;
 
+use super::keeper_link::{KeeperLink, KeptFd};
 use super::listener::{HandoverListener, ListenerError};
 use super::seccomp_fd;
 use crate::backend::control;
@@ -79,6 +80,14 @@ pub struct SupervisorStats {
     pub errors: u64,
     /// Whether the last notify fd got synchronous wake-ups; `None` before any handover.
     pub sync_wake_up: Option<bool>,
+    /// Notify fds taken over from the keeper after the previous monitor died.
+    pub resumed: u64,
+    /// Of their notifications, those the previous monitor had received and not answered, answered
+    /// now (CONTINUE).
+    pub resumed_in_flight: u64,
+    /// Handed-over fds that could not be deposited with the keeper (logged): a monitor that dies
+    /// now breaks their processes.
+    pub deposit_errors: u64,
 }
 
 /// Failures that end the loop. Everything a container can cause is counted instead.
@@ -107,6 +116,8 @@ enum Served {
 struct NotifyFd {
     fd: OwnedFd,
     hung_up: bool,
+    /// Its slot in the keeper's in-flight page, if deposited with a keeper.
+    slot: Option<usize>,
 }
 
 /// Serves one container's notify fds until no task uses them.
@@ -116,6 +127,7 @@ pub struct NotifySupervisor<S> {
     fds: Vec<NotifyFd>,
     pollfds: Vec<libc::pollfd>,
     delivery: Delivery<S, SupervisorStats>,
+    keeper: Option<KeeperLink>,
 }
 
 impl<S: SyscallSink> NotifySupervisor<S> {
@@ -127,7 +139,33 @@ impl<S: SyscallSink> NotifySupervisor<S> {
             fds: Vec::new(),
             pollfds: Vec::new(),
             delivery: Delivery::new(sink, SupervisorStats::default()),
+            keeper: None,
         }
+    }
+
+    /// Deposits every fd handed over with the keeper at `link`, and takes over `kept`, the fds the
+    /// keeper held for a monitor that died: the notification that monitor had received last on
+    /// each and perhaps not answered is answered now (CONTINUE; its judgement died with it), so
+    /// that no thread of the container waits for ever.
+    pub fn with_keeper(mut self, mut link: KeeperLink, kept: Vec<KeptFd>) -> Self {
+        for kept in kept {
+            link.take_slot(kept.slot);
+            let last = link.in_flight(kept.slot);
+            if last != 0 && answer_lost_call(kept.fd.as_fd(), last) {
+                self.delivery.stats.resumed_in_flight += 1;
+            }
+            self.delivery.sink.on_resume(&kept.handover);
+            self.fds.push(NotifyFd {
+                fd: kept.fd,
+                hung_up: false,
+                slot: Some(kept.slot),
+            });
+            self.delivery.stats.resumed += 1;
+            self.delivery.stats.handovers += 1;
+        }
+        self.delivery.stats.fds_open = self.fds.len();
+        self.keeper = Some(link);
+        self
     }
 }
 
@@ -237,6 +275,16 @@ impl<S: SyscallSink> Backend for NotifySupervisor<S> {
                 }
             }
             let before = self.fds.len();
+            if let Some(keeper) = &mut self.keeper {
+                for slot in self
+                    .fds
+                    .iter()
+                    .filter(|fd| fd.hung_up)
+                    .filter_map(|fd| fd.slot)
+                {
+                    keeper.release(slot);
+                }
+            }
             self.fds.retain(|fd| !fd.hung_up);
             if self.fds.len() != before {
                 self.delivery.stats.fds_open = self.fds.len();
@@ -336,6 +384,9 @@ impl<S: SyscallSink> NotifySupervisor<S> {
                 return Served::NotReceived;
             }
         }
+        if let (Some(keeper), Some(slot)) = (&self.keeper, self.fds[i].slot) {
+            keeper.record(slot, req.id);
+        }
         self.delivery.stats.notifications += 1;
         let call = Syscall {
             pid: req.pid,
@@ -396,6 +447,19 @@ impl<S: SyscallSink> NotifySupervisor<S> {
         loop {
             match self.listener.accept() {
                 Ok(handover) => {
+                    let handed_over = handover.state.handover();
+                    // First of all: a monitor that dies from here on must not take the fd along.
+                    let slot = match (&mut self.keeper, &handed_over) {
+                        (Some(keeper), Some(h)) => match keeper.deposit(handover.fd.as_fd(), h) {
+                            Ok(slot) => Some(slot),
+                            Err(e) => {
+                                self.delivery.stats.deposit_errors += 1;
+                                log::error!("cannot deposit a notify fd with the keeper: {e}");
+                                None
+                            }
+                        },
+                        _ => None,
+                    };
                     if self.config.sync_wake_up {
                         match seccomp_fd::enable_sync_wake_up(handover.fd.as_fd()) {
                             Ok(enabled) => self.delivery.stats.sync_wake_up = Some(enabled),
@@ -407,7 +471,7 @@ impl<S: SyscallSink> NotifySupervisor<S> {
                     } else {
                         self.delivery.stats.sync_wake_up = Some(false);
                     }
-                    if let Some(handed_over) = handover.state.handover() {
+                    if let Some(handed_over) = handed_over {
                         self.delivery.sink.on_handover(&handed_over);
                     }
                     log::info!(
@@ -419,6 +483,7 @@ impl<S: SyscallSink> NotifySupervisor<S> {
                     self.fds.push(NotifyFd {
                         fd: handover.fd,
                         hung_up: false,
+                        slot,
                     });
                     self.delivery.stats.handovers += 1;
                     self.delivery.stats.fds_open = self.fds.len();
@@ -439,6 +504,25 @@ impl<S: SyscallSink> NotifySupervisor<S> {
             }
         }
     }
+}
+
+/// Ids after the last one noted that a lost call's id may be: the ids of calls withdrawn before
+/// they were received (a signal restarts the call under a new id) come between.
+const LOST_ID_SEARCH: u64 = 1024;
+
+/// Answers (CONTINUE) the call a dead monitor received on `fd` and never answered, if there is
+/// one, knowing `last`, the last id it noted. It is `last` itself if it died before answering, or,
+/// if it died between receiving the next one and noting it, the first id after `last` that is
+/// received and unanswered: ids grow in the order calls are made, which is the order they are
+/// received in, and nobody else has received from `fd` since.
+fn answer_lost_call(fd: BorrowedFd<'_>, last: u64) -> bool {
+    if seccomp_fd::respond(fd, last, 0).is_ok() {
+        return true;
+    }
+    (1..=LOST_ID_SEARCH)
+        .map(|n| last.wrapping_add(n))
+        .find(|&id| seccomp_fd::still_waiting(fd, id))
+        .is_some_and(|id| seccomp_fd::respond(fd, id, 0).is_ok())
 }
 
 fn pollfd(fd: i32, events: libc::c_short) -> libc::pollfd {
