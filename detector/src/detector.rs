@@ -16,8 +16,9 @@ use crate::alphabet::{Alphabet, Sym};
 use crate::bag::{BagId, SlidingBag, SortedBag};
 use crate::epoch::{Convergence, Epoch, EpochEnd};
 use crate::fast_hash::FastHash;
+use crate::followers::Followers;
 use crate::normal_db::{Insertion, NormalDb};
-use crate::parameters::{Parameters, StreamMode};
+use crate::parameters::{Parameters, Scorer, StreamMode};
 use crate::window::{Window, MAX_WINDOW};
 
 /// Unknown windows a verdict carries, at most: those with the most calls never seen in training,
@@ -222,6 +223,8 @@ pub struct Detector {
     mode: Mode,
     alphabet: &'static Alphabet,
     db: NormalDb,
+    /// What followed each context in training, for the back-off scorer (learnt only with it).
+    followers: Followers,
     /// Bags the database may hold; learning adds no new bag past it.
     db_limit: usize,
     /// Indexed by symbol: the syscall was seen in training.
@@ -282,6 +285,7 @@ impl Detector {
             container: SlidingBag::new(params.window, alphabet.len()),
             threads: HashMap::default(),
             db,
+            followers: Followers::new(alphabet.len()),
             db_limit: usize::MAX,
             known: known_table,
             epoch: Epoch::new(params.epoch),
@@ -292,6 +296,17 @@ impl Detector {
             training,
             clock_ms: 0,
         }
+    }
+
+    /// The detector with the back-off scorer's model learnt earlier (from a profile).
+    pub fn with_followers(mut self, followers: Followers) -> Detector {
+        self.followers = followers;
+        self
+    }
+
+    /// What followed each context in training (empty unless the scorer is back-off).
+    pub fn followers(&self) -> &Followers {
+        &self.followers
     }
 
     /// Feeds one call of `stream` (the tid in per-thread mode; ignored in per-container mode).
@@ -308,10 +323,28 @@ impl Detector {
                     .or_insert_with(|| SlidingBag::new(window, symbols))
             }
         };
+        // The back-off scorer's context: the bag of the W calls before this one, and the last.
+        let surprise = match self.params.scorer {
+            Scorer::Bosc => None,
+            Scorer::Backoff { surprise } => Some(surprise),
+        };
+        let context = surprise.map(|_| {
+            let window = live.window();
+            (window.is_full().then(|| live.bag().id()), window.newest())
+        });
         let id = live.push(sym);
         match self.mode {
             Mode::Learn => {
                 self.known[sym.index()] = true;
+                if let Some((bag, last)) = context {
+                    // A context bag the database could not keep could not be saved either.
+                    if let Some(bag) = bag.filter(|&b| self.db.contains(b)) {
+                        self.followers.add_after_bag(bag, sym, 1);
+                    }
+                    if let Some(last) = last {
+                        self.followers.add_after_call(last, sym, 1);
+                    }
+                }
                 self.training.calls = self.training.calls.saturating_add(1);
                 if id.is_some() {
                     self.training.windows = self.training.windows.saturating_add(1);
@@ -333,7 +366,12 @@ impl Detector {
             Mode::Detect => {
                 if let Some(id) = id {
                     self.counters.windows += 1;
-                    let mismatch = !self.db.contains(id);
+                    let mismatch = match (surprise, context) {
+                        (Some(surprise), Some((bag, last))) => {
+                            self.followers.surprisal(bag, last, sym) > surprise
+                        }
+                        _ => !self.db.contains(id),
+                    };
                     self.epoch.window(mismatch);
                     if mismatch {
                         self.counters.mismatches += 1;
@@ -617,6 +655,7 @@ mod tests {
             epoch_ms: 0,
             min_windows: 1,
             threshold,
+            scorer: Scorer::Bosc,
             stream,
             training: Training {
                 convergence_similarity: 0.99,
@@ -624,6 +663,51 @@ mod tests {
                 continuous: false,
             },
         }
+    }
+
+    #[test]
+    fn the_backoff_scorer_counts_surprising_calls_where_the_paper_counts_unknown_bags() {
+        let judge = |scorer| {
+            let mut d = Detector::new(Parameters {
+                scorer,
+                ..params(3, 9, Threshold::Absolute(0), StreamMode::PerContainer)
+            });
+            feed(&mut d, 0, &[1, 2, 3, 4].repeat(25));
+            d.set_mode(Mode::Detect);
+            d.restart();
+            let normal = feed(&mut d, 0, &[1, 2, 3, 4, 1, 2, 3, 4, 1]);
+            // One call never seen, then the trained cycle again.
+            let odd = feed(&mut d, 0, &[2, 3, 4, 9, 1, 2, 3, 4, 1]);
+            (normal[0], odd[0], d)
+        };
+        let (normal, odd, _) = judge(Scorer::Bosc);
+        assert_eq!((normal.mismatches, normal.anomalous), (0, false));
+        assert_eq!(odd.mismatches, 3, "every window holding the 9 is unknown");
+        let backoff = Scorer::Backoff {
+            surprise: crate::parameters::DEFAULT_SURPRISE,
+        };
+        let (normal, odd, d) = judge(backoff);
+        assert_eq!((normal.mismatches, normal.anomalous), (0, false));
+        // Only the 9 surprises: after it, 1 is an ordinary call (backing off to no context) and
+        // 2 always came after 1 (backing off to the call before).
+        assert_eq!((odd.mismatches, odd.anomalous), (1, true));
+        let calls: Vec<u16> = odd
+            .unknown_windows()
+            .next()
+            .unwrap()
+            .calls()
+            .iter()
+            .map(|s| s.0)
+            .collect();
+        assert_eq!(
+            calls,
+            [3, 4, 9],
+            "the verdict shows the window ending in the surprise"
+        );
+        let bag = SortedBag::from_calls([Sym(2), Sym(3), Sym(4)]).id();
+        assert_eq!(d.followers().count_after_bag(bag, Sym(1)), 24);
+        assert_eq!(d.followers().count_after_call(Sym(4), Sym(1)), 24);
+        assert!(d.database().contains(bag));
     }
 
     fn feed(d: &mut Detector, stream: u32, calls: &[u16]) -> Vec<Verdict> {

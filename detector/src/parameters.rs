@@ -46,6 +46,28 @@ impl Threshold {
     }
 }
 
+/// The surprisal (nats) above which the back-off scorer calls a call surprising by default: the
+/// model gave it less than a 1% chance. A principle, not a fit: ADFA-LD's held-out normal traces
+/// were not used to choose it.
+pub const DEFAULT_SURPRISE: f64 = 4.605_170_185_988_091;
+
+/// How a window is judged.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Scorer {
+    /// The paper's rule: a window mismatches when its bag is not in the normal database.
+    #[default]
+    Bosc,
+    /// A window mismatches when its newest call was surprising given the bag of the W calls
+    /// before it (backing off to the call before it, then to none; see `followers`): its
+    /// surprisal −ln P is above `surprise` nats. The epoch's threshold then bounds the surprising
+    /// calls.
+    Backoff {
+        /// Nats (−ln of the probability the model gave the call), above 0.
+        surprise: f64,
+    },
+}
+
 /// Which calls share a window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -101,6 +123,10 @@ pub struct Parameters {
     pub min_windows: u32,
     /// Mismatches per epoch that make it anomalous.
     pub threshold: Threshold,
+    /// What a mismatch is: an unknown bag (the paper, and profiles written before the setting) or
+    /// a surprising call.
+    #[serde(default)]
+    pub scorer: Scorer,
     /// Windows per thread or per container.
     pub stream: StreamMode,
     /// Convergence and continuous-training settings.
@@ -123,6 +149,7 @@ impl Default for Parameters {
             epoch_ms: DEFAULT_EPOCH_MS,
             min_windows: DEFAULT_MIN_WINDOWS,
             threshold: Threshold::Ratio(0.01),
+            scorer: Scorer::Bosc,
             stream: StreamMode::PerThread,
             training: Training::default(),
         }
@@ -177,6 +204,22 @@ impl Parameters {
             }
             _ => {}
         }
+        if let Scorer::Backoff { surprise } = self.scorer {
+            if !(surprise > 0.0 && surprise.is_finite()) {
+                return bad(
+                    "scorer.backoff.surprise",
+                    format!("must be a number of nats above 0, got {surprise}"),
+                );
+            }
+            if self.training.continuous {
+                return bad(
+                    "training.continuous",
+                    "must be false with the backoff scorer: continuous training merges bags, not \
+                     the followers the scorer judges by"
+                        .to_string(),
+                );
+            }
+        }
         let s = self.training.convergence_similarity;
         if !(0.0..=1.0).contains(&s) {
             return bad(
@@ -204,6 +247,15 @@ mod tests {
             "training":{"convergence_similarity":0.99,"convergence_epochs":5,"continuous":false}}"#;
         let p: Parameters = serde_json::from_str(old).unwrap();
         assert_eq!(p, Parameters::default());
+        let backoff = r#"{"window":10,"epoch":1000,"threshold":{"ratio":0.01},
+            "scorer":{"backoff":{"surprise":4.6}},"stream":"per-thread",
+            "training":{"convergence_similarity":0.99,"convergence_epochs":5,"continuous":false}}"#;
+        let p: Parameters = serde_json::from_str(backoff).unwrap();
+        assert_eq!(p.scorer, Scorer::Backoff { surprise: 4.6 });
+        assert_eq!(
+            serde_json::from_str::<Scorer>(r#""bosc""#).unwrap(),
+            Scorer::Bosc
+        );
     }
 
     #[test]
@@ -237,6 +289,20 @@ mod tests {
             ..Parameters::default()
         };
         assert_eq!(p.check().unwrap_err().field, "epoch_ms");
+        let p = Parameters {
+            scorer: Scorer::Backoff { surprise: 0.0 },
+            ..Parameters::default()
+        };
+        assert_eq!(p.check().unwrap_err().field, "scorer.backoff.surprise");
+        let mut p = Parameters {
+            scorer: Scorer::Backoff {
+                surprise: DEFAULT_SURPRISE,
+            },
+            ..Parameters::default()
+        };
+        assert_eq!(p.check(), Ok(()));
+        p.training.continuous = true;
+        assert_eq!(p.check().unwrap_err().field, "training.continuous");
         let mut p = Parameters::default();
         p.training.convergence_epochs = 0;
         assert_eq!(p.check().unwrap_err().field, "training.convergence_epochs");
