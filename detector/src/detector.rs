@@ -16,7 +16,7 @@ use crate::alphabet::{Alphabet, Sym};
 use crate::bag::{BagId, SlidingBag, SortedBag};
 use crate::epoch::{Convergence, Epoch, EpochEnd};
 use crate::fast_hash::FastHash;
-use crate::followers::Followers;
+use crate::followers::{Before, Followers};
 use crate::normal_db::{Insertion, NormalDb};
 use crate::parameters::{Parameters, Scorer, StreamMode};
 use crate::window::{Window, MAX_WINDOW};
@@ -323,27 +323,14 @@ impl Detector {
                     .or_insert_with(|| SlidingBag::new(window, symbols))
             }
         };
-        // The back-off scorer's context: the bag of the W calls before this one, and the last.
-        let surprise = match self.params.scorer {
-            Scorer::Bosc => None,
-            Scorer::Backoff { surprise } => Some(surprise),
-        };
-        let context = surprise.map(|_| {
-            let window = live.window();
-            (window.is_full().then(|| live.bag().id()), window.newest())
-        });
+        let before = Before::next_in(live);
         let id = live.push(sym);
         match self.mode {
             Mode::Learn => {
                 self.known[sym.index()] = true;
-                if let Some((bag, last)) = context {
-                    // A context bag the database could not keep could not be saved either.
-                    if let Some(bag) = bag.filter(|&b| self.db.contains(b)) {
-                        self.followers.add_after_bag(bag, sym, 1);
-                    }
-                    if let Some(last) = last {
-                        self.followers.add_after_call(last, sym, 1);
-                    }
+                if let Scorer::Backoff { .. } = self.params.scorer {
+                    let keep_bag = before.bag.is_some_and(|b| self.db.contains(b));
+                    self.followers.learn(before, sym, keep_bag);
                 }
                 self.training.calls = self.training.calls.saturating_add(1);
                 if id.is_some() {
@@ -366,12 +353,8 @@ impl Detector {
             Mode::Detect => {
                 if let Some(id) = id {
                     self.counters.windows += 1;
-                    let mismatch = match (surprise, context) {
-                        (Some(surprise), Some((bag, last))) => {
-                            self.followers.surprisal(bag, last, sym) > surprise
-                        }
-                        _ => !self.db.contains(id),
-                    };
+                    let (scorer, db) = (self.params.scorer, &self.db);
+                    let mismatch = mismatch(scorer, db, &self.followers, id, before, sym);
                     self.epoch.window(mismatch);
                     if mismatch {
                         self.counters.mismatches += 1;
@@ -388,6 +371,14 @@ impl Detector {
                 Some(self.judge(end))
             }
         }
+    }
+
+    /// Whether the window `id`, completed by `sym` after `before`, is a mismatch under the
+    /// profile's scorer: its bag is unknown (the paper), or `sym` was surprising (back-off).
+    #[inline]
+    pub fn is_mismatch(&self, id: BagId, before: Before, sym: Sym) -> bool {
+        let scorer = self.params.scorer;
+        mismatch(scorer, &self.db, &self.followers, id, before, sym)
     }
 
     /// Tells the detector the time (milliseconds, from any origin, never going back). In detection,
@@ -612,6 +603,23 @@ impl Detector {
     #[inline]
     pub fn knows_bag(&self, id: BagId) -> bool {
         self.db.contains(id)
+    }
+}
+
+/// [`Detector::is_mismatch`], on the parts of the detector it reads (so `observe` can ask it while
+/// it holds a stream's window).
+#[inline]
+fn mismatch(
+    scorer: Scorer,
+    db: &NormalDb,
+    followers: &Followers,
+    id: BagId,
+    before: Before,
+    sym: Sym,
+) -> bool {
+    match scorer {
+        Scorer::Bosc => !db.contains(id),
+        Scorer::Backoff { surprise } => followers.surprisal(before, sym) > surprise,
     }
 }
 

@@ -13,17 +13,37 @@
 use std::collections::HashMap;
 
 use crate::alphabet::Sym;
-use crate::bag::BagId;
+use crate::bag::{BagId, SlidingBag};
 use crate::fast_hash::FastHash;
+
+/// What came before a call in its stream: the bag of the W calls before it (once there were W)
+/// and the call right before it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Before {
+    pub bag: Option<BagId>,
+    pub last: Option<Sym>,
+}
+
+impl Before {
+    /// The context of the next call pushed to `live`.
+    #[inline]
+    pub fn next_in(live: &SlidingBag) -> Before {
+        let window = live.window();
+        Before {
+            bag: window.is_full().then(|| live.bag().id()),
+            last: window.newest(),
+        }
+    }
+}
 
 /// How often a context was followed by anything, and by how many distinct syscalls.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Context {
+struct Counts {
     total: u32,
     distinct: u32,
 }
 
-impl Context {
+impl Counts {
     /// Counts `n` more sightings of a follower that had been seen `before` times.
     fn add(&mut self, before: u32, n: u32) {
         self.total = self.total.saturating_add(n);
@@ -41,20 +61,20 @@ impl Context {
 #[derive(Debug, Clone, Default)]
 pub struct Followers {
     after_bag: HashMap<(BagId, Sym), u32, FastHash>,
-    bags: HashMap<BagId, Context, FastHash>,
+    bags: HashMap<BagId, Counts, FastHash>,
     after_call: HashMap<(Sym, Sym), u32, FastHash>,
     /// Indexed by the previous call.
-    calls: Box<[Context]>,
+    calls: Box<[Counts]>,
     /// How often each syscall followed any call (the context-free level), by syscall.
     overall: Box<[u32]>,
-    overall_context: Context,
+    overall_context: Counts,
 }
 
 impl Followers {
     /// An empty model over an alphabet of `symbols` syscalls.
     pub fn new(symbols: usize) -> Followers {
         Followers {
-            calls: vec![Context::default(); symbols].into_boxed_slice(),
+            calls: vec![Counts::default(); symbols].into_boxed_slice(),
             overall: vec![0; symbols].into_boxed_slice(),
             ..Followers::default()
         }
@@ -78,20 +98,31 @@ impl Followers {
         *overall = overall.saturating_add(n);
     }
 
+    /// Counts one call after its context; the bag level only if `keep_bag` (a context bag the
+    /// normal database could not keep could not be saved with its followers either).
+    pub fn learn(&mut self, before: Before, sym: Sym, keep_bag: bool) {
+        if let Some(bag) = before.bag.filter(|_| keep_bag) {
+            self.add_after_bag(bag, sym, 1);
+        }
+        if let Some(last) = before.last {
+            self.add_after_call(last, sym, 1);
+        }
+    }
+
     /// −ln P(`sym` | the bag of the W calls before it, the call before it), in nats. Either
     /// context may be absent (the first calls of a stream).
     #[inline]
-    pub fn surprisal(&self, bag: Option<BagId>, last: Option<Sym>, sym: Sym) -> f64 {
+    pub fn surprisal(&self, before: Before, sym: Sym) -> f64 {
         let mut escape = 1.0;
-        if let Some(bag) = bag {
-            if let Some(d) = self.bags.get(&bag).and_then(Context::denominator) {
+        if let Some(bag) = before.bag {
+            if let Some(d) = self.bags.get(&bag).and_then(Counts::denominator) {
                 match self.after_bag.get(&(bag, sym)) {
                     Some(&n) => return -(escape * f64::from(n) / d).ln(),
                     None => escape *= f64::from(self.bags[&bag].distinct) / d,
                 }
             }
         }
-        if let Some(last) = last {
+        if let Some(last) = before.last {
             let c = self.calls[last.index()];
             if let Some(d) = c.denominator() {
                 match self.after_call.get(&(last, sym)) {
@@ -145,14 +176,7 @@ mod tests {
     fn learn(f: &mut Followers, w: usize, calls: &[u16]) {
         let mut live = SlidingBag::new(w, 16);
         for &c in calls {
-            let bag = live.window().is_full().then(|| live.bag().id());
-            let last = live.window().newest();
-            if let Some(bag) = bag {
-                f.add_after_bag(bag, Sym(c), 1);
-            }
-            if let Some(last) = last {
-                f.add_after_call(last, Sym(c), 1);
-            }
+            f.learn(Before::next_in(&live), Sym(c), true);
             live.push(Sym(c));
         }
     }
@@ -161,8 +185,7 @@ mod tests {
         let mut live = SlidingBag::new(w, 16);
         let mut total = 0.0;
         for &c in calls {
-            let bag = live.window().is_full().then(|| live.bag().id());
-            total += f.surprisal(bag, live.window().newest(), Sym(c));
+            total += f.surprisal(Before::next_in(&live), Sym(c));
             live.push(Sym(c));
         }
         total / calls.len() as f64
@@ -178,7 +201,8 @@ mod tests {
         let unknown = mean(&f, 2, &[1, 2, 3, 9, 9, 9]);
         assert!(familiar < reordered, "{familiar} {reordered}");
         assert!(reordered < unknown, "{reordered} {unknown}");
-        assert!(f.surprisal(None, None, Sym(9)) > f.surprisal(None, None, Sym(1)));
+        let none = Before::default();
+        assert!(f.surprisal(none, Sym(9)) > f.surprisal(none, Sym(1)));
     }
 
     #[test]
@@ -191,9 +215,10 @@ mod tests {
         for c in [5, 6, 3] {
             unseen.push(Sym(c));
         }
-        let ctx = Some(unseen.bag().id());
-        let known_pair = f.surprisal(ctx, Some(Sym(3)), Sym(4));
-        let unknown_pair = f.surprisal(ctx, Some(Sym(3)), Sym(1));
+        let before = Before::next_in(&unseen);
+        assert_eq!(before.last, Some(Sym(3)));
+        let known_pair = f.surprisal(before, Sym(4));
+        let unknown_pair = f.surprisal(before, Sym(1));
         assert!(known_pair < unknown_pair, "{known_pair} {unknown_pair}");
         // After 3, 4 came twice and nothing else: P = 2 / (2 + 1) with method C.
         assert!((known_pair - 1.5f64.ln()).abs() < 1e-9, "{known_pair}");
@@ -209,14 +234,14 @@ mod tests {
         assert_eq!(f.overall[2], 5);
         assert_eq!(
             f.overall_context,
-            Context {
+            Counts {
                 total: 10,
                 distinct: 2
             }
         );
         assert_eq!(
             f.calls[4],
-            Context {
+            Counts {
                 total: 7,
                 distinct: 2
             }

@@ -4,6 +4,8 @@
 use ids_detector::alphabet::{Alphabet, Sym};
 use ids_detector::bag::SlidingBag;
 use ids_detector::detector::{Detector, Mode};
+use ids_detector::followers::Before;
+use ids_detector::parameters::Scorer;
 
 /// A detector that learns from traces and gives each trace an anomaly score (higher = more
 /// anomalous).
@@ -45,11 +47,17 @@ impl TraceScorer for ScorerMix {
     }
 }
 
-/// The paper's rule applied per trace: the fraction of the trace's windows whose bag is not in the
-/// database (0 for a trace shorter than the window).
+/// The live detector's rule applied per trace: the fraction of the trace's windows that mismatch
+/// (with the paper's scorer, whose bag is not in the database; with back-off, whose newest call
+/// was surprising); 0 for a trace shorter than the window.
 impl TraceScorer for Detector {
     fn name(&self) -> String {
-        "BoSC exact match (paper)".to_string()
+        match self.parameters().scorer {
+            Scorer::Bosc => "BoSC exact match (paper)".to_string(),
+            Scorer::Backoff { surprise } => {
+                format!("BoSC back-off, live: calls above {surprise:.2} nats")
+            }
+        }
     }
 
     fn window(&self) -> String {
@@ -69,9 +77,10 @@ impl TraceScorer for Detector {
         let mut live = SlidingBag::new(self.parameters().window, Alphabet::system().len());
         let (mut windows, mut unknown) = (0u64, 0u64);
         for &sym in trace {
+            let before = Before::next_in(&live);
             if let Some(id) = live.push(sym) {
                 windows += 1;
-                unknown += u64::from(!self.knows_bag(id));
+                unknown += u64::from(self.is_mismatch(id, before, sym));
             }
         }
         if windows == 0 {
