@@ -18,7 +18,7 @@ use crate::epoch::{Convergence, Epoch, EpochEnd};
 use crate::fast_hash::FastHash;
 use crate::followers::{Before, Followers};
 use crate::normal_db::{Insertion, NormalDb};
-use crate::parameters::{Parameters, Scorer, StreamMode};
+use crate::parameters::{Parameters, Scorer, StreamMode, SURPRISING_CALL};
 use crate::window::{Window, MAX_WINDOW};
 
 /// Unknown windows a verdict carries, at most: those with the most calls never seen in training,
@@ -98,8 +98,13 @@ pub struct Verdict {
     pub mismatches: u32,
     /// Windows completed in the epoch.
     pub windows: u32,
-    /// The mismatch count the epoch could reach without being anomalous.
+    /// The mismatch count the epoch could reach without being anomalous; with the back-off
+    /// scorer, the surprise it could reach.
     pub limit: f64,
+    /// With the back-off scorer, the epoch's surprise: the sum over its windows of their newest
+    /// call's surprisal, in nats (anomalous above `limit`, the mean bound times the windows). Its
+    /// mismatches are then its surprising calls (see [`SURPRISING_CALL`]).
+    pub surprise: Option<f64>,
     unknown: [Option<UnknownWindow>; MAX_REPORTED_WINDOWS],
 }
 
@@ -136,6 +141,7 @@ impl Verdict {
             mismatches,
             windows,
             limit,
+            surprise: None,
             unknown: kept,
         }
     }
@@ -225,6 +231,8 @@ pub struct Detector {
     db: NormalDb,
     /// What followed each context in training, for the back-off scorer (learnt only with it).
     followers: Followers,
+    /// The surprise of the epoch in progress (back-off scorer), nats.
+    epoch_surprise: f64,
     /// Bags the database may hold; learning adds no new bag past it.
     db_limit: usize,
     /// Indexed by symbol: the syscall was seen in training.
@@ -286,6 +294,7 @@ impl Detector {
             threads: HashMap::default(),
             db,
             followers: Followers::new(alphabet.len()),
+            epoch_surprise: 0.0,
             db_limit: usize::MAX,
             known: known_table,
             epoch: Epoch::new(params.epoch),
@@ -354,7 +363,9 @@ impl Detector {
                 if let Some(id) = id {
                     self.counters.windows += 1;
                     let (scorer, db) = (self.params.scorer, &self.db);
-                    let mismatch = mismatch(scorer, db, &self.followers, id, before, sym);
+                    let judged = judge_window(scorer, db, &self.followers, id, before, sym);
+                    let mismatch = judged.mismatch;
+                    self.epoch_surprise += judged.surprise;
                     self.epoch.window(mismatch);
                     if mismatch {
                         self.counters.mismatches += 1;
@@ -373,12 +384,29 @@ impl Detector {
         }
     }
 
-    /// Whether the window `id`, completed by `sym` after `before`, is a mismatch under the
-    /// profile's scorer: its bag is unknown (the paper), or `sym` was surprising (back-off).
+    /// How the window `id`, completed by `sym` after `before`, is judged under the profile's
+    /// scorer.
     #[inline]
-    pub fn is_mismatch(&self, id: BagId, before: Before, sym: Sym) -> bool {
+    pub fn judge_window(&self, id: BagId, before: Before, sym: Sym) -> WindowJudgement {
         let scorer = self.params.scorer;
-        mismatch(scorer, &self.db, &self.followers, id, before, sym)
+        judge_window(scorer, &self.db, &self.followers, id, before, sym)
+    }
+
+    /// Whether an epoch of these counts passes the threshold (the paper's, on mismatches; the
+    /// back-off scorer's, on surprise).
+    fn exceeds(&self, mismatches: u32, surprise: f64, windows: u32) -> bool {
+        match self.params.scorer {
+            Scorer::Bosc => self.params.threshold.is_exceeded(mismatches, windows),
+            Scorer::Backoff { .. } => surprise > self.limit(windows),
+        }
+    }
+
+    /// What an epoch of `windows` windows may reach: mismatches, or surprise (nats).
+    fn limit(&self, windows: u32) -> f64 {
+        match self.params.scorer {
+            Scorer::Bosc => self.params.threshold.limit(windows),
+            Scorer::Backoff { surprise } => surprise * f64::from(windows),
+        }
     }
 
     /// Tells the detector the time (milliseconds, from any origin, never going back). In detection,
@@ -392,9 +420,8 @@ impl Detector {
             return None;
         }
         let (windows, mismatches) = (self.epoch.windows(), self.epoch.mismatches());
-        let threshold = self.params.threshold;
-        let judgeable = windows >= self.params.min_windows
-            || threshold.is_exceeded(mismatches, self.params.min_windows);
+        let min = self.params.min_windows;
+        let judgeable = windows >= min || self.exceeds(mismatches, self.epoch_surprise, min);
         if !judgeable {
             return None;
         }
@@ -412,10 +439,8 @@ impl Detector {
 
     fn judge(&mut self, end: EpochEnd) -> Verdict {
         self.counters.epochs += 1;
-        let anomalous = self
-            .params
-            .threshold
-            .is_exceeded(end.mismatches, end.windows);
+        let surprise = std::mem::take(&mut self.epoch_surprise);
+        let anomalous = self.exceeds(end.mismatches, surprise, end.windows);
         self.counters.anomalies += u64::from(anomalous);
         if self.params.training.continuous {
             if !anomalous {
@@ -443,7 +468,11 @@ impl Detector {
             anomalous,
             mismatches: end.mismatches,
             windows: end.windows,
-            limit: self.params.threshold.limit(end.windows),
+            limit: self.limit(end.windows),
+            surprise: match self.params.scorer {
+                Scorer::Bosc => None,
+                Scorer::Backoff { .. } => Some(surprise),
+            },
             unknown,
         }
     }
@@ -507,6 +536,7 @@ impl Detector {
         self.threads.clear();
         self.container.reset();
         self.epoch.restart();
+        self.epoch_surprise = 0.0;
         self.unknown = [None; MAX_REPORTED_WINDOWS];
         self.pending.calls.clear();
     }
@@ -517,6 +547,7 @@ impl Detector {
         if mode != self.mode {
             self.mode = mode;
             self.epoch.restart();
+            self.epoch_surprise = 0.0;
             self.unknown = [None; MAX_REPORTED_WINDOWS];
             self.pending.calls.clear();
         }
@@ -606,20 +637,38 @@ impl Detector {
     }
 }
 
-/// [`Detector::is_mismatch`], on the parts of the detector it reads (so `observe` can ask it while
-/// it holds a stream's window).
+/// How one window was judged.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WindowJudgement {
+    /// Its bag is unknown (the paper), or its newest call surprising (back-off).
+    pub mismatch: bool,
+    /// Its newest call's surprisal, nats (back-off; 0 with the paper's rule).
+    pub surprise: f64,
+}
+
+/// [`Detector::judge_window`], on the parts of the detector it reads (so `observe` can ask it
+/// while it holds a stream's window).
 #[inline]
-fn mismatch(
+fn judge_window(
     scorer: Scorer,
     db: &NormalDb,
     followers: &Followers,
     id: BagId,
     before: Before,
     sym: Sym,
-) -> bool {
+) -> WindowJudgement {
     match scorer {
-        Scorer::Bosc => !db.contains(id),
-        Scorer::Backoff { surprise } => followers.surprisal(before, sym) > surprise,
+        Scorer::Bosc => WindowJudgement {
+            mismatch: !db.contains(id),
+            surprise: 0.0,
+        },
+        Scorer::Backoff { .. } => {
+            let surprise = followers.surprisal(before, sym);
+            WindowJudgement {
+                mismatch: surprise > SURPRISING_CALL,
+                surprise,
+            }
+        }
     }
 }
 
@@ -674,7 +723,7 @@ mod tests {
     }
 
     #[test]
-    fn the_backoff_scorer_counts_surprising_calls_where_the_paper_counts_unknown_bags() {
+    fn the_backoff_scorer_judges_an_epochs_surprise_and_shows_its_surprising_calls() {
         let judge = |scorer| {
             let mut d = Detector::new(Parameters {
                 scorer,
@@ -699,6 +748,9 @@ mod tests {
         // Only the 9 surprises: after it, 1 is an ordinary call (backing off to no context) and
         // 2 always came after 1 (backing off to the call before).
         assert_eq!((odd.mismatches, odd.anomalous), (1, true));
+        let (quiet, loud) = (normal.surprise.unwrap(), odd.surprise.unwrap());
+        assert!(quiet < normal.limit && loud > odd.limit, "{quiet} {loud}");
+        assert_eq!(odd.limit, 9.0 * crate::parameters::DEFAULT_SURPRISE);
         let calls: Vec<u16> = odd
             .unknown_windows()
             .next()

@@ -46,10 +46,11 @@ impl Threshold {
     }
 }
 
-/// The surprisal (nats) above which the back-off scorer calls a call surprising by default: the
-/// model gave it less than a 1% chance. A principle, not a fit: ADFA-LD's held-out normal traces
-/// were not used to choose it.
-pub const DEFAULT_SURPRISE: f64 = 4.605_170_185_988_091;
+/// The surprisal (nats) above which the back-off scorer calls a call surprising, and a verdict
+/// counts and shows its window: the model gave the call less than a 1% chance.
+pub const SURPRISING_CALL: f64 = 4.605_170_185_988_091;
+/// The back-off scorer's bound on an epoch's mean surprisal per window by default, nats.
+pub const DEFAULT_SURPRISE: f64 = 1.0;
 
 /// How a window is judged.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -58,12 +59,12 @@ pub enum Scorer {
     /// The paper's rule: a window mismatches when its bag is not in the normal database.
     #[default]
     Bosc,
-    /// A window mismatches when its newest call was surprising given the bag of the W calls
-    /// before it (backing off to the call before it, then to none; see `followers`): its
-    /// surprisal −ln P is above `surprise` nats. The epoch's threshold then bounds the surprising
-    /// calls.
+    /// Each window scores its newest call's surprisal −ln P given the bag of the W calls before
+    /// it (backing off to the call before it, then to none; see `followers`), and an epoch is
+    /// anomalous when its mean surprisal per window is above `surprise`; `threshold` is not
+    /// used. Its mismatches are its surprising calls ([`SURPRISING_CALL`]), which explain it.
     Backoff {
-        /// Nats (−ln of the probability the model gave the call), above 0.
+        /// Nats per window (the mean of −ln of the probability the model gave each call), above 0.
         surprise: f64,
     },
 }
@@ -290,7 +291,7 @@ mod tests {
         };
         assert_eq!(p.check().unwrap_err().field, "epoch_ms");
         let p = Parameters {
-            scorer: Scorer::Backoff { surprise: 0.0 },
+            scorer: Scorer::Backoff { surprise: -1.0 },
             ..Parameters::default()
         };
         assert_eq!(p.check().unwrap_err().field, "scorer.backoff.surprise");

@@ -47,16 +47,14 @@ impl TraceScorer for ScorerMix {
     }
 }
 
-/// The live detector's rule applied per trace: the fraction of the trace's windows that mismatch
-/// (with the paper's scorer, whose bag is not in the database; with back-off, whose newest call
-/// was surprising); 0 for a trace shorter than the window.
+/// The live detector's rule applied per trace as one epoch: with the paper's scorer, the fraction
+/// of the trace's windows whose bag is not in the database; with back-off, the mean surprisal of
+/// its windows; 0 for a trace shorter than the window.
 impl TraceScorer for Detector {
     fn name(&self) -> String {
         match self.parameters().scorer {
             Scorer::Bosc => "BoSC exact match (paper)".to_string(),
-            Scorer::Backoff { surprise } => {
-                format!("BoSC back-off, live: calls above {surprise:.2} nats")
-            }
+            Scorer::Backoff { .. } => "BoSC back-off, live (epoch surprise)".to_string(),
         }
     }
 
@@ -75,18 +73,24 @@ impl TraceScorer for Detector {
 
     fn score(&self, trace: &[Sym]) -> f64 {
         let mut live = SlidingBag::new(self.parameters().window, Alphabet::system().len());
-        let (mut windows, mut unknown) = (0u64, 0u64);
+        let backoff = matches!(self.parameters().scorer, Scorer::Backoff { .. });
+        let (mut windows, mut unknown) = (0u64, 0.0);
         for &sym in trace {
             let before = Before::next_in(&live);
             if let Some(id) = live.push(sym) {
                 windows += 1;
-                unknown += u64::from(self.is_mismatch(id, before, sym));
+                let judged = self.judge_window(id, before, sym);
+                unknown += if backoff {
+                    judged.surprise
+                } else {
+                    f64::from(u8::from(judged.mismatch))
+                };
             }
         }
         if windows == 0 {
             0.0
         } else {
-            unknown as f64 / windows as f64
+            unknown / windows as f64
         }
     }
 }
