@@ -205,6 +205,7 @@ mod tests {
             mismatches,
             windows: 100,
             threshold: 5.0,
+            surprise: None,
             anomalous,
             at_ms: 1_000 * epoch,
         }
