@@ -233,6 +233,8 @@ pub struct Detector {
     followers: Followers,
     /// The surprise of the epoch in progress (back-off scorer), nats.
     epoch_surprise: f64,
+    /// The surprise of every window judged so far (back-off scorer), nats.
+    surprise_total: f64,
     /// Bags the database may hold; learning adds no new bag past it.
     db_limit: usize,
     /// Indexed by symbol: the syscall was seen in training.
@@ -295,6 +297,7 @@ impl Detector {
             db,
             followers: Followers::new(alphabet.len()),
             epoch_surprise: 0.0,
+            surprise_total: 0.0,
             db_limit: usize::MAX,
             known: known_table,
             epoch: Epoch::new(params.epoch),
@@ -311,6 +314,12 @@ impl Detector {
     pub fn with_followers(mut self, followers: Followers) -> Detector {
         self.followers = followers;
         self
+    }
+
+    /// The surprise of every window judged since the detector was built, nats (0 with the
+    /// paper's rule): with [`Counters::windows`], a trace's mean surprisal.
+    pub fn surprise_total(&self) -> f64 {
+        self.surprise_total
     }
 
     /// What followed each context in training (empty unless the scorer is back-off).
@@ -366,6 +375,7 @@ impl Detector {
                     let judged = judge_window(scorer, db, &self.followers, id, before, sym);
                     let mismatch = judged.mismatch;
                     self.epoch_surprise += judged.surprise;
+                    self.surprise_total += judged.surprise;
                     self.epoch.window(mismatch);
                     if mismatch {
                         self.counters.mismatches += 1;

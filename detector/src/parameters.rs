@@ -49,8 +49,11 @@ impl Threshold {
 /// The surprisal (nats) above which the back-off scorer calls a call surprising, and a verdict
 /// counts and shows its window: the model gave the call less than a 1% chance.
 pub const SURPRISING_CALL: f64 = 4.605_170_185_988_091;
-/// The back-off scorer's bound on an epoch's mean surprisal per window by default, nats.
-pub const DEFAULT_SURPRISE: f64 = 1.0;
+/// The back-off scorer's bound on an epoch's mean surprisal per window by default, nats: e^1.5 ≈
+/// 4.5, so an epoch is anomalous when its calls were, on average, less predictable than one of
+/// four or five equally likely next calls. A principle, not a fit (no attack traces chose it); a
+/// sweep on the product's own workloads should replace it.
+pub const DEFAULT_SURPRISE: f64 = 1.5;
 
 /// How a window is judged.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
