@@ -584,6 +584,8 @@ impl Detector {
 
     /// Turns continuous training (merging the new bags of non-anomalous epochs) on or off.
     pub fn set_continuous_training(&mut self, on: bool) {
+        // It merges bags, not the back-off scorer's followers (so its parameters refuse it).
+        let on = on && self.params.scorer.is_bosc();
         self.params.training.continuous = on;
         if on && self.pending.calls.capacity() == 0 {
             self.pending = Pending::with_capacity(self.params.epoch, self.params.window);

@@ -72,6 +72,13 @@ pub enum Scorer {
     },
 }
 
+impl Scorer {
+    /// The paper's rule.
+    pub fn is_bosc(&self) -> bool {
+        *self == Scorer::Bosc
+    }
+}
+
 /// Which calls share a window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -127,9 +134,10 @@ pub struct Parameters {
     pub min_windows: u32,
     /// Mismatches per epoch that make it anomalous.
     pub threshold: Threshold,
-    /// What a mismatch is: an unknown bag (the paper, and profiles written before the setting) or
-    /// a surprising call.
-    #[serde(default)]
+    /// What a window's verdict is: an unknown bag (the paper, and profiles written before the
+    /// setting) or a call's surprise. Not written for the paper's rule, so its profiles stay as
+    /// readable by earlier versions as before.
+    #[serde(default, skip_serializing_if = "Scorer::is_bosc")]
     pub scorer: Scorer,
     /// Windows per thread or per container.
     pub stream: StreamMode,
@@ -259,6 +267,13 @@ mod tests {
         assert_eq!(
             serde_json::from_str::<Scorer>(r#""bosc""#).unwrap(),
             Scorer::Bosc
+        );
+        let written = serde_json::to_string(&Parameters::default()).unwrap();
+        assert!(!written.contains("scorer"), "{written}");
+        let written = serde_json::to_string(&p).unwrap();
+        assert!(
+            written.contains(r#""scorer":{"backoff":{"surprise":4.6}}"#),
+            "{written}"
         );
     }
 
