@@ -341,7 +341,12 @@ impl Detector {
                     .or_insert_with(|| SlidingBag::new(window, symbols))
             }
         };
-        let before = Before::next_in(live);
+        // The back-off scorer's context, before this call enters the window; the paper's rule
+        // needs none.
+        let before = match self.params.scorer {
+            Scorer::Bosc => Before::default(),
+            Scorer::Backoff { .. } => Before::next_in(live),
+        };
         let id = live.push(sym);
         match self.mode {
             Mode::Learn => {
