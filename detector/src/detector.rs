@@ -909,6 +909,27 @@ mod tests {
     }
 
     #[test]
+    fn a_short_backoff_epoch_is_judged_early_only_when_its_surprise_already_passes() {
+        let mut d = Detector::new(Parameters {
+            epoch_ms: 1000,
+            min_windows: 20,
+            scorer: Scorer::Backoff { surprise: 1.0 },
+            ..params(2, 1000, Threshold::Ratio(0.1), StreamMode::PerContainer)
+        });
+        feed(&mut d, 0, &[1, 2, 3].repeat(30));
+        d.set_mode(Mode::Detect);
+        d.restart();
+        d.tick(0);
+        feed(&mut d, 0, &[1, 2, 3, 1, 2]);
+        assert!(d.tick(1500).is_none(), "4 familiar windows: carried");
+        // Two calls never seen: over 20 nats, past the bound of an epoch of 20 windows.
+        feed(&mut d, 0, &[8, 9]);
+        let v = d.tick(1600).expect("judged at once");
+        assert!(v.anomalous && v.surprise.unwrap() > 20.0, "{v:?}");
+        assert_eq!((v.windows, v.limit), (6, 6.0));
+    }
+
+    #[test]
     fn a_quiet_epoch_is_judged_t_after_its_first_call() {
         let mut d = timed(1000, 4);
         assert!(d.tick(10_000).is_none(), "no call, no epoch");
