@@ -114,11 +114,11 @@ impl Followers {
     #[inline]
     pub fn surprisal(&self, before: Before, sym: Sym) -> f64 {
         let mut escape = 1.0;
-        if let Some(bag) = before.bag {
-            if let Some(d) = self.bags.get(&bag).and_then(Counts::denominator) {
+        if let Some((bag, c)) = before.bag.and_then(|b| Some((b, *self.bags.get(&b)?))) {
+            if let Some(d) = c.denominator() {
                 match self.after_bag.get(&(bag, sym)) {
                     Some(&n) => return -(escape * f64::from(n) / d).ln(),
-                    None => escape *= f64::from(self.bags[&bag].distinct) / d,
+                    None => escape *= f64::from(c.distinct) / d,
                 }
             }
         }
