@@ -132,7 +132,8 @@ pub struct Parameters {
     /// it could not come back under the threshold. Epochs of E calls are always judged.
     #[serde(default = "default_min_windows")]
     pub min_windows: u32,
-    /// Mismatches per epoch that make it anomalous.
+    /// Mismatches per epoch that make it anomalous (the paper's scorer; the back-off scorer has
+    /// its own bound).
     pub threshold: Threshold,
     /// What a window's verdict is: an unknown bag (the paper, and profiles written before the
     /// setting) or a call's surprise. Not written for the paper's rule, so its profiles stay as
