@@ -2,7 +2,8 @@
 # Benchmarks the detectors on ADFA-LD: trains on Training_Data_Master, scores the attack traces
 # against the held-out normal traces (Validation_Data_Master) and prints one row per detector:
 # ROC AUC and detection rate at 1% and 5% false positives, one score per trace; then sweeps the
-# live detector's window, epoch length and threshold (`ids-runc profile sweep`).
+# live detector's window, epoch length and threshold (`ids-runc profile sweep`), and the live
+# back-off scorer's bound.
 #
 # Usage: hack/bench-adfa.sh path/to/ADFA-LD.zip   (or ADFA_LD_ZIP=path/to/ADFA-LD.zip)
 #
@@ -43,6 +44,13 @@ echo "== The paper's detector through a profile (train, then eval), W=10, one in
     --normal "$data/Validation_Data_Master" --attack "$data/Attack_Data_Master"
 echo
 
+echo "== The live back-off scorer through a profile (train, then eval), W=10"
+"$bin" profile train "${adfa[@]}" --window 10 --stream per-container --scorer backoff \
+    --name adfa-ld-backoff -o "$tmp/adfa-ld-backoff.json" "$data/Training_Data_Master"
+"$bin" profile eval "${adfa[@]}" "$tmp/adfa-ld-backoff.json" \
+    --normal "$data/Validation_Data_Master" --attack "$data/Attack_Data_Master"
+echo
+
 echo "== Detectors compared on the same traces"
 "$bin" profile compare "${adfa[@]}" \
     --train "$data/Training_Data_Master" \
@@ -58,7 +66,8 @@ echo "== Detectors compared on the same traces"
     --detector bosc-mix:5+15+30 \
     --detector bosc-backoff:10/5/3/1/0 \
     --detector bosc-backoff:30/15/8/4/2/1/0 \
-    --detector bosc-backoff-last:30/15/8/4/2/1/0
+    --detector bosc-backoff-last:30/15/8/4/2/1/0 \
+    --detector bosc-backoff-live:10
 echo
 
 echo "== The live detector's parameters swept: attack traces with an anomalous epoch, normal traces"
@@ -68,3 +77,11 @@ echo "   and epochs flagged (each trace a container that falls quiet at its end)
     --normal "$data/Validation_Data_Master" \
     --attack "$data/Attack_Data_Master" \
     --windows 6,8,10,12,15 --epochs 100,200,500,1000 --ratios 0,0.01,0.05,0.1,0.2,0.3,0.5
+echo
+
+echo "== The live back-off scorer swept: anomalous above a mean surprisal per window (nats)"
+"$bin" profile sweep "${adfa[@]}" \
+    --train "$data/Training_Data_Master" \
+    --normal "$data/Validation_Data_Master" \
+    --attack "$data/Attack_Data_Master" \
+    --windows 10 --epochs 100,1000 --surprises 0.5,1,1.5,2,3

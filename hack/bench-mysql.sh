@@ -32,8 +32,8 @@
 # learns and detects beside the others (OUT/traces/learn-N.strace, detect.strace). The detect trace
 # is cut into one file per session (OUT/traces/normal/, OUT/traces/attack/) and
 # `ids-runc profile sweep` sweeps window, epoch length E and time T (strace's -ttt times) and
-# threshold over them: one row per setting in OUT/sweep-mysql.md, each session judged as a server
-# that falls quiet at its end. strace stops
+# threshold over them: one row per setting in OUT/sweep-mysql.md (the back-off scorer's bound in
+# OUT/sweep-mysql-backoff.md), each session judged as a server that falls quiet at its end. strace stops
 # that server at every call and each session waits for every server, so the run takes longer; the
 # live settings' figures are not comparable with a run without it.
 set -euo pipefail
@@ -332,6 +332,11 @@ if [ "$RECORD" = 1 ]; then
     --normal "$OUT/traces/normal" --attack "$OUT/traces/attack" \
     --windows 6,8,10,12 --epochs 200,500,1000 --times 250,500,1000,2000 \
     --ratios 0,0.001,0.005,0.01,0.02 | tee "$OUT/sweep-mysql.md"
+  # The live back-off scorer over the same traces: anomalous above a mean surprisal per window.
+  "$ids_runc" profile sweep --format strace --train "$OUT"/traces/learn-*.strace \
+    --normal "$OUT/traces/normal" --attack "$OUT/traces/attack" \
+    --windows 10 --epochs 200,1000 --times 250,1000 \
+    --surprises 0.5,1,1.5,2,3 | tee "$OUT/sweep-mysql-backoff.md"
 fi
 
 log "throughput: mysqlslap mixed, $SLAP_QUERIES queries, concurrency 8; $RUNS rounds, modes interleaved"

@@ -8,7 +8,7 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use ids_detector::alphabet::{Alphabet, Sym};
 use ids_detector::detector::{Detector, Mode};
-use ids_detector::parameters::{Parameters, StreamMode};
+use ids_detector::parameters::{Parameters, Scorer, StreamMode, DEFAULT_SURPRISE};
 
 const BATCH: usize = 10_000;
 
@@ -130,9 +130,10 @@ fn program_stream(len: usize, seed: u64) -> Vec<(u32, Sym)> {
     out
 }
 
-fn trained(stream: StreamMode) -> Detector {
+fn trained(stream: StreamMode, scorer: Scorer) -> Detector {
     let mut d = Detector::new(Parameters {
         stream,
+        scorer,
         ..Parameters::default()
     });
     for &(thread, sym) in &program_stream(500_000, 1) {
@@ -146,11 +147,19 @@ fn bench_detection(c: &mut Criterion) {
     let calls = program_stream(BATCH, 2);
     let mut group = c.benchmark_group("detect");
     group.throughput(Throughput::Elements(BATCH as u64));
-    for (name, mode) in [
-        ("per-container", StreamMode::PerContainer),
-        ("per-thread-4", StreamMode::PerThread),
+    let backoff = Scorer::Backoff {
+        surprise: DEFAULT_SURPRISE,
+    };
+    for (name, mode, scorer) in [
+        ("per-container", StreamMode::PerContainer, Scorer::Bosc),
+        ("per-thread-4", StreamMode::PerThread, Scorer::Bosc),
+        (
+            "per-thread-4, back-off scorer",
+            StreamMode::PerThread,
+            backoff,
+        ),
     ] {
-        let mut d = trained(mode);
+        let mut d = trained(mode, scorer);
         let db = d.database();
         println!(
             "{name}: database {} bags, {:.1} bytes per entry (table slot + bag on the heap)",
@@ -170,7 +179,7 @@ fn bench_detection(c: &mut Criterion) {
         });
         let c = d.counters();
         println!(
-            "{name}: {:.2}% of windows unknown (the 1% threshold flags {:.0}% of epochs)",
+            "{name}: {:.2}% of windows mismatched (the threshold flags {:.0}% of epochs)",
             c.mismatches as f64 * 100.0 / c.windows.max(1) as f64,
             c.anomalies as f64 * 100.0 / c.epochs.max(1) as f64
         );
@@ -183,7 +192,7 @@ fn bench_training(c: &mut Criterion) {
     let mut group = c.benchmark_group("learn");
     group.throughput(Throughput::Elements(BATCH as u64));
     // Steady state: a trained database, mostly known bags, occasionally a new one.
-    let mut d = trained(StreamMode::PerContainer);
+    let mut d = trained(StreamMode::PerContainer, Scorer::Bosc);
     d.set_mode(Mode::Learn);
     group.bench_function("per-container, trained database", |b| {
         b.iter(|| {

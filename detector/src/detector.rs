@@ -16,8 +16,9 @@ use crate::alphabet::{Alphabet, Sym};
 use crate::bag::{BagId, SlidingBag, SortedBag};
 use crate::epoch::{Convergence, Epoch, EpochEnd};
 use crate::fast_hash::FastHash;
+use crate::followers::{Before, Followers};
 use crate::normal_db::{Insertion, NormalDb};
-use crate::parameters::{Parameters, StreamMode};
+use crate::parameters::{Parameters, Scorer, StreamMode, SURPRISING_CALL};
 use crate::window::{Window, MAX_WINDOW};
 
 /// Unknown windows a verdict carries, at most: those with the most calls never seen in training,
@@ -97,8 +98,13 @@ pub struct Verdict {
     pub mismatches: u32,
     /// Windows completed in the epoch.
     pub windows: u32,
-    /// The mismatch count the epoch could reach without being anomalous.
+    /// The mismatch count the epoch could reach without being anomalous; with the back-off
+    /// scorer, the surprise it could reach.
     pub limit: f64,
+    /// With the back-off scorer, the epoch's surprise: the sum over its windows of their newest
+    /// call's surprisal, in nats (anomalous above `limit`, the mean bound times the windows). Its
+    /// mismatches are then its surprising calls (see [`SURPRISING_CALL`]).
+    pub surprise: Option<f64>,
     unknown: [Option<UnknownWindow>; MAX_REPORTED_WINDOWS],
 }
 
@@ -135,6 +141,7 @@ impl Verdict {
             mismatches,
             windows,
             limit,
+            surprise: None,
             unknown: kept,
         }
     }
@@ -222,6 +229,12 @@ pub struct Detector {
     mode: Mode,
     alphabet: &'static Alphabet,
     db: NormalDb,
+    /// What followed each context in training, for the back-off scorer (learnt only with it).
+    followers: Followers,
+    /// The surprise of the epoch in progress (back-off scorer), nats.
+    epoch_surprise: f64,
+    /// The surprise of every window judged so far (back-off scorer), nats.
+    surprise_total: f64,
     /// Bags the database may hold; learning adds no new bag past it.
     db_limit: usize,
     /// Indexed by symbol: the syscall was seen in training.
@@ -282,6 +295,9 @@ impl Detector {
             container: SlidingBag::new(params.window, alphabet.len()),
             threads: HashMap::default(),
             db,
+            followers: Followers::new(alphabet.len()),
+            epoch_surprise: 0.0,
+            surprise_total: 0.0,
             db_limit: usize::MAX,
             known: known_table,
             epoch: Epoch::new(params.epoch),
@@ -292,6 +308,23 @@ impl Detector {
             training,
             clock_ms: 0,
         }
+    }
+
+    /// The detector with the back-off scorer's model learnt earlier (from a profile).
+    pub fn with_followers(mut self, followers: Followers) -> Detector {
+        self.followers = followers;
+        self
+    }
+
+    /// The surprise of every window judged since the detector was built, nats (0 with the
+    /// paper's rule): with [`Counters::windows`], a trace's mean surprisal.
+    pub fn surprise_total(&self) -> f64 {
+        self.surprise_total
+    }
+
+    /// What followed each context in training (empty unless the scorer is back-off).
+    pub fn followers(&self) -> &Followers {
+        &self.followers
     }
 
     /// Feeds one call of `stream` (the tid in per-thread mode; ignored in per-container mode).
@@ -308,10 +341,20 @@ impl Detector {
                     .or_insert_with(|| SlidingBag::new(window, symbols))
             }
         };
+        // The back-off scorer's context, before this call enters the window; the paper's rule
+        // needs none.
+        let before = match self.params.scorer {
+            Scorer::Bosc => Before::default(),
+            Scorer::Backoff { .. } => Before::next_in(live),
+        };
         let id = live.push(sym);
         match self.mode {
             Mode::Learn => {
                 self.known[sym.index()] = true;
+                if let Scorer::Backoff { .. } = self.params.scorer {
+                    let keep_bag = before.bag.is_some_and(|b| self.db.contains(b));
+                    self.followers.learn(before, sym, keep_bag);
+                }
                 self.training.calls = self.training.calls.saturating_add(1);
                 if id.is_some() {
                     self.training.windows = self.training.windows.saturating_add(1);
@@ -333,7 +376,11 @@ impl Detector {
             Mode::Detect => {
                 if let Some(id) = id {
                     self.counters.windows += 1;
-                    let mismatch = !self.db.contains(id);
+                    let (scorer, db) = (self.params.scorer, &self.db);
+                    let judged = judge_window(scorer, db, &self.followers, id, before, sym);
+                    let mismatch = judged.mismatch;
+                    self.epoch_surprise += judged.surprise;
+                    self.surprise_total += judged.surprise;
                     self.epoch.window(mismatch);
                     if mismatch {
                         self.counters.mismatches += 1;
@@ -352,6 +399,31 @@ impl Detector {
         }
     }
 
+    /// How the window `id`, completed by `sym` after `before`, is judged under the profile's
+    /// scorer.
+    #[inline]
+    pub fn judge_window(&self, id: BagId, before: Before, sym: Sym) -> WindowJudgement {
+        let scorer = self.params.scorer;
+        judge_window(scorer, &self.db, &self.followers, id, before, sym)
+    }
+
+    /// Whether an epoch of these counts passes the threshold (the paper's, on mismatches; the
+    /// back-off scorer's, on surprise).
+    fn exceeds(&self, mismatches: u32, surprise: f64, windows: u32) -> bool {
+        match self.params.scorer {
+            Scorer::Bosc => self.params.threshold.is_exceeded(mismatches, windows),
+            Scorer::Backoff { .. } => surprise > self.limit(windows),
+        }
+    }
+
+    /// What an epoch of `windows` windows may reach: mismatches, or surprise (nats).
+    fn limit(&self, windows: u32) -> f64 {
+        match self.params.scorer {
+            Scorer::Bosc => self.params.threshold.limit(windows),
+            Scorer::Backoff { surprise } => surprise * f64::from(windows),
+        }
+    }
+
     /// Tells the detector the time (milliseconds, from any origin, never going back). In detection,
     /// ends the epoch in progress if it began T ([`Parameters::epoch_ms`]) or more before and has
     /// enough windows to be judged (see [`Parameters::min_windows`]), and returns its verdict;
@@ -363,9 +435,8 @@ impl Detector {
             return None;
         }
         let (windows, mismatches) = (self.epoch.windows(), self.epoch.mismatches());
-        let threshold = self.params.threshold;
-        let judgeable = windows >= self.params.min_windows
-            || threshold.is_exceeded(mismatches, self.params.min_windows);
+        let min = self.params.min_windows;
+        let judgeable = windows >= min || self.exceeds(mismatches, self.epoch_surprise, min);
         if !judgeable {
             return None;
         }
@@ -383,10 +454,8 @@ impl Detector {
 
     fn judge(&mut self, end: EpochEnd) -> Verdict {
         self.counters.epochs += 1;
-        let anomalous = self
-            .params
-            .threshold
-            .is_exceeded(end.mismatches, end.windows);
+        let surprise = std::mem::take(&mut self.epoch_surprise);
+        let anomalous = self.exceeds(end.mismatches, surprise, end.windows);
         self.counters.anomalies += u64::from(anomalous);
         if self.params.training.continuous {
             if !anomalous {
@@ -414,7 +483,11 @@ impl Detector {
             anomalous,
             mismatches: end.mismatches,
             windows: end.windows,
-            limit: self.params.threshold.limit(end.windows),
+            limit: self.limit(end.windows),
+            surprise: match self.params.scorer {
+                Scorer::Bosc => None,
+                Scorer::Backoff { .. } => Some(surprise),
+            },
             unknown,
         }
     }
@@ -478,6 +551,7 @@ impl Detector {
         self.threads.clear();
         self.container.reset();
         self.epoch.restart();
+        self.epoch_surprise = 0.0;
         self.unknown = [None; MAX_REPORTED_WINDOWS];
         self.pending.calls.clear();
     }
@@ -488,6 +562,7 @@ impl Detector {
         if mode != self.mode {
             self.mode = mode;
             self.epoch.restart();
+            self.epoch_surprise = 0.0;
             self.unknown = [None; MAX_REPORTED_WINDOWS];
             self.pending.calls.clear();
         }
@@ -514,6 +589,8 @@ impl Detector {
 
     /// Turns continuous training (merging the new bags of non-anomalous epochs) on or off.
     pub fn set_continuous_training(&mut self, on: bool) {
+        // It merges bags, not the back-off scorer's followers (so its parameters refuse it).
+        let on = on && self.params.scorer.is_bosc();
         self.params.training.continuous = on;
         if on && self.pending.calls.capacity() == 0 {
             self.pending = Pending::with_capacity(self.params.epoch, self.params.window);
@@ -577,6 +654,41 @@ impl Detector {
     }
 }
 
+/// How one window was judged.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WindowJudgement {
+    /// Its bag is unknown (the paper), or its newest call surprising (back-off).
+    pub mismatch: bool,
+    /// Its newest call's surprisal, nats (back-off; 0 with the paper's rule).
+    pub surprise: f64,
+}
+
+/// [`Detector::judge_window`], on the parts of the detector it reads (so `observe` can ask it
+/// while it holds a stream's window).
+#[inline]
+fn judge_window(
+    scorer: Scorer,
+    db: &NormalDb,
+    followers: &Followers,
+    id: BagId,
+    before: Before,
+    sym: Sym,
+) -> WindowJudgement {
+    match scorer {
+        Scorer::Bosc => WindowJudgement {
+            mismatch: !db.contains(id),
+            surprise: 0.0,
+        },
+        Scorer::Backoff { .. } => {
+            let surprise = followers.surprisal(before, sym);
+            WindowJudgement {
+                mismatch: surprise > SURPRISING_CALL,
+                surprise,
+            }
+        }
+    }
+}
+
 /// Keeps an unknown window among the reported ones if there is room, or if it has more calls never
 /// seen in training than the least novel one kept (which it replaces; the latest among equals).
 #[inline]
@@ -617,6 +729,7 @@ mod tests {
             epoch_ms: 0,
             min_windows: 1,
             threshold,
+            scorer: Scorer::Bosc,
             stream,
             training: Training {
                 convergence_similarity: 0.99,
@@ -624,6 +737,54 @@ mod tests {
                 continuous: false,
             },
         }
+    }
+
+    #[test]
+    fn the_backoff_scorer_judges_an_epochs_surprise_and_shows_its_surprising_calls() {
+        let judge = |scorer| {
+            let mut d = Detector::new(Parameters {
+                scorer,
+                ..params(3, 9, Threshold::Absolute(0), StreamMode::PerContainer)
+            });
+            feed(&mut d, 0, &[1, 2, 3, 4].repeat(25));
+            d.set_mode(Mode::Detect);
+            d.restart();
+            let normal = feed(&mut d, 0, &[1, 2, 3, 4, 1, 2, 3, 4, 1]);
+            // One call never seen, then the trained cycle again.
+            let odd = feed(&mut d, 0, &[2, 3, 4, 9, 1, 2, 3, 4, 1]);
+            (normal[0], odd[0], d)
+        };
+        let (normal, odd, _) = judge(Scorer::Bosc);
+        assert_eq!((normal.mismatches, normal.anomalous), (0, false));
+        assert_eq!(odd.mismatches, 3, "every window holding the 9 is unknown");
+        let backoff = Scorer::Backoff {
+            surprise: crate::parameters::DEFAULT_SURPRISE,
+        };
+        let (normal, odd, d) = judge(backoff);
+        assert_eq!((normal.mismatches, normal.anomalous), (0, false));
+        // Only the 9 surprises: after it, 1 is an ordinary call (backing off to no context) and
+        // 2 always came after 1 (backing off to the call before).
+        assert_eq!((odd.mismatches, odd.anomalous), (1, true));
+        let (quiet, loud) = (normal.surprise.unwrap(), odd.surprise.unwrap());
+        assert!(quiet < normal.limit && loud > odd.limit, "{quiet} {loud}");
+        assert_eq!(odd.limit, 9.0 * crate::parameters::DEFAULT_SURPRISE);
+        let calls: Vec<u16> = odd
+            .unknown_windows()
+            .next()
+            .unwrap()
+            .calls()
+            .iter()
+            .map(|s| s.0)
+            .collect();
+        assert_eq!(
+            calls,
+            [3, 4, 9],
+            "the verdict shows the window ending in the surprise"
+        );
+        let bag = SortedBag::from_calls([Sym(2), Sym(3), Sym(4)]).id();
+        assert_eq!(d.followers().count_after_bag(bag, Sym(1)), 24);
+        assert_eq!(d.followers().count_after_call(Sym(4), Sym(1)), 24);
+        assert!(d.database().contains(bag));
     }
 
     fn feed(d: &mut Detector, stream: u32, calls: &[u16]) -> Vec<Verdict> {
@@ -745,6 +906,27 @@ mod tests {
         d.set_mode(Mode::Detect);
         d.restart();
         d
+    }
+
+    #[test]
+    fn a_short_backoff_epoch_is_judged_early_only_when_its_surprise_already_passes() {
+        let mut d = Detector::new(Parameters {
+            epoch_ms: 1000,
+            min_windows: 20,
+            scorer: Scorer::Backoff { surprise: 1.0 },
+            ..params(2, 1000, Threshold::Ratio(0.1), StreamMode::PerContainer)
+        });
+        feed(&mut d, 0, &[1, 2, 3].repeat(30));
+        d.set_mode(Mode::Detect);
+        d.restart();
+        d.tick(0);
+        feed(&mut d, 0, &[1, 2, 3, 1, 2]);
+        assert!(d.tick(1500).is_none(), "4 familiar windows: carried");
+        // Two calls never seen: over 20 nats, past the bound of an epoch of 20 windows.
+        feed(&mut d, 0, &[8, 9]);
+        let v = d.tick(1600).expect("judged at once");
+        assert!(v.anomalous && v.surprise.unwrap() > 20.0, "{v:?}");
+        assert_eq!((v.windows, v.limit), (6, 6.0));
     }
 
     #[test]

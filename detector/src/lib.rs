@@ -16,6 +16,7 @@ pub mod bag;
 pub mod detector;
 pub mod epoch;
 pub mod fast_hash;
+pub mod followers;
 pub mod normal_db;
 pub mod parameters;
 mod syscall_table;

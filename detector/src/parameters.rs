@@ -46,6 +46,39 @@ impl Threshold {
     }
 }
 
+/// The surprisal (nats) above which the back-off scorer calls a call surprising, and a verdict
+/// counts and shows its window: the model gave the call less than a 1% chance.
+pub const SURPRISING_CALL: f64 = 4.605_170_185_988_091;
+/// The back-off scorer's bound on an epoch's mean surprisal per window by default, nats: e^1.5 ≈
+/// 4.5, so an epoch is anomalous when its calls were, on average, less predictable than one of
+/// four or five equally likely next calls. A principle, not a fit (no attack traces chose it); a
+/// sweep on the product's own workloads should replace it.
+pub const DEFAULT_SURPRISE: f64 = 1.5;
+
+/// How a window is judged.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Scorer {
+    /// The paper's rule: a window mismatches when its bag is not in the normal database.
+    #[default]
+    Bosc,
+    /// Each window scores its newest call's surprisal −ln P given the bag of the W calls before
+    /// it (backing off to the call before it, then to none; see `followers`), and an epoch is
+    /// anomalous when its mean surprisal per window is above `surprise`; `threshold` is not
+    /// used. Its mismatches are its surprising calls ([`SURPRISING_CALL`]), which explain it.
+    Backoff {
+        /// Nats per window (the mean of −ln of the probability the model gave each call), above 0.
+        surprise: f64,
+    },
+}
+
+impl Scorer {
+    /// The paper's rule.
+    pub fn is_bosc(&self) -> bool {
+        *self == Scorer::Bosc
+    }
+}
+
 /// Which calls share a window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -99,8 +132,14 @@ pub struct Parameters {
     /// it could not come back under the threshold. Epochs of E calls are always judged.
     #[serde(default = "default_min_windows")]
     pub min_windows: u32,
-    /// Mismatches per epoch that make it anomalous.
+    /// Mismatches per epoch that make it anomalous (the paper's scorer; the back-off scorer has
+    /// its own bound).
     pub threshold: Threshold,
+    /// What a window's verdict is: an unknown bag (the paper, and profiles written before the
+    /// setting) or a call's surprise. Not written for the paper's rule, so its profiles stay as
+    /// readable by earlier versions as before.
+    #[serde(default, skip_serializing_if = "Scorer::is_bosc")]
+    pub scorer: Scorer,
     /// Windows per thread or per container.
     pub stream: StreamMode,
     /// Convergence and continuous-training settings.
@@ -123,6 +162,7 @@ impl Default for Parameters {
             epoch_ms: DEFAULT_EPOCH_MS,
             min_windows: DEFAULT_MIN_WINDOWS,
             threshold: Threshold::Ratio(0.01),
+            scorer: Scorer::Bosc,
             stream: StreamMode::PerThread,
             training: Training::default(),
         }
@@ -177,6 +217,22 @@ impl Parameters {
             }
             _ => {}
         }
+        if let Scorer::Backoff { surprise } = self.scorer {
+            if !(surprise > 0.0 && surprise.is_finite()) {
+                return bad(
+                    "scorer.backoff.surprise",
+                    format!("must be a number of nats above 0, got {surprise}"),
+                );
+            }
+            if self.training.continuous {
+                return bad(
+                    "training.continuous",
+                    "must be false with the backoff scorer: continuous training merges bags, not \
+                     the followers the scorer judges by"
+                        .to_string(),
+                );
+            }
+        }
         let s = self.training.convergence_similarity;
         if !(0.0..=1.0).contains(&s) {
             return bad(
@@ -204,6 +260,22 @@ mod tests {
             "training":{"convergence_similarity":0.99,"convergence_epochs":5,"continuous":false}}"#;
         let p: Parameters = serde_json::from_str(old).unwrap();
         assert_eq!(p, Parameters::default());
+        let backoff = r#"{"window":10,"epoch":1000,"threshold":{"ratio":0.01},
+            "scorer":{"backoff":{"surprise":4.6}},"stream":"per-thread",
+            "training":{"convergence_similarity":0.99,"convergence_epochs":5,"continuous":false}}"#;
+        let p: Parameters = serde_json::from_str(backoff).unwrap();
+        assert_eq!(p.scorer, Scorer::Backoff { surprise: 4.6 });
+        assert_eq!(
+            serde_json::from_str::<Scorer>(r#""bosc""#).unwrap(),
+            Scorer::Bosc
+        );
+        let written = serde_json::to_string(&Parameters::default()).unwrap();
+        assert!(!written.contains("scorer"), "{written}");
+        let written = serde_json::to_string(&p).unwrap();
+        assert!(
+            written.contains(r#""scorer":{"backoff":{"surprise":4.6}}"#),
+            "{written}"
+        );
     }
 
     #[test]
@@ -237,6 +309,20 @@ mod tests {
             ..Parameters::default()
         };
         assert_eq!(p.check().unwrap_err().field, "epoch_ms");
+        let p = Parameters {
+            scorer: Scorer::Backoff { surprise: -1.0 },
+            ..Parameters::default()
+        };
+        assert_eq!(p.check().unwrap_err().field, "scorer.backoff.surprise");
+        let mut p = Parameters {
+            scorer: Scorer::Backoff {
+                surprise: DEFAULT_SURPRISE,
+            },
+            ..Parameters::default()
+        };
+        assert_eq!(p.check(), Ok(()));
+        p.training.continuous = true;
+        assert_eq!(p.check().unwrap_err().field, "training.continuous");
         let mut p = Parameters::default();
         p.training.convergence_epochs = 0;
         assert_eq!(p.check().unwrap_err().field, "training.convergence_epochs");

@@ -59,6 +59,13 @@ impl Window {
         evicted
     }
 
+    /// The last call pushed, if any.
+    #[inline]
+    pub fn newest(&self) -> Option<Sym> {
+        let size = self.calls.len();
+        (self.len > 0).then(|| self.calls[(self.next + size - 1) % size])
+    }
+
     /// The calls in the window, oldest first.
     pub fn calls(&self) -> impl Iterator<Item = Sym> + '_ {
         let start = if self.is_full() { self.next } else { 0 };

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use ids_detector::alphabet::{Alphabet, Sym};
 use ids_detector::detector::{Detector, Mode};
-use ids_detector::parameters::{Parameters, StreamMode, Threshold};
+use ids_detector::parameters::{Parameters, Scorer, StreamMode, Threshold};
 
 struct CountingAllocator;
 
@@ -34,6 +34,13 @@ static GLOBAL: CountingAllocator = CountingAllocator;
 
 #[test]
 fn detection_does_not_allocate() {
+    detect_without_allocating(Scorer::Bosc, 3);
+    // An odd call is one surprising call (a few unknown bags for the paper's rule): above a
+    // tenth of a nat per window, an epoch with one is anomalous.
+    detect_without_allocating(Scorer::Backoff { surprise: 0.1 }, 0);
+}
+
+fn detect_without_allocating(scorer: Scorer, threshold: u32) {
     let alphabet = Alphabet::system();
     let syms: Vec<Sym> = [
         "openat", "read", "close", "mmap", "futex", "getpid", "execve",
@@ -46,8 +53,9 @@ fn detection_does_not_allocate() {
         epoch: 50,
         epoch_ms: 5,
         min_windows: 10,
-        threshold: Threshold::Absolute(3),
+        threshold: Threshold::Absolute(threshold),
         stream: StreamMode::PerThread,
+        scorer,
         ..Parameters::default()
     });
     for i in 0..5_000 {
@@ -88,12 +96,12 @@ fn detection_does_not_allocate() {
     let allocations = ALLOCATIONS.load(Ordering::Relaxed) - before;
     assert_eq!(
         allocations, 0,
-        "observe() and tick() allocated {allocations} times"
+        "observe() and tick() allocated {allocations} times with {scorer:?}"
     );
     assert!(by_time > 0 && verdicts > 400, "{by_time} of {verdicts}");
     assert!(
         detector.counters().mismatches > 0,
-        "the stream had unknown bags"
+        "the stream had unknown bags, surprising calls"
     );
-    assert!(anomalies > 0 && anomalies < verdicts);
+    assert!(anomalies > 0 && anomalies < verdicts, "{scorer:?}");
 }

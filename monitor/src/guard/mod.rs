@@ -264,6 +264,7 @@ impl Guard {
             mismatches: verdict.mismatches,
             windows: verdict.windows,
             threshold: verdict.limit,
+            surprise: verdict.surprise,
             anomalous: verdict.anomalous,
             at_ms,
         };
@@ -282,6 +283,7 @@ impl Guard {
         event.mismatches = Some(verdict.mismatches);
         event.windows = Some(verdict.windows);
         event.threshold = Some(verdict.limit);
+        event.surprise = verdict.surprise;
         let mut names = std::collections::BTreeSet::new();
         for window in verdict.unknown_windows() {
             let bag = window.bag().multiset(self.alphabet);
@@ -424,6 +426,7 @@ mod tests {
     use crate::profile::Profile;
     use crate::record::events::{read_all, ActionTaken};
     use crate::testing::{call, guard_parameters, guard_settings};
+    use ids_detector::parameters::Parameters;
 
     /// The shared guard settings, saving the learnt profile to `save_to`.
     fn settings(mode: GuardMode, policy: Policy, save_to: Option<PathBuf>) -> GuardSettings {
@@ -437,6 +440,10 @@ mod tests {
     const NORMAL: [i32; 3] = [39, 110, 102];
 
     fn learnt(dir: &std::path::Path) -> Profile {
+        learnt_with(dir, guard_parameters())
+    }
+
+    fn learnt_with(dir: &std::path::Path, parameters: Parameters) -> Profile {
         let path = dir.join("p1.json");
         let policy = Policy {
             on_anomaly: AnomalyAction::Log,
@@ -444,7 +451,7 @@ mod tests {
         };
         let mut g = Guard::new(
             settings(GuardMode::Learn, policy, Some(path.clone())),
-            Detector::new(guard_parameters()),
+            Detector::new(parameters),
             EventLog::new(&dir.join("events.jsonl")),
         );
         for _ in 0..100 {
@@ -561,6 +568,48 @@ mod tests {
         assert!(e.syscalls.contains(&"read".to_string()), "{:?}", e.syscalls);
         assert!(g.history().any(|r| r.anomalous));
         assert!(g.history().any(|r| !r.anomalous));
+    }
+
+    #[test]
+    fn the_backoff_scorer_learns_followers_and_logs_an_epochs_surprise() {
+        let dir = tempfile::tempdir().unwrap();
+        let backoff = Parameters {
+            // Every window of the 3-call loop has the same bag, followed by each call in turn: a
+            // normal call is worth ln 3 ≈ 1.1 nats.
+            scorer: ids_detector::parameters::Scorer::Backoff { surprise: 2.0 },
+            ..guard_parameters()
+        };
+        let mut profile = learnt_with(dir.path(), backoff);
+        assert!(
+            !profile.followers.after_calls.is_empty(),
+            "saved with the bags"
+        );
+        profile.policy.on_unseen_syscall = UnseenSyscallAction::Ignore;
+        let events_path = dir.path().join("events.jsonl");
+        let mut g = Guard::new(
+            settings(GuardMode::Detect, profile.policy, None),
+            profile.detector().unwrap(),
+            EventLog::new(&events_path),
+        );
+        for _ in 0..10 {
+            for nr in NORMAL {
+                g.observe(&call(nr));
+            }
+        }
+        let history: Vec<_> = g.history().collect();
+        assert!(
+            history.iter().all(|r| !r.anomalous && r.surprise.is_some()),
+            "{history:?}"
+        );
+        for i in 0..30 {
+            g.observe(&call([0, 1, 2, 3][i % 4]));
+        }
+        let events = crate::record::events::read_all(&events_path).unwrap();
+        assert_eq!(events.len(), 1, "{events:?}");
+        let e = &events[0];
+        let (surprise, threshold) = (e.surprise.unwrap(), e.threshold.unwrap());
+        assert!(surprise > threshold, "{surprise} {threshold}");
+        assert!(e.mismatches.unwrap() > 0 && !e.unseen_bags.is_empty());
     }
 
     #[test]

@@ -4,6 +4,8 @@
 use ids_detector::alphabet::{Alphabet, Sym};
 use ids_detector::bag::SlidingBag;
 use ids_detector::detector::{Detector, Mode};
+use ids_detector::followers::Before;
+use ids_detector::parameters::Scorer;
 
 /// A detector that learns from traces and gives each trace an anomaly score (higher = more
 /// anomalous).
@@ -45,11 +47,15 @@ impl TraceScorer for ScorerMix {
     }
 }
 
-/// The paper's rule applied per trace: the fraction of the trace's windows whose bag is not in the
-/// database (0 for a trace shorter than the window).
+/// The live detector's rule applied per trace as one epoch: with the paper's scorer, the fraction
+/// of the trace's windows whose bag is not in the database; with back-off, the mean surprisal of
+/// its windows; 0 for a trace shorter than the window.
 impl TraceScorer for Detector {
     fn name(&self) -> String {
-        "BoSC exact match (paper)".to_string()
+        match self.parameters().scorer {
+            Scorer::Bosc => "BoSC exact match (paper)".to_string(),
+            Scorer::Backoff { .. } => "BoSC back-off, live (epoch surprise)".to_string(),
+        }
     }
 
     fn window(&self) -> String {
@@ -67,17 +73,24 @@ impl TraceScorer for Detector {
 
     fn score(&self, trace: &[Sym]) -> f64 {
         let mut live = SlidingBag::new(self.parameters().window, Alphabet::system().len());
-        let (mut windows, mut unknown) = (0u64, 0u64);
+        let backoff = matches!(self.parameters().scorer, Scorer::Backoff { .. });
+        let (mut windows, mut unknown) = (0u64, 0.0);
         for &sym in trace {
+            let before = Before::next_in(&live);
             if let Some(id) = live.push(sym) {
                 windows += 1;
-                unknown += u64::from(!self.knows_bag(id));
+                let judged = self.judge_window(id, before, sym);
+                unknown += if backoff {
+                    judged.surprise
+                } else {
+                    f64::from(u8::from(judged.mismatch))
+                };
             }
         }
         if windows == 0 {
             0.0
         } else {
-            unknown as f64 / windows as f64
+            unknown / windows as f64
         }
     }
 }

@@ -10,8 +10,9 @@
 //! per window and per stream mode; E, T and the threshold do not change what is learnt.
 
 use ids_detector::detector::{Detector, Mode, TrainingRecord};
+use ids_detector::followers::Followers;
 use ids_detector::normal_db::NormalDb;
-use ids_detector::parameters::{Parameters, StreamMode, Threshold};
+use ids_detector::parameters::{Parameters, Scorer, StreamMode, Threshold};
 
 use crate::offline::trace::Trace;
 
@@ -22,8 +23,10 @@ pub struct Setting {
     pub epoch: u32,
     /// T, milliseconds (only traces with times have epochs ended by it before their end).
     pub epoch_ms: u32,
-    /// Anomalous above this share of an epoch's windows unknown.
+    /// Anomalous above this share of an epoch's windows unknown (the paper's rule).
     pub ratio: f64,
+    /// With the back-off scorer instead: anomalous above this mean surprisal per window, nats.
+    pub surprise: Option<f64>,
 }
 
 /// What one setting did on the labelled traces.
@@ -48,6 +51,9 @@ pub struct Grid {
     /// Values of T (each above 0).
     pub times_ms: Vec<u32>,
     pub ratios: Vec<f64>,
+    /// Bounds of the back-off scorer to try (mean nats per window); if any, the back-off scorer
+    /// is swept instead of the paper's rule, and `ratios` are not used.
+    pub surprises: Vec<f64>,
     pub stream: StreamMode,
     pub min_windows: u32,
 }
@@ -63,6 +69,7 @@ struct Judged {
 struct Learnt {
     db: NormalDb,
     known: Vec<ids_detector::alphabet::Sym>,
+    followers: Followers,
     record: TrainingRecord,
 }
 
@@ -78,6 +85,7 @@ fn learn(train: &[Trace], params: Parameters) -> Learnt {
     Learnt {
         db: d.database().clone(),
         known: d.known_syscalls().collect(),
+        followers: d.followers().clone(),
         record: d.training_record(),
     }
 }
@@ -123,30 +131,42 @@ fn judge(d: &mut Detector, trace: &Trace, clock: &mut u64) -> Judged {
 /// and `attack`.
 pub fn sweep(train: &[Trace], normal: &[Trace], attack: &[Trace], grid: &Grid) -> Vec<Outcome> {
     let mut outcomes = Vec::new();
+    let thresholds: Vec<(f64, Option<f64>)> = if grid.surprises.is_empty() {
+        grid.ratios.iter().map(|&r| (r, None)).collect()
+    } else {
+        grid.surprises.iter().map(|&s| (0.0, Some(s))).collect()
+    };
+    let scorer = |surprise: Option<f64>| {
+        surprise.map_or(Scorer::Bosc, |surprise| Scorer::Backoff { surprise })
+    };
     for &window in &grid.windows {
         let base = Parameters {
             window,
             epoch: Parameters::default().epoch.max(window as u32),
             min_windows: grid.min_windows,
             stream: grid.stream,
+            scorer: scorer(thresholds.first().and_then(|t| t.1)),
             ..Parameters::default()
         };
         let learnt = learn(train, base);
+        let thresholds = &thresholds;
         let points = grid.epochs.iter().flat_map(|&e| {
             grid.times_ms
                 .iter()
-                .flat_map(move |&t| grid.ratios.iter().map(move |&r| (e, t, r)))
+                .flat_map(move |&t| thresholds.iter().map(move |&r| (e, t, r)))
         });
-        for (epoch, epoch_ms, ratio) in points {
+        for (epoch, epoch_ms, (ratio, surprise)) in points {
             let params = Parameters {
                 epoch: epoch.max(window as u32),
                 // The end of a trace ends its epoch (see `judge`), so T is at least 1.
                 epoch_ms: epoch_ms.max(1),
                 threshold: Threshold::Ratio(ratio),
+                scorer: scorer(surprise),
                 ..base
             };
             let mut d =
-                Detector::with_database(params, learnt.db.clone(), &learnt.known, learnt.record);
+                Detector::with_database(params, learnt.db.clone(), &learnt.known, learnt.record)
+                    .with_followers(learnt.followers.clone());
             let mut clock = 0;
             let normal_judged: Vec<Judged> = normal
                 .iter()
@@ -165,6 +185,7 @@ pub fn sweep(train: &[Trace], normal: &[Trace], attack: &[Trace], grid: &Grid) -
                     epoch: params.epoch,
                     epoch_ms: params.epoch_ms,
                     ratio,
+                    surprise,
                 },
                 attacks_detected: share(attacks_detected as u64, attack.len() as u64),
                 normal_traces_flagged: share(flagged_traces as u64, normal.len() as u64),
@@ -218,6 +239,7 @@ mod tests {
             epochs: vec![1000],
             times_ms: vec![1000],
             ratios: vec![0.0, 0.05],
+            surprises: Vec::new(),
             stream: StreamMode::PerThread,
             min_windows: 10,
         };
@@ -241,6 +263,30 @@ mod tests {
     }
 
     #[test]
+    fn the_backoff_scorer_is_swept_over_its_bounds() {
+        let cycle: Vec<u16> = [1, 2, 3, 4].repeat(30);
+        let mut burst = cycle.clone();
+        burst.splice(50..50, [7, 8, 9, 7, 8, 9]);
+        let grid = Grid {
+            windows: vec![3],
+            epochs: vec![1000],
+            times_ms: vec![1000],
+            ratios: vec![0.0],
+            surprises: vec![0.5, 50.0],
+            stream: StreamMode::PerThread,
+            min_windows: 10,
+        };
+        let out = sweep(&[trace(&cycle)], &[trace(&cycle)], &[trace(&burst)], &grid);
+        assert_eq!(out.len(), 2, "the bounds replace the ratios");
+        assert_eq!(out[0].setting.surprise, Some(0.5));
+        assert_eq!(
+            (out[0].attacks_detected, out[0].normal_traces_flagged),
+            (1.0, 0.0)
+        );
+        assert_eq!(out[1].attacks_detected, 0.0, "no trace is that surprising");
+    }
+
+    #[test]
     fn a_timed_trace_has_its_epochs_ended_by_t() {
         let cycle: Vec<u16> = [1, 2, 3].repeat(40);
         // One call every 10 ms: 1.2 s of calls, three epochs of 500 ms (the last one at the end).
@@ -253,6 +299,7 @@ mod tests {
             epochs: vec![1000],
             times_ms: vec![500, 5000],
             ratios: vec![0.05],
+            surprises: Vec::new(),
             stream: StreamMode::PerThread,
             min_windows: 10,
         };

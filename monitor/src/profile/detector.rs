@@ -9,9 +9,12 @@ use ids_detector::detector::{Detector, TrainingRecord};
 use ids_detector::normal_db::{Insertion, NormalDb};
 
 use super::error::invalid;
-use super::{DbRecord, InvalidProfile, Monitor, Profile, TrainingStats, FORMAT_VERSION};
+use super::{
+    DbRecord, FollowerRecord, InvalidProfile, Monitor, Profile, TrainingStats, FORMAT_VERSION,
+};
 use crate::backend::MonitorKind;
 use crate::policy::Policy;
+use ids_detector::followers::Followers;
 
 impl Profile {
     /// A profile of what a detector has learnt.
@@ -33,6 +36,7 @@ impl Profile {
             })
             .collect();
         profile.normal_db.sort_by(|a, b| a.bag.cmp(&b.bag));
+        profile.followers = FollowerRecord::of(detector, None);
         let t = detector.training_record();
         profile.training = TrainingStats {
             traces,
@@ -70,6 +74,7 @@ impl Profile {
             })
             .collect();
         profile.normal_db.sort_by(|a, b| a.bag.cmp(&b.bag));
+        profile.followers = FollowerRecord::of(detector, Some(&before.followers));
         let (t, b) = (detector.training_record(), &before.training);
         profile.training = TrainingStats {
             traces: 0,
@@ -104,6 +109,7 @@ impl Profile {
             syscalls,
             training: TrainingStats::default(),
             normal_db: Vec::new(),
+            followers: FollowerRecord::default(),
             provenance: Default::default(),
             resources: None,
         }
@@ -135,7 +141,8 @@ impl Profile {
             converged_at: self.training.converged_at_epoch,
             last_similarity: self.training.last_similarity,
         };
-        Ok(Detector::with_database(self.parameters, db, &known, record))
+        Ok(Detector::with_database(self.parameters, db, &known, record)
+            .with_followers(self.followers.model()))
     }
 
     /// Bags of the database, resolved to symbols, with their frequencies (the profile must be
@@ -171,6 +178,7 @@ impl Profile {
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     frequencies: HashMap<BagId, u64>,
+    followers: Followers,
     training: TrainingRecord,
 }
 
@@ -182,6 +190,7 @@ impl Snapshot {
                 .entries()
                 .map(|(id, e)| (id, e.frequency))
                 .collect(),
+            followers: detector.followers().clone(),
             training: detector.training_record(),
         }
     }

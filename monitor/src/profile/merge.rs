@@ -21,6 +21,7 @@ impl Profile {
         let mut all_converged = true;
         let mut provenance = super::provenance::Provenance::default();
         let mut resources = Some(crate::resource::ResourceSet::default());
+        let mut followers = super::FollowerRecord::default();
         for (i, p) in profiles.iter().enumerate() {
             if p.parameters.window != first.parameters.window {
                 return Err(invalid(
@@ -42,6 +43,7 @@ impl Profile {
                 let f = bags.entry(&r.bag).or_default();
                 *f = f.saturating_add(r.frequency);
             }
+            followers.absorb(&p.followers);
             syscalls.extend(p.syscalls.iter().cloned());
             training.traces = training.traces.saturating_add(p.training.traces);
             training.calls = training.calls.saturating_add(p.training.calls);
@@ -74,6 +76,7 @@ impl Profile {
                     bag: bag.clone(),
                 })
                 .collect(),
+            followers,
             provenance,
             resources,
         };

@@ -12,6 +12,7 @@
 
 mod detector;
 mod error;
+mod followers;
 mod io;
 mod merge;
 pub mod provenance;
@@ -30,6 +31,7 @@ use provenance::Provenance;
 
 pub use detector::Snapshot;
 pub use error::{InvalidProfile, ProfileError};
+pub use followers::{AfterBag, FollowerRecord};
 
 /// The format version this code writes. Version 2 added `resources`; version 1 files (without
 /// them) still load, and detect with the bags alone.
@@ -60,6 +62,10 @@ pub struct Profile {
     pub training: TrainingStats,
     /// The normal database: each bag seen in training with its frequency, sorted by bag.
     pub normal_db: Vec<DbRecord>,
+    /// What came right after each bag and each syscall in training: the back-off scorer's model,
+    /// learnt only with it (`parameters.scorer` `backoff`). Absent: none learnt.
+    #[serde(default, skip_serializing_if = "FollowerRecord::is_empty")]
+    pub followers: FollowerRecord,
     /// Which workloads learnt it (live learning records it; absent in older profiles).
     #[serde(default, skip_serializing_if = "Provenance::is_empty")]
     pub provenance: Provenance,

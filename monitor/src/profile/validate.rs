@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use ids_detector::alphabet::Alphabet;
+use ids_detector::parameters::Scorer;
 
 use super::error::invalid;
 use super::{InvalidProfile, Profile, FORMAT_VERSION, OLDEST_FORMAT_VERSION};
@@ -90,6 +91,17 @@ impl Profile {
                 }
             }
             previous = Some(&record.bag);
+        }
+        self.followers.validate(&syscalls, window)?;
+        if matches!(self.parameters.scorer, Scorer::Backoff { .. })
+            && self.followers.is_empty()
+            && !self.normal_db.is_empty()
+        {
+            return Err(invalid(
+                "parameters.scorer",
+                "is backoff, but the profile has no followers to judge by: train it with the \
+                 backoff scorer",
+            ));
         }
         let t = &self.training;
         if t.windows > t.calls {

@@ -17,6 +17,10 @@ pub struct EpochRecord {
     pub mismatches: u32,
     pub windows: u32,
     pub threshold: f64,
+    /// With the back-off scorer, the epoch's surprise (nats, summed over its windows): the
+    /// threshold then bounds it, and the mismatches are its surprising calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub surprise: Option<f64>,
     pub anomalous: bool,
     /// Milliseconds since the Unix epoch when the epoch ended.
     pub at_ms: u64,
@@ -92,6 +96,7 @@ mod tests {
             mismatches: 2,
             windows: 3,
             threshold: 4.5,
+            surprise: Some(7.5),
             anomalous: false,
             at_ms: 6,
         };

@@ -30,6 +30,9 @@ pub fn summary(event: &Event) -> String {
     if let Some(t) = event.threshold {
         let _ = write!(s, " threshold={t}");
     }
+    if let Some(nats) = event.surprise {
+        let _ = write!(s, " surprise={nats:.1}");
+    }
     if !event.syscalls.is_empty() {
         let _ = write!(s, " syscalls={}", event.syscalls.join(","));
     }

@@ -113,6 +113,10 @@ pub struct Event {
     /// The mismatch count the epoch could reach without being anomalous.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f64>,
+    /// With the back-off scorer, the epoch's surprise (nats, summed over its windows): the
+    /// threshold then bounds it, and the mismatches are its surprising calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub surprise: Option<f64>,
     /// The first unknown bags of the epoch, each once, as multisets read most frequent first
     /// (`openat×4 read×3 close×2 socket`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -166,6 +170,7 @@ impl Event {
             mismatches: None,
             windows: None,
             threshold: None,
+            surprise: None,
             unseen_bags: Vec::new(),
             syscalls: Vec::new(),
             pid: None,

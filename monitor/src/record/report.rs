@@ -51,15 +51,25 @@ fn label(event: &Event) -> String {
     text
 }
 
+/// What an epoch's threshold bounds: its unknown bags, or with the back-off scorer its surprise.
+fn judged(e: &EpochRecord) -> f64 {
+    e.surprise.unwrap_or(f64::from(e.mismatches))
+}
+
 /// Renders the chart. `title` names the container.
 pub fn svg(title: &str, epochs: &[EpochRecord], events: &[Event]) -> String {
     let plot_w = WIDTH - LEFT - RIGHT;
     let plot_h = HEIGHT - TOP - BOTTOM;
     let y_max = epochs
         .iter()
-        .map(|e| f64::from(e.mismatches).max(e.threshold))
+        .map(|e| judged(e).max(e.threshold))
         .fold(1.0_f64, f64::max)
         * 1.1;
+    let what = if epochs.iter().any(|e| e.surprise.is_some()) {
+        "surprise (nats) per epoch"
+    } else {
+        "unknown bags per epoch"
+    };
     let n = epochs.len().max(1) as f64;
     let x = |i: usize| LEFT + plot_w * (i as f64 + 0.5) / n;
     let y = |v: f64| TOP + plot_h * (1.0 - v / y_max);
@@ -103,7 +113,7 @@ pub fn svg(title: &str, epochs: &[EpochRecord], events: &[Event]) -> String {
     );
     let _ = writeln!(
         s,
-        r##"<text transform="translate(16 {}) rotate(-90)" text-anchor="middle" fill="#555">unknown bags per epoch</text>"##,
+        r##"<text transform="translate(16 {}) rotate(-90)" text-anchor="middle" fill="#555">{what}</text>"##,
         TOP + plot_h / 2.0
     );
     if let (Some(first), Some(last)) = (epochs.first(), epochs.last()) {
@@ -143,7 +153,7 @@ pub fn svg(title: &str, epochs: &[EpochRecord], events: &[Event]) -> String {
             "{}{:.1},{:.1} ",
             if i == 0 { "M" } else { "L" },
             x(i),
-            y(f64::from(e.mismatches))
+            y(judged(e))
         );
     }
     if !line.is_empty() {
@@ -155,11 +165,16 @@ pub fn svg(title: &str, epochs: &[EpochRecord], events: &[Event]) -> String {
     for (i, e) in epochs.iter().enumerate().filter(|(_, e)| e.anomalous) {
         let _ = writeln!(
             s,
-            r##"<circle cx="{:.1}" cy="{:.1}" r="4" fill="#d7301f"><title>epoch {}: {} unknown bags (threshold {:.1})</title></circle>"##,
+            r##"<circle cx="{:.1}" cy="{:.1}" r="4" fill="#d7301f"><title>epoch {}: {} {} (threshold {:.1})</title></circle>"##,
             x(i),
-            y(f64::from(e.mismatches)),
+            y(judged(e)),
             e.epoch,
-            e.mismatches,
+            judged(e),
+            if e.surprise.is_some() {
+                "nats of surprise"
+            } else {
+                "unknown bags"
+            },
             e.threshold
         );
     }
@@ -187,7 +202,7 @@ pub fn svg(title: &str, epochs: &[EpochRecord], events: &[Event]) -> String {
     }
     let _ = writeln!(
         s,
-        r##"<text x="{LEFT}" y="44"><tspan fill="#2c7fb8">— unknown bags per epoch</tspan>   <tspan fill="#e67e22">- - threshold</tspan>   <tspan fill="#d7301f">● anomalous epoch   | event</tspan></text>"##
+        r##"<text x="{LEFT}" y="44"><tspan fill="#2c7fb8">— {what}</tspan>   <tspan fill="#e67e22">- - threshold</tspan>   <tspan fill="#d7301f">● anomalous epoch   | event</tspan></text>"##
     );
     s.push_str("</svg>\n");
     s
@@ -205,6 +220,7 @@ mod tests {
             mismatches,
             windows: 100,
             threshold: 5.0,
+            surprise: None,
             anomalous,
             at_ms: 1_000 * epoch,
         }
@@ -241,6 +257,18 @@ mod tests {
         assert!(svg.contains("c&lt;1&gt;"), "title escaped");
         assert!(svg.contains("3 epochs, 1 anomalous, 1 events"));
         assert!(svg.contains("<line"), "event marked");
+    }
+
+    #[test]
+    fn a_backoff_epoch_is_charted_by_its_surprise() {
+        let mut epoch = record(0, 1, true);
+        epoch.surprise = Some(42.5);
+        let svg = svg("c", &[epoch], &[]);
+        assert!(
+            svg.contains("epoch 0: 42.5 nats of surprise (threshold 5.0)"),
+            "{svg}"
+        );
+        assert!(svg.contains("surprise (nats) per epoch"));
     }
 
     #[test]

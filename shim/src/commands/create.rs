@@ -25,6 +25,7 @@ use crate::monitor_process;
 use crate::monitor_process::launch::{self, Launch};
 use crate::runc::args::RuncArgs;
 use crate::runc::Runc;
+use ids_detector::parameters::{Parameters, Scorer};
 use ids_monitor::mode::Mode;
 
 /// How long the monitor may take to bind its sockets.
@@ -117,6 +118,8 @@ fn start_monitor(
         // unless unseen calls must be refused before they run: then the calls of syscalls the
         // profile never saw are notified to the monitor.
         MonitorKind::Ebpf => {
+            let parameters = host.parameters.unwrap_or_default();
+            ensure_kernel_can_score(selection.profile.as_ref(), &parameters)?;
             ensure_own_pid_namespace(&config.spec, true)
                 .with_context(|| format!("{}", config.path().display()))?;
             match &selection.profile {
@@ -256,6 +259,28 @@ fn container_cgroup(
     )
 }
 
+/// The in-kernel monitor judges windows by the paper's rule only (exact bag match, counted per
+/// epoch): a profile, or the host's parameters for a new one, asking for another scorer cannot run
+/// in it, and is refused before the container starts rather than judged by a rule it did not ask
+/// for.
+fn ensure_kernel_can_score(
+    profile: Option<&crate::config::found_profile::FoundProfile>,
+    host: &Parameters,
+) -> anyhow::Result<()> {
+    let (scorer, origin) = match profile {
+        Some(found) => (found.profile.parameters.scorer, found.origin.clone()),
+        None => (host.scorer, "the host config's parameters".to_string()),
+    };
+    match scorer {
+        Scorer::Bosc => Ok(()),
+        Scorer::Backoff { .. } => anyhow::bail!(
+            "{origin} asks for the backoff scorer, which the ebpf monitor cannot run (the kernel \
+             judges by exact bag match only): use the seccomp-notify or ptrace monitor, or \
+             parameters.scorer \"bosc\""
+        ),
+    }
+}
+
 /// The ptrace and ebpf monitors tell the container's processes from runc's by their pid
 /// namespace. `suggest_notify`: whether the seccomp-notify monitor is a way out (not for a
 /// container with its own seccomp agent).
@@ -352,5 +377,42 @@ fn prune_runs(host: &HostConfig, id: &str) {
         ),
         Ok(_) => {}
         Err(e) => log::warn!("cannot prune {}: {e}", dir.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::found_profile::FoundProfile;
+    use ids_detector::parameters::DEFAULT_SURPRISE;
+
+    #[test]
+    fn the_ebpf_monitor_refuses_a_backoff_profile_in_one_line() {
+        let backoff = Parameters {
+            scorer: Scorer::Backoff {
+                surprise: DEFAULT_SURPRISE,
+            },
+            ..Parameters::default()
+        };
+        let mut profile = ids_monitor::testing::trained_profile("svc");
+        let found = |profile: &ids_monitor::profile::Profile| FoundProfile {
+            profile: profile.clone(),
+            origin: "profile /p/svc.json".to_string(),
+        };
+        assert!(ensure_kernel_can_score(Some(&found(&profile)), &backoff).is_ok());
+        profile.parameters.scorer = backoff.scorer;
+        let error = ensure_kernel_can_score(Some(&found(&profile)), &Parameters::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("profile /p/svc.json asks for the backoff scorer")
+                && !error.contains('\n'),
+            "{error}"
+        );
+        let error = ensure_kernel_can_score(None, &backoff)
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("the host config's parameters"), "{error}");
+        assert!(ensure_kernel_can_score(None, &Parameters::default()).is_ok());
     }
 }

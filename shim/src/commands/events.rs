@@ -142,9 +142,18 @@ fn readable(e: &Event) -> String {
         e.mode
     );
     if let (Some(epoch), Some(m), Some(t)) = (e.epoch, e.mismatches, e.threshold) {
-        text += &format!(" epoch={epoch} unknown_bags={m}");
+        // The back-off scorer bounds the epoch's surprise; its mismatches are surprising calls.
+        let what = if e.surprise.is_some() {
+            "surprising_calls"
+        } else {
+            "unknown_bags"
+        };
+        text += &format!(" epoch={epoch} {what}={m}");
         if let Some(w) = e.windows {
             text += &format!("/{w}");
+        }
+        if let Some(nats) = e.surprise {
+            text += &format!(" surprise={nats:.1}");
         }
         text += &format!(" threshold={t:.1}");
     }

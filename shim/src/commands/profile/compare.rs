@@ -29,7 +29,8 @@ pub struct CompareArgs {
     /// the paper's score at several windows), bosc-rarity:W (surprisal of the bag), bosc-near:W
     /// (distance to the nearest known bag), bosc-backoff:K/K/.../0 and bosc-backoff-last:K/.../0
     /// (surprisal of each call given the bags of the previous K calls, backing off to smaller K),
-    /// stide:K (exact sequences).
+    /// bosc-backoff-live:W (the live back-off scorer: the share of calls surprising given the bag
+    /// of the W calls before, backing off to the call before), stide:K (exact sequences).
     #[arg(long = "detector", required = true)]
     detectors: Vec<String>,
 }

@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use ids_detector::alphabet::{Alphabet, Sym};
 use ids_detector::detector::{Detector, Mode, Verdict};
+use ids_detector::parameters::Scorer;
 use ids_monitor::offline::eval::{rates_at, rates_at_fpr, roc_auc};
 use ids_monitor::offline::trace::Trace;
 use ids_monitor::profile::Profile;
@@ -31,8 +32,8 @@ pub struct EvalArgs {
     /// Attack traces (labelled), for ROC figures; needs --normal.
     #[arg(long, requires = "normal")]
     attack: Vec<PathBuf>,
-    /// With --normal/--attack: also report rates when a trace is flagged above this fraction of
-    /// unknown windows.
+    /// With --normal/--attack: also report rates when a trace is flagged above this score (its
+    /// fraction of unknown windows; with the back-off scorer, its mean surprisal in nats).
     #[arg(long)]
     score_threshold: Option<f64>,
 }
@@ -50,6 +51,8 @@ fn syms_of(names: &[String]) -> HashSet<Sym> {
 struct TraceResult {
     windows: u64,
     unknown: u64,
+    /// With the back-off scorer, the windows' surprise (nats), which scores the trace.
+    surprise: Option<f64>,
     epochs: u64,
     anomalous: u64,
 }
@@ -59,7 +62,7 @@ impl TraceResult {
         if self.windows == 0 {
             0.0
         } else {
-            self.unknown as f64 / self.windows as f64
+            self.surprise.unwrap_or(self.unknown as f64) / self.windows as f64
         }
     }
 }
@@ -72,9 +75,11 @@ fn judge(
 ) -> TraceResult {
     detector.restart();
     let before = detector.counters();
+    let surprise_before = detector.surprise_total();
     let mut result = TraceResult {
         windows: 0,
         unknown: 0,
+        surprise: None,
         epochs: 0,
         anomalous: 0,
     };
@@ -88,6 +93,9 @@ fn judge(
     let after = detector.counters();
     result.windows = after.windows - before.windows;
     result.unknown = after.mismatches - before.mismatches;
+    if let Scorer::Backoff { .. } = detector.parameters().scorer {
+        result.surprise = Some(detector.surprise_total() - surprise_before);
+    }
     result
 }
 
@@ -150,8 +158,12 @@ pub fn run(a: EvalArgs) -> Result<i32> {
         };
         let normal = scores(&a.normal)?;
         let attack = scores(&a.attack)?;
+        let score = match profile.parameters.scorer {
+            Scorer::Bosc => "fraction of unknown windows",
+            Scorer::Backoff { .. } => "mean surprisal of the windows (nats)",
+        };
         println!(
-            "{} normal, {} attack traces; score = fraction of unknown windows per trace",
+            "{} normal, {} attack traces; score = {score} per trace",
             normal.len(),
             attack.len()
         );

@@ -1,9 +1,9 @@
 //! A detector of `profile compare`, spelt METHOD:SIZES (`bosc:10`, `bosc-mix:4+8`,
-//! `bosc-backoff:6/3/0`, `stide:6`), made into a scorer.
+//! `bosc-backoff:6/3/0`, `bosc-backoff-live:10`, `stide:6`), made into a scorer.
 
 use anyhow::{bail, Context, Result};
 use ids_detector::detector::Detector;
-use ids_detector::parameters::{Parameters, StreamMode};
+use ids_detector::parameters::{Parameters, Scorer, StreamMode, DEFAULT_SURPRISE};
 use ids_monitor::offline::backoff_bosc::BackoffBosc;
 use ids_monitor::offline::scorer::{ScorerMix, TraceScorer};
 use ids_monitor::offline::stide::Stide;
@@ -40,6 +40,18 @@ pub fn parse(spec: &str) -> Result<Box<dyn TraceScorer>> {
     };
     Ok(match method {
         "bosc" => paper(single()?),
+        "bosc-backoff-live" => {
+            let w = single()?;
+            Box::new(Detector::new(Parameters {
+                window: w,
+                epoch: 1000.max(w as u32),
+                scorer: Scorer::Backoff {
+                    surprise: DEFAULT_SURPRISE,
+                },
+                stream: StreamMode::PerContainer,
+                ..Parameters::default()
+            }))
+        }
         "bosc-mix" if sizes.iter().all(|&w| w >= 1) => {
             Box::new(ScorerMix(sizes.iter().map(|&w| paper(w)).collect()))
         }

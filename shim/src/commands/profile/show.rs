@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use anyhow::Result;
 use clap::Args;
-use ids_detector::parameters::Threshold;
+use ids_detector::parameters::{Scorer, Threshold};
 use ids_monitor::profile::provenance::Provenance;
 use ids_monitor::profile::Profile;
 use ids_monitor::resource::ResourceKind;
@@ -50,9 +50,12 @@ pub fn run(a: ShowArgs, host: &HostConfig) -> Result<i32> {
             0 => "no time bound".to_string(),
             ms => format!("{ms} ms (judged from {} windows)", params.min_windows),
         },
-        match params.threshold {
-            Threshold::Absolute(n) => format!("> {n} unknown windows"),
-            Threshold::Ratio(r) => format!("> {}% unknown windows", r * 100.0),
+        match (params.scorer, params.threshold) {
+            (Scorer::Backoff { surprise }, _) => {
+                format!("> {surprise} nats mean surprisal per window (back-off scorer)")
+            }
+            (Scorer::Bosc, Threshold::Absolute(n)) => format!("> {n} unknown windows"),
+            (Scorer::Bosc, Threshold::Ratio(r)) => format!("> {}% unknown windows", r * 100.0),
         },
         serde_json::to_value(params.stream)?.as_str().unwrap_or("?"),
         params.training.convergence_similarity,
@@ -92,6 +95,14 @@ pub fn run(a: ShowArgs, host: &HostConfig) -> Result<i32> {
         total,
         once
     );
+    if !p.followers.is_empty() {
+        let after_bags: usize = p.followers.after_bags.iter().map(|a| a.next.len()).sum();
+        let after_calls: usize = p.followers.after_calls.values().map(|n| n.len()).sum();
+        println!(
+            "followers  {after_bags} (bag, next call) pairs over {} bags, {after_calls} (call, next call) pairs",
+            p.followers.after_bags.len()
+        );
+    }
     // Calls per syscall, estimated from the bags: each window holds W calls.
     let mut calls: BTreeMap<&str, u64> = p.syscalls.iter().map(|s| (s.as_str(), 0)).collect();
     for r in &p.normal_db {

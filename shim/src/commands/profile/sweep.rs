@@ -39,6 +39,10 @@ pub struct SweepArgs {
     /// Thresholds to try: anomalous above this share of an epoch's windows unknown (0: any).
     #[arg(long, value_delimiter = ',', default_values_t = [0.0, 0.005, 0.01, 0.02, 0.05])]
     ratios: Vec<f64>,
+    /// Sweep the back-off scorer instead of the paper's rule, at these bounds: anomalous above
+    /// this mean surprisal per window, nats (--ratios is then not used).
+    #[arg(long, value_delimiter = ',')]
+    surprises: Vec<f64>,
     /// Fewest windows an epoch ended by its trace's end is judged on (see the profile format).
     #[arg(long, default_value_t = DEFAULT_MIN_WINDOWS)]
     min_windows: u32,
@@ -59,6 +63,9 @@ pub fn run(a: SweepArgs) -> Result<i32> {
     }
     if let Some(r) = a.ratios.iter().find(|r| !(0.0..1.0).contains(*r)) {
         bail!("--ratios: {r} is not in [0, 1)");
+    }
+    if let Some(s) = a.surprises.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+        bail!("--surprises: {s} is not a number of nats above 0");
     }
     let train = load_traces(&a.train, &a.input)?;
     let normal = load_traces(&a.normal, &a.input)?;
@@ -81,6 +88,7 @@ pub fn run(a: SweepArgs) -> Result<i32> {
         epochs: a.epochs,
         times_ms: a.times,
         ratios: a.ratios,
+        surprises: a.surprises,
         stream: a.stream,
         min_windows: a.min_windows,
     };
@@ -91,7 +99,9 @@ pub fn run(a: SweepArgs) -> Result<i32> {
             s.window,
             s.epoch,
             s.epoch_ms,
-            if s.ratio == 0.0 {
+            if let Some(nats) = s.surprise {
+                format!("mean {nats} nats (back-off)")
+            } else if s.ratio == 0.0 {
                 "any unknown bag".to_string()
             } else {
                 format!("{}%", s.ratio * 100.0)

@@ -7,7 +7,9 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use ids_detector::alphabet::{Alphabet, Sym};
 use ids_detector::detector::Detector;
-use ids_detector::parameters::{Parameters, StreamMode, Threshold, Training};
+use ids_detector::parameters::{
+    Parameters, Scorer, StreamMode, Threshold, Training, DEFAULT_SURPRISE,
+};
 use ids_monitor::backend::MonitorKind;
 use ids_monitor::offline::trace::{read_trace, trace_files};
 use ids_monitor::policy::{AnomalyAction, Policy, UnseenSyscallAction};
@@ -62,6 +64,13 @@ pub struct TrainArgs {
     /// Convergence: stable epochs in a row needed.
     #[arg(long, default_value_t = 5)]
     stable_epochs: u32,
+    /// What a mismatch is: an unknown bag (`bosc`, the paper) or a surprising call (`backoff`,
+    /// surprising above `--surprise` nats), which also learns what followed each bag.
+    #[arg(long = "scorer", default_value = "bosc", value_parser = ["bosc", "backoff"])]
+    scorer_name: String,
+    /// With `--scorer backoff`: a call is surprising when −ln of its probability is above this.
+    #[arg(long, default_value_t = DEFAULT_SURPRISE)]
+    surprise: f64,
     /// Keep learning in detection (merge the new bags of non-anomalous epochs).
     #[arg(long)]
     continuous: bool,
@@ -87,6 +96,13 @@ pub fn run(a: TrainArgs) -> Result<i32> {
         threshold: a
             .threshold
             .map_or(Threshold::Ratio(a.threshold_ratio), Threshold::Absolute),
+        scorer: if a.scorer_name == "backoff" {
+            Scorer::Backoff {
+                surprise: a.surprise,
+            }
+        } else {
+            Scorer::Bosc
+        },
         stream: a.stream,
         training: Training {
             convergence_similarity: a.similarity,
