@@ -115,6 +115,7 @@ mod tests {
             mismatches: 0,
             windows: 3,
             threshold: 4.5,
+            surprise: None,
             anomalous: false,
             at_ms: 6,
         };
