@@ -100,24 +100,47 @@ fn container(out: &mut Exposition, state: &StateDir, launch: &Launch) -> u64 {
     let Some(pid) = live_monitor_pid(state) else {
         return 0;
     };
-    if let Some(cpu) = cpu_seconds(pid) {
+    let processes = monitor_processes(pid);
+    let cpu: Option<f64> = processes.iter().map(|&p| cpu_seconds(p)).sum();
+    if let Some(cpu) = cpu {
         out.sample(
             "ids_runc_monitor_cpu_seconds_total",
             Kind::Counter,
-            "CPU time (user and system) the container's monitor process has used.",
+            "CPU time (user and system) the container's monitor processes have used (the monitor, \
+             and under seccomp-notify its keeper).",
             &labels,
             cpu,
         );
     }
-    let resident = resident_bytes(pid).unwrap_or(0);
+    let resident: u64 = processes.iter().filter_map(|&p| resident_bytes(p)).sum();
     out.sample(
         "ids_runc_monitor_resident_memory_bytes",
         Kind::Gauge,
-        "Resident memory of the container's monitor process (VmRSS).",
+        "Resident memory (VmRSS) of the container's monitor processes (the monitor, and under \
+         seccomp-notify its keeper).",
         &labels,
         resident as f64,
     );
     resident
+}
+
+/// The process recorded as the container's monitor and its children: under seccomp-notify the
+/// recorded process is the keeper, and the monitor doing the work is its child. A child is listed
+/// under the thread that started it, so every thread's list is read.
+fn monitor_processes(pid: i32) -> Vec<i32> {
+    let mut found = vec![pid];
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return found;
+    };
+    for task in tasks.flatten() {
+        let children = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        found.extend(
+            children
+                .split_whitespace()
+                .filter_map(|c| c.parse::<i32>().ok()),
+        );
+    }
+    found
 }
 
 /// The counters of an `inspect` document. Under the ebpf monitor the kernel counts calls,
@@ -280,6 +303,20 @@ fn serde_name(value: &impl serde::Serialize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_keepers_monitor_child_is_counted_with_it() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let me = std::process::id() as i32;
+        let found = monitor_processes(me);
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(found[0], me);
+        assert!(found.contains(&(child.id() as i32)), "{found:?}");
+    }
 
     #[test]
     fn own_process_has_cpu_and_memory() {
