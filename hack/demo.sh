@@ -29,7 +29,8 @@ for run in 1 2 3; do
   $docker run --rm --runtime=ids-runc -e ROUNDS=5 \
     -e IDS_RUNC_MODE=learn -e IDS_RUNC_PROFILE=$profile busybox sh -c "$service"
 done
-ids-runc profile show "/var/lib/ids-runc/profiles/$profile.json" | head -40
+# sed, not head: it reads the whole listing, so ids-runc never dies of SIGPIPE under pipefail
+ids-runc profile show "$profile" | sed -n 1,40p
 
 step "2. detect: the service under IDS_RUNC_MODE=detect, IDS_RUNC_ACTION=kill"
 $docker rm -f ids-demo >/dev/null 2>&1 || true
