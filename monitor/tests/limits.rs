@@ -6,7 +6,8 @@ use ids_detector::detector::Detector;
 use ids_monitor::backend::sink::{Admission, SyscallSink, AUDIT_ARCH_X86_64};
 use ids_monitor::guard::{Guard, GuardMode};
 use ids_monitor::policy::{AnomalyAction, Policy, UnseenSyscallAction};
-use ids_monitor::record::events::{read_all, EventKind, EventLog};
+use ids_monitor::record::event_log::EventLog;
+use ids_monitor::record::events::{read_all, EventKind};
 use ids_monitor::testing::{call, guard_parameters, guard_settings};
 
 /// Syscall numbers of x86_64 that the notify monitor sees (0 is read; 1, write, is never notified).

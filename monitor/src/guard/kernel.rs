@@ -127,7 +127,7 @@ mod tests {
 
     use super::*;
     use crate::policy::Policy;
-    use crate::record::events::EventLog;
+    use crate::record::event_log::EventLog;
     use crate::testing::{guard_settings, trained_detector};
 
     fn window(names: [&str; 3]) -> Vec<Sym> {

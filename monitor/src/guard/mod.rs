@@ -30,7 +30,8 @@ use crate::policy::{Action, Policy};
 use crate::profile::provenance::Provenance;
 use crate::profile::shared_save::SharedSave;
 use crate::record::epoch_log::{EpochLog, EpochRecord};
-use crate::record::events::{EventKind, EventLog};
+use crate::record::event_log::EventLog;
+use crate::record::events::EventKind;
 use saving::CLOCK_EVERY;
 use startup::Startup;
 

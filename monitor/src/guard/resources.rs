@@ -159,7 +159,8 @@ mod tests {
     use crate::guard::GuardMode;
     use crate::policy::{AnomalyAction, Policy, UnseenSyscallAction};
     use crate::profile::Profile;
-    use crate::record::events::{read_all, ActionTaken, EventLog};
+    use crate::record::event_log::EventLog;
+    use crate::record::events::{read_all, ActionTaken};
     use crate::resource::ResourceKind;
     use crate::testing::{call, guard_parameters, guard_settings};
 

@@ -5,6 +5,7 @@
 pub mod append_file;
 pub mod atomic_file;
 pub mod epoch_log;
+pub mod event_log;
 pub mod event_sinks;
 pub mod event_text;
 pub mod events;

@@ -143,8 +143,8 @@ impl HostConfig {
     }
 
     /// The events file and every other place the host config sends events.
-    pub fn event_log(&self) -> ids_monitor::record::events::EventLog {
-        ids_monitor::record::events::EventLog::new(&self.events_path())
+    pub fn event_log(&self) -> ids_monitor::record::event_log::EventLog {
+        ids_monitor::record::event_log::EventLog::new(&self.events_path())
             .with_sinks(&self.event_sinks())
     }
 

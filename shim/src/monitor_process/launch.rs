@@ -10,8 +10,8 @@ use ids_monitor::backend::MonitorKind;
 use ids_monitor::policy::{Policy, UnseenSyscallAction};
 use ids_monitor::profile::provenance::Provenance;
 use ids_monitor::record::atomic_file::write_atomically;
+use ids_monitor::record::event_log::EventLog;
 use ids_monitor::record::event_sinks::EventSinks;
-use ids_monitor::record::events::EventLog;
 use serde::{Deserialize, Serialize};
 
 use ids_monitor::mode::Mode;
