@@ -89,9 +89,10 @@ fn two_hundred_execs_leave_the_monitor_as_it_was() {
     }
     let c = d.inspect(&id).expect("monitor answers after 200 execs");
     assert_eq!(c["supervisor"]["handovers"], 202, "{c}");
-    // An exec'd process's notify fd is closed once it has hung up.
+    // An exec'd process's notify fd is closed once it has hung up. Not above the count taken
+    // after the first exec: that one may still have held the first exec's fd.
     assert!(
-        wait_until(Duration::from_secs(10), || fd_count(monitor) == fds),
+        wait_until(Duration::from_secs(10), || fd_count(monitor) <= fds),
         "monitor fds {} before, {} after",
         fds,
         fd_count(monitor)
@@ -99,7 +100,7 @@ fn two_hundred_execs_leave_the_monitor_as_it_was() {
     assert_eq!(status_field(monitor, "Threads"), threads);
     // The keeper holds every notify fd too, and lets go of it the same way.
     assert!(
-        wait_until(Duration::from_secs(10), || fd_count(keeper) == keeper_fds),
+        wait_until(Duration::from_secs(10), || fd_count(keeper) <= keeper_fds),
         "keeper fds {} before, {} after",
         keeper_fds,
         fd_count(keeper)
