@@ -5,6 +5,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::Guard;
+use crate::backend::sink::Admission;
 use crate::policy::Action;
 use crate::record::events::{ActionTaken, Event, EventKind};
 
@@ -81,6 +82,27 @@ impl Guard {
 
     /// Carries out `action` for `event`. The event is written before a kill, durably, so that the
     /// reason for a killed container is on disk even if the host goes down right after.
+    /// What a call the profile never saw (a syscall, a resource) gets: its event the first time,
+    /// or every time under kill, then EPERM under deny and kill, else it goes on.
+    pub(super) fn refuse_unseen(
+        &mut self,
+        action: Action,
+        first: bool,
+        event: impl FnOnce(&Guard) -> Event,
+    ) -> Admission {
+        if first || action == Action::Kill {
+            let event = event(self);
+            self.act(action, event);
+        }
+        match action {
+            Action::Deny | Action::Kill => {
+                self.counters.denied += 1;
+                Admission::Deny(libc::EPERM)
+            }
+            Action::Pass | Action::Log => Admission::Continue,
+        }
+    }
+
     pub(super) fn act(&mut self, action: Action, mut event: Event) {
         event.action = match action {
             Action::Pass => return,

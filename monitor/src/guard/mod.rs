@@ -350,19 +350,12 @@ impl SyscallSink for Guard {
         self.counters.unseen_calls += 1;
         let action = self.settings.policy.on_unseen();
         let first = !std::mem::replace(&mut self.reported_unseen[sym.index()], true);
-        if first || action == Action::Kill {
-            let mut event = self.event(EventKind::UnseenSyscall);
-            event.syscalls = vec![self.alphabet.name(sym).to_string()];
+        self.refuse_unseen(action, first, |guard| {
+            let mut event = guard.event(EventKind::UnseenSyscall);
+            event.syscalls = vec![guard.alphabet.name(sym).to_string()];
             event.tid = Some(call.pid);
-            self.act(action, event);
-        }
-        match action {
-            Action::Deny | Action::Kill => {
-                self.counters.denied += 1;
-                Admission::Deny(libc::EPERM)
-            }
-            Action::Pass | Action::Log => Admission::Continue,
-        }
+            event
+        })
     }
 
     fn admit_arguments(&mut self, call: &Syscall, memory: &dyn CallerMemory) -> Admission {

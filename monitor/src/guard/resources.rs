@@ -111,20 +111,13 @@ impl Guard {
         r.counters.unseen += 1;
         let described = format!("{} {}", kind.name(), r.scratch.raw);
         let first = r.reported.len() < MAX_REPORTED && r.reported.insert(described.clone());
-        if first || action == Action::Kill {
-            let mut event = self.event(EventKind::UnseenResource);
+        self.refuse_unseen(action, first, |guard| {
+            let mut event = guard.event(EventKind::UnseenResource);
             event.resource = Some(described);
-            event.syscalls = vec![self.alphabet.name(sym).to_string()];
+            event.syscalls = vec![guard.alphabet.name(sym).to_string()];
             event.tid = Some(call.pid);
-            self.act(action, event);
-        }
-        match action {
-            Action::Deny | Action::Kill => {
-                self.counters.denied += 1;
-                Admission::Deny(libc::EPERM)
-            }
-            Action::Pass | Action::Log => Admission::Continue,
-        }
+            event
+        })
     }
 
     /// Starts from the resources a profile learnt: judged while detecting, extended while
