@@ -10,6 +10,7 @@ use ids_detector::followers::Followers;
 use serde::{Deserialize, Serialize};
 
 use super::error::invalid;
+use super::validate::validate_bag;
 use super::InvalidProfile;
 
 /// Syscall name → how often it came next.
@@ -115,23 +116,12 @@ impl FollowerRecord {
             Ok(())
         };
         for (i, a) in self.after_bags.iter().enumerate() {
-            let mut size = 0usize;
-            for (name, &count) in &a.bag {
-                let field = format!("followers.after_bags[{i}].bag.{name}");
-                if count == 0 {
-                    return Err(invalid(field, "count must be at least 1"));
-                }
-                if !syscalls.contains(name.as_str()) {
-                    return Err(invalid(field, "syscall is not in `syscalls`"));
-                }
-                size += usize::from(count);
-            }
-            if size != window {
-                return Err(invalid(
-                    format!("followers.after_bags[{i}].bag"),
-                    format!("counts add up to {size}, but the window is {window}"),
-                ));
-            }
+            validate_bag(
+                &format!("followers.after_bags[{i}].bag"),
+                &a.bag,
+                syscalls,
+                window,
+            )?;
             if i > 0 && self.after_bags[i - 1].bag >= a.bag {
                 return Err(invalid(
                     format!("followers.after_bags[{i}].bag"),

@@ -65,23 +65,12 @@ impl Profile {
                     "must be at least 1",
                 ));
             }
-            let mut size = 0usize;
-            for (name, &count) in &record.bag {
-                let field = format!("normal_db[{i}].bag.{name}");
-                if count == 0 {
-                    return Err(invalid(field, "count must be at least 1"));
-                }
-                if !syscalls.contains(name.as_str()) {
-                    return Err(invalid(field, "syscall is not in `syscalls`"));
-                }
-                size += usize::from(count);
-            }
-            if size != window {
-                return Err(invalid(
-                    format!("normal_db[{i}].bag"),
-                    format!("counts add up to {size}, but the window is {window}"),
-                ));
-            }
+            validate_bag(
+                &format!("normal_db[{i}].bag"),
+                &record.bag,
+                &syscalls,
+                window,
+            )?;
             if let Some(prev) = previous {
                 if prev >= &record.bag {
                     return Err(invalid(
@@ -147,4 +136,32 @@ fn sorted_known_names<'a>(
         set.insert(name.as_str());
     }
     Ok(set)
+}
+
+/// A bag as a profile writes it (`field` names it in errors): each count at least 1, each
+/// syscall one of the profile's `syscalls`, the counts adding up to the window.
+pub(super) fn validate_bag(
+    field: &str,
+    bag: &BTreeMap<String, u8>,
+    syscalls: &BTreeSet<&str>,
+    window: usize,
+) -> Result<(), InvalidProfile> {
+    let mut size = 0usize;
+    for (name, &count) in bag {
+        let field = format!("{field}.{name}");
+        if count == 0 {
+            return Err(invalid(field, "count must be at least 1"));
+        }
+        if !syscalls.contains(name.as_str()) {
+            return Err(invalid(field, "syscall is not in `syscalls`"));
+        }
+        size += usize::from(count);
+    }
+    if size != window {
+        return Err(invalid(
+            field,
+            format!("counts add up to {size}, but the window is {window}"),
+        ));
+    }
+    Ok(())
 }
