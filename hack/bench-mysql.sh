@@ -16,9 +16,11 @@
 #   3. learn: for each detector setting (CONFIGS) a MariaDB container learns, under mysqlslap
 #      sessions covering every concurrency × query mix once in a seeded order; in LIFETIMES (4)
 #      container lifetimes, so that start-up and shut-down are learnt too;
-#   4. detect (IDS_RUNC_ACTION=log): fresh mysqlslap sessions (another seed) alternate with sqlmap
-#      sessions; every session's start and end are recorded, and every epoch of
-#      <runs_dir>/<id>.epochs.jsonl is labelled attack (it overlaps an sqlmap session) or normal;
+#   4. detect (IDS_RUNC_ACTION=log), DETECT_RUNS (3) times with a fresh container each: fresh
+#      mysqlslap sessions (another seed each run) alternate with the ten sqlmap sessions; every
+#      session's start and end are recorded, every epoch of <runs_dir>/<id>.epochs.jsonl is
+#      labelled attack (it overlaps an sqlmap session) or normal, and every unseen-resource and
+#      unseen-syscall event is matched to the session it fell in;
 #   5. throughput: mysqlslap under plain runc, the null monitor, notify detect, ptrace detect and
 #      ebpf detect (the in-kernel monitor), interleaved, RUNS rounds; hack/bench/mysql/analyze.py prints the table and draws the SVG.
 # The settings run side by side (one server each, the same session at the same time on every
@@ -26,11 +28,11 @@
 #
 # Environment: OUT (bench-results/mysql), SEED (7), RUNS (5), PORT (23306, the first of the ports
 # used on 127.0.0.1), CONFIGS (see below), SLAP_QUERIES (20000, the throughput workload's queries),
-# LIFETIMES (4, learning containers per setting), RECORD (0).
+# LIFETIMES (4, learning containers per setting), DETECT_RUNS (3), RECORD (0).
 #
 # RECORD=1 adds a server under plain runc whose system calls `strace -f -ttt` records while it
-# learns and detects beside the others (OUT/traces/learn-N.strace, detect.strace). The detect trace
-# is cut into one file per session (OUT/traces/normal/, OUT/traces/attack/) and
+# learns and detects beside the others (OUT/traces/learn-N.strace, detect-R.strace). The detect traces
+# are cut into one file per session (OUT/traces/normal/, OUT/traces/attack/) and
 # `ids-runc profile sweep` sweeps window, epoch length E and time T (strace's -ttt times) and
 # threshold over them: one row per setting in OUT/sweep-mysql.md (the back-off scorer's bound in
 # OUT/sweep-mysql-backoff.md), each session judged as a server that falls quiet at its end. strace stops
@@ -46,14 +48,16 @@ RUNS=${RUNS:-5}
 PORT=${PORT:-23306}
 SLAP_QUERIES=${SLAP_QUERIES:-20000}
 LIFETIMES=${LIFETIMES:-4}
-# name:monitor:window:epoch:ratio — one learned profile each. `mysql` is the paper's setting with
-# the product's defaults (W=10, E=1000, anomalous above 1% unknown bags); the E=200 settings judge
-# shorter epochs and flag any unknown bag (> 0.1% of 200 windows), because an sqlmap session in
-# direct mode makes only a few hundred calls; W=6 tries fewer, less specific bags. Other thresholds
-# are applied offline to the same runs. `mysql-ebpf` is the paper's setting in the kernel, to be
-# compared with `mysql`.
-CONFIGS=${CONFIGS:-"mysql:seccomp-notify:10:1000:0.01 mysql-e200:seccomp-notify:10:200:0.001 mysql-w6-e200:seccomp-notify:6:200:0.001 mysql-ptrace:ptrace:10:1000:0.01 mysql-ebpf:ebpf:10:1000:0.01"}
+# name:monitor:window:epoch:threshold:T — one learned profile each; threshold is a share of an
+# epoch's windows with unknown bags (0.01: above 1%) or `backoffN` (the back-off scorer, anomalous
+# above N nats per window); T is the epoch's time bound in ms (default 1000). `mysql` is the
+# product's defaults (W=6, E=200, T=250 ms, above 1%: chosen by the RECORD=1 sweep, see the
+# README); `mysql-paper` the paper's W=10, E=1000 (with T=1000 ms); `mysql-backoff` the back-off
+# scorer at its default bound with the product's W, E and T; `mysql-ebpf` the defaults in the
+# kernel (which ignores T). Other thresholds of the paper's rule are applied offline to the same runs.
+CONFIGS=${CONFIGS:-"mysql:seccomp-notify:6:200:0.01:250 mysql-paper:seccomp-notify:10:1000:0.01:1000 mysql-backoff:seccomp-notify:6:200:backoff1.5:250 mysql-ebpf:ebpf:6:200:0.01:250"}
 RECORD=${RECORD:-0}
+DETECT_RUNS=${DETECT_RUNS:-3}
 USER_PASS=app:app-secret
 DB=shop
 began=$(date +%s)
@@ -105,8 +109,12 @@ trap 'exit 130' INT TERM
 # parameters that profiles learned from now on get.
 host_config() {
   local params=
-  if [ $# -eq 3 ]; then
-    params=$(printf ', "parameters": {"window": %s, "epoch": %s, "threshold": {"ratio": %s}, "stream": "per-thread", "training": {"convergence_similarity": 0.99, "convergence_epochs": 5, "continuous": false}}' "$@")
+  if [ $# -eq 4 ]; then
+    local scorer=
+    # a threshold `backoffN` is the back-off scorer's bound (N nats per window); the paper's
+    # ratio field is then kept at 1% and not used
+    if [[ $3 == backoff* ]]; then scorer=", \"scorer\": {\"backoff\": {\"surprise\": ${3#backoff}}}"; set -- "$1" "$2" 0.01 "$4"; fi
+    params=$(printf ', "parameters": {"window": %s, "epoch": %s, "threshold": {"ratio": %s}, "epoch_ms": %s%s, "stream": "per-thread", "training": {"convergence_similarity": 0.99, "convergence_epochs": 5, "continuous": false}}' "$@" "$scorer")
   fi
   cat >"$work/ids-runc.json" <<EOF
 {"state_dir": "$state", "profile_dir": "$OUT/profiles", "events_path": "$OUT/events.jsonl",
@@ -202,9 +210,9 @@ if [ "$ptrace" = no ]; then
 fi
 configs=()
 for c in $CONFIGS; do
-  IFS=: read -r name monitor _ <<<"$c"
+  IFS=: read -r name monitor window epoch threshold epoch_ms <<<"$c"
   [ "$monitor" = ptrace ] && [ "$ptrace" = no ] && continue
-  configs+=("$c")
+  configs+=("$name:$monitor:$window:$epoch:$threshold:${epoch_ms:-1000}")
 done
 printf '%s\n' "${configs[@]}" | tr : '\t' >"$OUT/configs.tsv"
 echo "$ptrace" >"$OUT/ptrace-available"
@@ -212,7 +220,7 @@ if [ "$RECORD" = 1 ]; then
   rm -rf "$OUT/traces"
   mkdir -p "$OUT/traces/normal" "$OUT/traces/attack"
   # After configs.tsv: the table has no row for it. Its sessions are in sessions.tsv as `record`.
-  configs+=("record:strace:-:-:-")
+  configs+=("record:strace:-:-:-:-")
 fi
 
 # record_server CONTAINER PORT TRACE: MariaDB under runc, every thread traced into OUT/traces/TRACE.strace
@@ -223,13 +231,19 @@ record_server() {
     2>>"$OUT/strace.log" &
 }
 
+# epoch_ms_of NAME: the setting's time bound T.
+epoch_ms_of() {
+  local c
+  for c in "${configs[@]}"; do [ "${c%%:*}" = "$1" ] && echo "${c##*:}"; done
+}
+
 # each_config FUNCTION ARGS...: FUNCTION name monitor window epoch ratio port ARGS..., for every
 # setting at once; fails if one fails.
 each_config() {
   local fn=$1 i=0 c pids=() rc=0
   shift
   for c in "${configs[@]}"; do
-    IFS=: read -r name monitor window epoch ratio <<<"$c"
+    IFS=: read -r name monitor window epoch ratio _ <<<"$c"
     "$fn" "$name" "$monitor" "$window" "$epoch" "$ratio" $((PORT + i)) "$@" &
     pids+=($!)
     i=$((i + 1))
@@ -240,15 +254,15 @@ each_config() {
 
 start_learn() { # name monitor window epoch ratio port lifetime
   if [ "$2" = strace ]; then record_server "learn-$1" "$6" "learn-$7"; return; fi
-  host_config "$3" "$4" "$5"
+  host_config "$3" "$4" "$5" "$(epoch_ms_of "$1")"
   server "learn-$1" "$6" ids-runc -e IDS_RUNC_MODE=learn -e "IDS_RUNC_PROFILE=$1" -e "IDS_RUNC_MONITOR=$2"
   printf '%s\tlearn\t%s\n' "$1" "$(dk inspect -f '{{.Id}}' "learn-$1")" >>"$OUT/containers.tsv"
 }
-start_detect() { # name monitor window epoch ratio port
-  if [ "$2" = strace ]; then record_server "detect-$1" "$6" detect; return; fi
+start_detect() { # name monitor window epoch ratio port run
+  if [ "$2" = strace ]; then record_server "detect-$1" "$6" "detect-$7"; return; fi
   server "detect-$1" "$6" ids-runc -e IDS_RUNC_MODE=detect -e "IDS_RUNC_PROFILE=$1" \
     -e "IDS_RUNC_MONITOR=$2" -e IDS_RUNC_ACTION=log
-  printf '%s\tdetect\t%s\n' "$1" "$(dk inspect -f '{{.Id}}' "detect-$1")" >>"$OUT/containers.tsv"
+  printf '%s\tdetect-%s\t%s\n' "$1" "$7" "$(dk inspect -f '{{.Id}}' "detect-$1")" >>"$OUT/containers.tsv"
 }
 # session name monitor window epoch ratio port phase kind what...: one session against one server,
 # its start and end recorded.
@@ -271,7 +285,7 @@ session() {
 start_each() {
   local i=0 c
   for c in "${configs[@]}"; do
-    IFS=: read -r name monitor window epoch ratio <<<"$c"
+    IFS=: read -r name monitor window epoch ratio _ <<<"$c"
     "$1" "$name" "$monitor" "$window" "$epoch" "$ratio" $((PORT + i)) "${@:2}"
     i=$((i + 1))
   done
@@ -300,40 +314,46 @@ for c in "${configs[@]}"; do
     last_similarity: .training.last_similarity}' "profiles/mysql/$name.json" >&2
 done
 
-log "detect: fresh mysqlslap sessions alternating with sqlmap sessions (${#attacks[@]} attacks)"
-start_each start_detect
-sleep 3
-normal=$(schedule $((SEED + 100)) $((2 * ${#attacks[@]})))
-for n in $(seq 0 $((${#attacks[@]} - 1))); do
-  for k in 1 2; do
-    read -r conc mix queries <<<"$(sed -n "$((2 * n + k))p" <<<"$normal")"
-    each_config session detect normal "$conc" "$mix" "$queries"
+for run in $(seq "$DETECT_RUNS"); do
+  log "detect ($run/$DETECT_RUNS): fresh mysqlslap sessions alternating with sqlmap sessions (${#attacks[@]} attacks)"
+  start_each start_detect "$run"
+  sleep 3
+  normal=$(schedule $((SEED + 100 * run)) $((2 * ${#attacks[@]})))
+  for n in $(seq 0 $((${#attacks[@]} - 1))); do
+    for k in 1 2; do
+      read -r conc mix queries <<<"$(sed -n "$((2 * n + k))p" <<<"$normal")"
+      each_config session "detect-$run" normal "$conc" "$mix" "$queries"
+      sleep 1
+    done
+    log "attack $((n + 1))/${#attacks[@]}: sqlmap ${attacks[$n]}"
+    each_config session "detect-$run" attack "$n"
     sleep 1
   done
-  log "attack $((n + 1))/${#attacks[@]}: sqlmap ${attacks[$n]}"
-  each_config session detect attack "$n"
-  sleep 1
+  read -r conc mix queries <<<"$(tail -1 <<<"$normal")"
+  each_config session "detect-$run" normal "$conc" "$mix" "$queries"
+  sleep 2
+  stop_each detect
 done
-read -r conc mix queries <<<"$(tail -1 <<<"$normal")"
-each_config session detect normal "$conc" "$mix" "$queries"
-sleep 2
-stop_each detect
 
 if [ "$RECORD" = 1 ]; then
   log "sweep over the recorded traces: trained on the learning lifetimes, one trace per detect session"
   wait_traces=$(jobs -p)
   # The strace of a stopped container ends by itself; dockerd is the only other job.
   for pid in $wait_traces; do [ "$pid" = "$dockerd_pid" ] || wait "$pid" || true; done
-  awk -F'\t' -v dir="$OUT/traces" '
-    FNR == NR { if ($1 == "record" && $2 == "detect") { n++; s[n] = $4 / 1000; e[n] = $5 / 1000; k[n] = $3 } next }
-    { for (i = 1; i <= n; i++) if ($2 >= s[i] && $2 <= e[i]) { print > (dir "/" k[i] "/" i ".strace"); break } }
-  ' "$OUT/sessions.tsv" FS=' ' "$OUT/traces/detect.strace"
-  "$ids_runc" profile sweep --format strace --train "$OUT"/traces/learn-*.strace \
+  for run in $(seq "$DETECT_RUNS"); do
+    awk -F'\t' -v dir="$OUT/traces" -v run="$run" '
+      FNR == NR { if ($1 == "record" && $2 == "detect-" run) { n++; s[n] = $4 / 1000; e[n] = $5 / 1000; k[n] = $3 } next }
+      { for (i = 1; i <= n; i++) if ($2 >= s[i] && $2 <= e[i]) { print > (dir "/" k[i] "/" run "-" i ".strace"); break } }
+    ' "$OUT/sessions.tsv" FS=' ' "$OUT/traces/detect-$run.strace"
+  done
+  train=()
+  for t in "$OUT"/traces/learn-*.strace; do train+=(--train "$t"); done
+  "$ids_runc" profile sweep --format strace "${train[@]}" \
     --normal "$OUT/traces/normal" --attack "$OUT/traces/attack" \
     --windows 6,8,10,12 --epochs 200,500,1000 --times 250,500,1000,2000 \
     --ratios 0,0.001,0.005,0.01,0.02 | tee "$OUT/sweep-mysql.md"
   # The live back-off scorer over the same traces: anomalous above a mean surprisal per window.
-  "$ids_runc" profile sweep --format strace --train "$OUT"/traces/learn-*.strace \
+  "$ids_runc" profile sweep --format strace "${train[@]}" \
     --normal "$OUT/traces/normal" --attack "$OUT/traces/attack" \
     --windows 10 --epochs 200,1000 --times 250,1000 \
     --surprises 0.5,1,1.5,2,3 | tee "$OUT/sweep-mysql-backoff.md"
