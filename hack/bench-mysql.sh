@@ -355,7 +355,7 @@ if [ "$RECORD" = 1 ]; then
   # The live back-off scorer over the same traces: anomalous above a mean surprisal per window.
   "$ids_runc" profile sweep --format strace "${train[@]}" \
     --normal "$OUT/traces/normal" --attack "$OUT/traces/attack" \
-    --windows 10 --epochs 200,1000 --times 250,1000 \
+    --windows 10 --epochs 200,1000 --times 250,500,1000 \
     --surprises 0.5,1,1.5,2,3 | tee "$OUT/sweep-mysql-backoff.md"
 fi
 

@@ -114,7 +114,10 @@ impl Default for Training {
     fn default() -> Training {
         Training {
             convergence_similarity: 0.99,
-            convergence_epochs: 5,
+            // 5,000 stable calls, as the paper's 5 epochs of 1000: with the default E of 200, 5
+            // epochs were 1,000 calls, and a learn-detect container switched to detection before
+            // its loop was learnt.
+            convergence_epochs: 25,
             continuous: false,
         }
     }

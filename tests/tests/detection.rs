@@ -7,9 +7,12 @@ use ids_e2e::dockerd::Dockerd;
 use ids_e2e::ids_runc;
 use ids_e2e::workload::NORMAL;
 
-/// The normal workload, ending with the time (whole seconds) it printed.
+/// The normal workload, then a pause, ending with the time (whole seconds) it printed. The pause
+/// lets the normal work's epoch end by time, so what follows the printed time is judged in an
+/// epoch of its own: the attack's unknown bags are then a share of its own windows, not of the
+/// whole workload's (with short windows, a new call makes few unknown bags).
 fn normal_then_time() -> String {
-    format!("{NORMAL}; echo at $(date +%s)")
+    format!("{NORMAL}; sleep 2; echo at $(date +%s)")
 }
 
 /// Learns profile `name` from three runs of [`normal_then_time`], then rewrites it so that only
