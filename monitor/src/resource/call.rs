@@ -427,10 +427,6 @@ impl Scratch {
     }
 }
 
-/// Bytes asked for first: most paths are shorter, and the kernel copies all it is asked for up to
-/// the end of the page, where the NUL is long past.
-const FIRST_READ: usize = 256;
-
 /// `bytes` as text, invalid UTF-8 replaced. Validating first is the fast way for the valid text
 /// nearly every path is: `from_utf8` checks ASCII a word at a time, the lossy scan a byte at a time.
 fn text_of(bytes: &[u8]) -> Cow<'_, str> {
@@ -440,17 +436,15 @@ fn text_of(bytes: &[u8]) -> Cow<'_, str> {
     }
 }
 
-/// Reads a NUL-terminated string at `addr` into `buf`, [`FIRST_READ`] bytes first, then a page at
-/// a time (a string may end just before an unmapped page); its length without the NUL, or
-/// `buf.len()` if it has none there.
+/// Reads a NUL-terminated string at `addr` into `buf`, a page at a time (a string may end just
+/// before an unmapped page); its length without the NUL, or `buf.len()` if it has none there.
 fn read_c_string(memory: &dyn CallerMemory, addr: u64, buf: &mut [u8]) -> Option<usize> {
     const PAGE: u64 = 4096;
     let mut done = 0;
     while done < buf.len() {
         let at = addr.checked_add(done as u64)?;
         let to_page_end = (PAGE - at % PAGE) as usize;
-        let first = if done == 0 { FIRST_READ } else { usize::MAX };
-        let want = to_page_end.min(buf.len() - done).min(first);
+        let want = to_page_end.min(buf.len() - done);
         let got = memory.read(at, &mut buf[done..done + want]);
         if let Some(nul) = buf[done..done + got].iter().position(|&c| c == 0) {
             return Some(done + nul);
@@ -574,11 +568,11 @@ mod tests {
             (raw.as_str(), key.as_str()),
             ("/tmp/a\u{fffd}b1", "/tmp/a\u{fffd}b#")
         );
-        for len in [FIRST_READ - 1, FIRST_READ, FIRST_READ + 1, 3000] {
+        for len in [255, 256, 257, 3000] {
             let name = format!("/{}", "b".repeat(len - 1));
             let path = CString::new(name.clone()).unwrap();
             let (_, raw, _) = read("open", [ptr(&path), 0, 0, 0, 0, 0]).unwrap();
-            assert_eq!(raw, name, "a path of {len} bytes, past the first read");
+            assert_eq!(raw, name, "a path of {len} bytes");
         }
     }
 
