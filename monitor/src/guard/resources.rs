@@ -2,9 +2,9 @@
 //! learning, judging them before the call runs while detecting.
 //!
 //! Every other call costs one array lookup here. A call that names a resource costs a read of the
-//! caller's memory (under seccomp notify, then a check that the call still waits: what was read
-//! from a pid that was reused meanwhile is not the container's) and a lookup in the set; nothing is
-//! allocated unless the resource is new.
+//! caller's memory and a lookup in the set; a resource not in the set, before it is learnt or acted
+//! on, also a check that the call still waits (under seccomp notify: what was read from a pid that
+//! was reused meanwhile is not the container's). Nothing is allocated unless the resource is new.
 
 use std::collections::HashSet;
 
@@ -87,12 +87,19 @@ impl Guard {
             r.counters.unreadable += 1;
             return Admission::Continue;
         };
+        let set = r.set.get_or_insert_with(ResourceSet::default);
+        // A known resource is neither learnt again nor acted on, whoever's memory was read: only
+        // a new one needs the kernel's word that the call still waits, which saves an ioctl on
+        // nearly every call read.
+        if set.contains(kind, &r.scratch.key) {
+            r.counters.read += 1;
+            return Admission::Continue;
+        }
         if !memory.still_waiting() {
             r.counters.gone += 1;
             return Admission::Continue;
         }
         r.counters.read += 1;
-        let set = r.set.get_or_insert_with(ResourceSet::default);
         if learning {
             match set.learn(kind, &r.scratch.key) {
                 Learnt::Known => {}
@@ -103,9 +110,6 @@ impl Guard {
                 }
                 Learnt::Full => r.counters.full += 1,
             }
-            return Admission::Continue;
-        }
-        if set.contains(kind, &r.scratch.key) {
             return Admission::Continue;
         }
         r.counters.unseen += 1;
@@ -162,6 +166,8 @@ mod tests {
     struct Caller {
         task: TaskMemory,
         waiting: Cell<bool>,
+        /// Times the guard asked whether the call still waits.
+        asked: Cell<u32>,
     }
 
     impl Caller {
@@ -171,6 +177,7 @@ mod tests {
                     tid: nix::unistd::gettid().as_raw() as u32,
                 },
                 waiting: Cell::new(true),
+                asked: Cell::new(0),
             }
         }
     }
@@ -186,6 +193,7 @@ mod tests {
             self.task.directory(fd, buf)
         }
         fn still_waiting(&self) -> bool {
+            self.asked.set(self.asked.get() + 1);
             self.waiting.get()
         }
     }
@@ -368,6 +376,29 @@ mod tests {
         assert_eq!(a, [Admission::Continue]);
         assert_eq!(g.resource_counters().gone, 1);
         assert!(!dir.path().join("events.jsonl").exists());
+    }
+
+    #[test]
+    fn a_known_resource_runs_without_asking_whether_the_call_still_waits() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut g = detecting(dir.path(), deny());
+        let caller = Caller::new();
+        let passwd = cstr("/etc/passwd");
+        let a = run(&mut g, &caller, &[openat(&passwd, 0), openat(&passwd, 0)]);
+        assert_eq!(a, [Admission::Continue, Admission::Continue]);
+        assert_eq!(caller.asked.get(), 0);
+        assert_eq!(g.resource_counters().read, 2);
+        // A call that no longer waits runs too, known or not; only the unseen one was asked about.
+        caller.waiting.set(false);
+        let a = run(
+            &mut g,
+            &caller,
+            &[openat(&passwd, 0), openat(&cstr("/etc/shadow"), 0)],
+        );
+        assert_eq!(a, [Admission::Continue, Admission::Continue]);
+        assert_eq!(caller.asked.get(), 1);
+        assert_eq!(g.resource_counters().gone, 1);
+        assert_eq!(g.resource_counters().read, 3);
     }
 
     #[test]

@@ -332,14 +332,14 @@ impl Scratch {
     /// its working directory) and generalised into `key`.
     fn path(&mut self, memory: &dyn CallerMemory, addr: u64, dir_fd: Option<i32>) -> Option<()> {
         let len = read_c_string(memory, addr, &mut self.bytes)?;
-        let text = String::from_utf8_lossy(&self.bytes[..len]);
+        let text = text_of(&self.bytes[..len]);
         let dir_text;
         let start = if text.starts_with('/') {
             // Unused: an absolute path starts at the root.
             Start::WorkingDirectory
         } else {
             let dir_len = memory.directory(dir_fd, &mut self.dir);
-            dir_text = dir_len.map(|n| String::from_utf8_lossy(&self.dir[..n]));
+            dir_text = dir_len.map(|n| text_of(&self.dir[..n]));
             match (&dir_text, dir_fd) {
                 (Some(dir), _) => Start::Directory(dir),
                 (None, None) => Start::WorkingDirectory,
@@ -424,6 +424,15 @@ impl Scratch {
             }
         }
         Some(())
+    }
+}
+
+/// `bytes` as text, invalid UTF-8 replaced. Validating first is the fast way for the valid text
+/// nearly every path is: `from_utf8` checks ASCII a word at a time, the lossy scan a byte at a time.
+fn text_of(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
     }
 }
 
@@ -553,6 +562,18 @@ mod tests {
             "cut at MAX_PATH"
         );
         assert_eq!(read("getpid", [0; 6]), None, "names nothing");
+        let invalid = CString::new(b"/tmp/a\xffb1".to_vec()).unwrap();
+        let (_, raw, key) = read("open", [ptr(&invalid), 0, 0, 0, 0, 0]).unwrap();
+        assert_eq!(
+            (raw.as_str(), key.as_str()),
+            ("/tmp/a\u{fffd}b1", "/tmp/a\u{fffd}b#")
+        );
+        for len in [255, 256, 257, 3000] {
+            let name = format!("/{}", "b".repeat(len - 1));
+            let path = CString::new(name.clone()).unwrap();
+            let (_, raw, _) = read("open", [ptr(&path), 0, 0, 0, 0, 0]).unwrap();
+            assert_eq!(raw, name, "a path of {len} bytes");
+        }
     }
 
     #[test]

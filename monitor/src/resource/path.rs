@@ -37,7 +37,7 @@ pub fn normalise(path: &str, start: Start<'_>, out: &mut String) {
     };
     out.push_str(root);
     let floor = out.len();
-    for component in base.split('/').chain(path.split('/')) {
+    for component in components(base).chain(components(path)) {
         match component {
             "" | "." => {}
             ".." => {
@@ -55,56 +55,86 @@ pub fn normalise(path: &str, start: Start<'_>, out: &mut String) {
     }
 }
 
-/// Appends the generalised form of a normalised path to `out`.
-pub fn generalise(path: &str, out: &mut String) {
-    for (i, component) in path.split('/').enumerate() {
-        if i > 0 {
-            out.push('/');
+/// The components of `path` between its slashes. A byte split: `/` is ASCII, so it never falls
+/// inside a multi-byte character, and a byte loop is cheaper than a `char` pattern on every
+/// path a monitor reads.
+fn components(path: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(path);
+    std::iter::from_fn(move || {
+        let now = rest?;
+        match now.bytes().position(|b| b == b'/') {
+            Some(i) => {
+                rest = Some(&now[i + 1..]);
+                Some(&now[..i])
+            }
+            None => {
+                rest = None;
+                Some(now)
+            }
         }
-        generalise_name(component, out);
-    }
+    })
 }
 
-/// One component: alphanumeric runs that are numbers or long hex strings become `#`, digit runs
-/// inside other words too; `#`, `*` and `\` are escaped.
-fn generalise_name(name: &str, out: &mut String) {
-    let bytes = name.as_bytes();
+/// Appends the generalised form of a normalised path to `out`: alphanumeric runs that are numbers
+/// or long hex strings become `#`, digit runs inside other words too; `#`, `*` and `\` are
+/// escaped. One pass over the whole path: a `/` ends a run like any other punctuation, so the
+/// components need not be split first.
+pub fn generalise(path: &str, out: &mut String) {
+    let bytes = path.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
-        let c = bytes[i];
-        if !c.is_ascii_alphanumeric() {
-            if matches!(c, b'#' | b'*' | b'\\') {
+        if !bytes[i].is_ascii_alphanumeric() {
+            // Everything up to the next word or marker at once. The bounds are ASCII bytes, which
+            // never fall inside a multi-byte character.
+            let end = bytes[i..]
+                .iter()
+                .position(|&b| b.is_ascii_alphanumeric() || is_marker(b))
+                .map_or(bytes.len(), |n| i + n);
+            if end == i {
                 out.push('\\');
+                out.push(bytes[i] as char);
+                i += 1;
+            } else {
+                out.push_str(&path[i..end]);
+                i = end;
             }
-            // Copy the whole (possibly multi-byte) character.
-            let len = name[i..].chars().next().map_or(1, char::len_utf8);
-            out.push_str(&name[i..i + len]);
-            i += len;
             continue;
         }
         let end = bytes[i..]
             .iter()
             .position(|b| !b.is_ascii_alphanumeric())
             .map_or(bytes.len(), |n| i + n);
-        let word = &bytes[i..end];
-        let hex_id = word.len() >= 8
-            && word.iter().all(u8::is_ascii_hexdigit)
-            && word.iter().any(u8::is_ascii_digit);
-        if hex_id {
+        generalise_word(&path[i..end], out);
+        i = end;
+    }
+}
+
+/// `#`, `*` and `\`, which a generalised name uses for itself.
+fn is_marker(b: u8) -> bool {
+    matches!(b, b'#' | b'*' | b'\\')
+}
+
+/// One alphanumeric run (ASCII only).
+fn generalise_word(word: &str, out: &mut String) {
+    let bytes = word.as_bytes();
+    let hex_id = bytes.len() >= 8
+        && bytes.iter().all(u8::is_ascii_hexdigit)
+        && bytes.iter().any(u8::is_ascii_digit);
+    if hex_id {
+        out.push('#');
+        return;
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        let digits = bytes[i].is_ascii_digit();
+        let end = bytes[i..]
+            .iter()
+            .position(|b| b.is_ascii_digit() != digits)
+            .map_or(bytes.len(), |n| i + n);
+        if digits {
             out.push('#');
         } else {
-            let mut in_digits = false;
-            for &b in word {
-                if b.is_ascii_digit() {
-                    if !in_digits {
-                        out.push('#');
-                    }
-                    in_digits = true;
-                } else {
-                    out.push(b as char);
-                    in_digits = false;
-                }
-            }
+            out.push_str(&word[i..end]);
         }
         i = end;
     }
@@ -196,5 +226,15 @@ mod tests {
         assert_eq!(general("/tmp/#"), "/tmp/\\#");
         assert_eq!(general("/tmp/a\\b"), "/tmp/a\\\\b");
         assert_eq!(general("/tmp/é1"), "/tmp/é#");
+        assert_eq!(general("/tmp/\\#\\*x"), "/tmp/\\\\\\#\\\\\\*x");
+    }
+
+    #[test]
+    fn runs_end_at_slashes_and_multi_byte_characters() {
+        assert_eq!(general("/a1/2b/c3d"), "/a#/#b/c#d");
+        assert_eq!(general("/1/22/333"), "/#/#/#");
+        assert_eq!(general("/x/ü7ü/12345678ab"), "/x/ü#ü/#");
+        assert_eq!(general("/data/日本2026語"), "/data/日本#語");
+        assert_eq!(general("/"), "/");
     }
 }

@@ -3,9 +3,12 @@
 //!
 //! In a profile each kind is a sorted list of strings, a scope and a name joined again
 //! (`/etc/passwd`, `/tmp/*`, `inet:3306`, `inet stream`). Lookups borrow the key, so judging a
-//! resource allocates nothing.
+//! resource allocates nothing. Held in hash tables, not ordered ones: a lookup is on the path of
+//! every call that names a file, and thousands of long paths sharing a prefix made an ordered
+//! lookup a dozen string comparisons; the order a profile writes is made only when it is written.
+//! The hash is std's keyed one, since every name came from a container.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -21,7 +24,7 @@ pub const ANY: &str = "*";
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 struct Scope {
     any: bool,
-    names: BTreeSet<String>,
+    names: HashSet<String>,
 }
 
 /// What learning added.
@@ -40,7 +43,7 @@ pub enum Learnt {
 /// Resources learnt, by kind.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ResourceSet {
-    kinds: [BTreeMap<String, Scope>; ResourceKind::ALL.len()],
+    kinds: [HashMap<String, Scope>; ResourceKind::ALL.len()],
     len: usize,
 }
 
@@ -122,12 +125,17 @@ impl ResourceSet {
         }
     }
 
-    /// The resources of `kind` as a profile writes them, sorted.
+    /// The resources of `kind` as a profile writes them, sorted by scope, then name (a widened
+    /// scope's `*` alone).
     pub fn keys(&self, kind: ResourceKind) -> impl Iterator<Item = String> + '_ {
-        self.kinds[kind.index()].iter().flat_map(move |(scope, s)| {
+        let mut scopes: Vec<_> = self.kinds[kind.index()].iter().collect();
+        scopes.sort_unstable_by_key(|(scope, _)| *scope);
+        scopes.into_iter().flat_map(move |(scope, s)| {
             let any = s.any.then(|| join(kind, scope, ANY));
+            let mut names: Vec<_> = s.names.iter().collect();
+            names.sort_unstable();
             any.into_iter()
-                .chain(s.names.iter().map(move |n| join(kind, scope, n)))
+                .chain(names.into_iter().map(move |n| join(kind, scope, n)))
         })
     }
 }
@@ -211,6 +219,18 @@ mod tests {
         assert!(s.contains(Socket, "inet stream"));
         assert!(!s.contains(Socket, "inet raw"));
         assert_eq!(s.keys(Bind).collect::<Vec<_>>(), ["inet:3306"]);
+    }
+
+    #[test]
+    fn keys_come_sorted_whatever_the_order_learnt() {
+        let mut s = ResourceSet::default();
+        for key in ["/etc/b", "/srv/x", "/etc/a", "/a-b/z", "/a/z", "/etc/c"] {
+            s.learn(Read, key);
+        }
+        assert_eq!(
+            s.keys(Read).collect::<Vec<_>>(),
+            ["/a/z", "/a-b/z", "/etc/a", "/etc/b", "/etc/c", "/srv/x"]
+        );
     }
 
     #[test]
