@@ -338,7 +338,7 @@ def main():
     }
     for mode in ("runc", "null", "notify", "ptrace", "ebpf"):
         if mode not in tp:
-            print(f"| {labels[mode]} | {na if mode == 'ptrace' else 'n/a (not run)'} | | | | |")
+            print(f"| {labels[mode]} | {na if mode == 'ptrace' and not ptrace else 'n/a (not run)'} | | | | |")
             continue
         m = med[mode]
         rel = lambda base: f"{med[base] / m:.2f}" if base in med else "–"  # noqa: E731
