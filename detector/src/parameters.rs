@@ -275,6 +275,10 @@ mod tests {
             Parameters {
                 window: 10,
                 epoch: 1000,
+                training: Training {
+                    convergence_epochs: 5,
+                    ..Training::default()
+                },
                 ..Parameters::default()
             }
         );

@@ -702,7 +702,8 @@ mod tests {
             EventLog::new(&events_path),
         );
         assert_eq!(g.current_mode(), crate::mode::Mode::Learn);
-        for _ in 0..200 {
+        // 40 epochs of 30 calls: more than the default 25 stable epochs in a row
+        for _ in 0..400 {
             for nr in NORMAL {
                 g.observe(&call(nr));
             }
