@@ -250,6 +250,7 @@ def main():
                 t["ttd"] += r["ttd"]
                 t["normal_flagged"] += r["normal_flagged"]
                 t["normal_epochs"] += r["normal_epochs"]
+            unlogged = 0
             if monitor == "ebpf":
                 # the kernel logs only epochs with an unknown bag: every other epoch was normal
                 final = os.path.join(out, "runs", f"{cid}.final.json")
@@ -268,7 +269,7 @@ def main():
                     o["detected"] += sc["detected"]
                     o["attacks"] += len(attacks)
                     o["normal_flagged"] += sc["normal_flagged"]
-                    o["normal_epochs"] += sc["normal_epochs"]
+                    o["normal_epochs"] += sc["normal_epochs"] + unlogged
                     o["ttd_ms"] += sc["ttd_ms"]
             plots[f"{name}-{phase}"] = (labelled, attacks, names, window, epoch, shown, monitor)
             for e in ev:
