@@ -59,8 +59,9 @@ impl Threshold {
 pub const SURPRISING_CALL: f64 = 4.605_170_185_988_091;
 /// The back-off scorer's bound on an epoch's mean surprisal per window by default, nats: e^1.5 ≈
 /// 4.5, so an epoch is anomalous when its calls were, on average, less predictable than one of
-/// four or five equally likely next calls. A principle, not a fit (no attack traces chose it); a
-/// sweep on the product's own workloads should replace it.
+/// four or five equally likely next calls. A principle, not a fit (no attack traces chose it).
+/// On the MySQL sweep no bound made this scorer competitive with the paper's rule (1.5 detected
+/// 55% of the attack traces, 1.0 flagged 95% of the normal ones), so it is not the default.
 pub const DEFAULT_SURPRISE: f64 = 1.5;
 
 /// How a window is judged.
