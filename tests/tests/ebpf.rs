@@ -94,6 +94,13 @@ fn the_kernel_kills_an_attack_after_the_monitor_died() {
             .ok();
         assert!(out.ends_with("slept"), "{out}");
     }
+    // The attack below is killed for its unseen `socket`; a start-up epoch with two bags the three
+    // short learning runs missed (W=6, E=200 by default) must not end the service before it.
+    let path = d.profile_dir().join("orphaned.json");
+    let mut profile: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    profile["parameters"]["threshold"] = serde_json::json!({"ratio": 0.2});
+    std::fs::write(&path, serde_json::to_vec_pretty(&profile).unwrap()).unwrap();
     d.run("busybox")
         .name("orphan")
         .mode("detect")
