@@ -37,7 +37,7 @@ pub fn normalise(path: &str, start: Start<'_>, out: &mut String) {
     };
     out.push_str(root);
     let floor = out.len();
-    for component in components(base).chain(components(path)) {
+    for component in base.split('/').chain(path.split('/')) {
         match component {
             "" | "." => {}
             ".." => {
@@ -53,26 +53,6 @@ pub fn normalise(path: &str, start: Start<'_>, out: &mut String) {
     if out.len() == floor {
         out.push('/');
     }
-}
-
-/// The components of `path` between its slashes. A byte split: `/` is ASCII, so it never falls
-/// inside a multi-byte character, and a byte loop is cheaper than a `char` pattern on every
-/// path a monitor reads.
-fn components(path: &str) -> impl Iterator<Item = &str> {
-    let mut rest = Some(path);
-    std::iter::from_fn(move || {
-        let now = rest?;
-        match now.bytes().position(|b| b == b'/') {
-            Some(i) => {
-                rest = Some(&now[i + 1..]);
-                Some(&now[..i])
-            }
-            None => {
-                rest = None;
-                Some(now)
-            }
-        }
-    })
 }
 
 /// Appends the generalised form of a normalised path to `out`: alphanumeric runs that are numbers
